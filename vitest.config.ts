@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["test/workers/**", "node_modules/**"],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+  },
+});
