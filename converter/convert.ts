@@ -1,0 +1,143 @@
+/**
+ * Hugging Face PaliGemma checkpoint → `model-shards/<id>/`: one ONNX graph + one weight file per stage,
+ * the tokenizer, and `manifest.json` describing it all (see shared/model/manifest.ts).
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { Checkpoint } from "./checkpoint/checkpoint.ts";
+import { buildVisionStage } from "./graphs/vision.ts";
+import { buildDecoderStage } from "./graphs/decoder.ts";
+import { buildHeadStage } from "./graphs/head.ts";
+import { hf, type TensorSource } from "./graphs/tensors.ts";
+import type { WeightFormat } from "./graphs/ops.ts";
+import { planStages, type PlannedStage } from "./plan.ts";
+import { sha256, WeightFile } from "./weight-file.ts";
+import { MANIFEST_FORMAT, MANIFEST_VERSION, PREPROCESS_VERSION, parseManifest, type Manifest } from "../shared/model/manifest.ts";
+import type { ModelConfig } from "../shared/model/config.ts";
+import type { WeightDtype } from "../shared/model/weights.ts";
+
+export interface ConvertOptions {
+  readonly dtype: WeightDtype;
+  /** Weight-file budget per stage in MB (10^6 bytes); null keeps one stage per part. */
+  readonly maxShardMb: number | null;
+  readonly blockSize?: number; // int8/int4 block along K (default 32)
+  readonly accuracyLevel?: number; // MatMulNBits accuracy_level (default 0: float32 compute)
+  readonly id?: string; // default: the output folder's name
+  readonly onProgress?: (line: string) => void;
+}
+
+export async function convert(hfDir: string, outDir: string, opts: ConvertOptions): Promise<Manifest> {
+  const ckpt = await Checkpoint.open(hfDir);
+  try {
+    return await convertOpen(ckpt, outDir, opts);
+  } finally {
+    ckpt.close();
+  }
+}
+
+async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOptions): Promise<Manifest> {
+  const config = ckpt.config;
+  const fmt: WeightFormat = { dtype: opts.dtype, blockSize: opts.blockSize ?? 32, accuracyLevel: opts.accuracyLevel ?? 0 };
+  const maxBytes = opts.maxShardMb === null ? null : Math.floor(opts.maxShardMb * 1e6);
+  const plan = planStages(config, fmt, maxBytes);
+  const progress = opts.onProgress ?? (() => {});
+  mkdirSync(outDir, { recursive: true });
+
+  const files: Manifest["files"] = {};
+  const tensors: Manifest["tensors"] = {};
+  const stages: Manifest["stages"] = [];
+  const counters = { vision: 0, decoder: 0, head: 0 };
+  for (const [n, stage] of plan.entries()) {
+    const name = `${stage.kind}-${counters[stage.kind]++}`;
+    progress(`[${n + 1}/${plan.length}] ${name}: ${describe(stage)}, ~${(stage.bytes / 1e6).toFixed(1)} MB`);
+    const weights = new WeightFile(outDir, `${name}.bin`);
+    const graph = await buildStage(ckpt, config, stage, fmt, weights);
+    writeFileSync(join(outDir, `${name}.onnx`), graph);
+    files[`${name}.onnx`] = { bytes: graph.byteLength, sha256: sha256(graph) };
+    files[weights.name] = weights.finish();
+    tensors[weights.name] = weights.entries;
+    stages.push({ name, kind: stage.kind, from: stage.from, to: stage.to, graph: `${name}.onnx`, weights: weights.name });
+  }
+
+  const manifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    id: opts.id ?? basename(resolve(outDir)),
+    config,
+    weights: fmt,
+    preprocess: { version: PREPROCESS_VERSION, ...ckpt.preprocessor },
+    softTokens: { tokens: config.imageTokens, dim: config.projectionDim, dtype: "float32", scaling: "projector_output" },
+    tokenizer: copyTokenizer(ckpt, outDir, files),
+    stages,
+    tensors,
+    files,
+  };
+  const parsed = parseManifest(manifest); // never write a manifest we would refuse to load
+  writeFileSync(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+  progress(`wrote ${outDir}/manifest.json (${stages.length} stages, ${Object.keys(files).length} files)`);
+  return parsed;
+}
+
+function describe(s: PlannedStage): string {
+  const what = s.kind === "head" ? "vocabulary rows" : "layers";
+  return s.to - s.from === 1 ? `${what.replace(/s$/, "").replace("rows", "row")} ${s.from}` : `${what} ${s.from}–${s.to - 1}`;
+}
+
+async function buildStage(ckpt: Checkpoint, config: ModelConfig, s: PlannedStage, fmt: WeightFormat, sink: WeightFile): Promise<Uint8Array> {
+  if (s.kind === "vision") {
+    const names = [hf.vision.embeddings, hf.vision.post, hf.projector].flatMap((o) => Object.values(o));
+    for (let i = s.from; i < s.to; i++) names.push(...Object.values(hf.vision.layer(i)).flatMap((wb) => [wb.weight, wb.bias]));
+    return buildVisionStage(config, s, await preload(ckpt, names), fmt, sink);
+  }
+  if (s.kind === "decoder") {
+    const names: string[] = [];
+    for (let i = s.from; i < s.to; i++) {
+      const layer = hf.text.layer(i);
+      const gemma2Only = [layer.preFfNorm, layer.postFfNorm];
+      names.push(...Object.values(layer).filter((n) => config.text.family === "gemma2" || !gemma2Only.includes(n)));
+    }
+    return buildDecoderStage(config, s, await preload(ckpt, names), fmt, sink);
+  }
+  const table = ckpt.tensorNames().includes(hf.text.lmHead) ? hf.text.lmHead : hf.text.embed;
+  const all = await ckpt.read(table);
+  const h = config.text.hidden;
+  const rows = all.subarray(s.from * h, s.to * h);
+  return buildHeadStage(config, s, rows, await ckpt.read(hf.text.norm), fmt, sink);
+}
+
+/** Reads the named tensors (those the checkpoint has) into a synchronous source. */
+async function preload(ckpt: Checkpoint, names: string[]): Promise<TensorSource> {
+  const present = new Set(ckpt.tensorNames());
+  const map = new Map<string, Float32Array>();
+  for (const n of names) if (present.has(n)) map.set(n, await ckpt.read(n));
+  return {
+    get(name) {
+      const t = map.get(name);
+      if (!t) throw new Error(`tensor ${name} was not loaded for this stage`);
+      return t;
+    },
+  };
+}
+
+function copyTokenizer(ckpt: Checkpoint, outDir: string, files: Manifest["files"]): Manifest["tokenizer"] {
+  if (!ckpt.tokenizerJsonPath) return null;
+  const add = (src: string, name: string) => {
+    copyFileSync(src, join(outDir, name));
+    const bytes = readFileSync(src);
+    files[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
+    return bytes;
+  };
+  const json = JSON.parse(add(ckpt.tokenizerJsonPath, "tokenizer.json").toString("utf8"));
+  const configFile = ckpt.tokenizerConfigPath ? (add(ckpt.tokenizerConfigPath, "tokenizer_config.json"), "tokenizer_config.json") : null;
+  return { file: "tokenizer.json", configFile, size: tokenizerSize(json) };
+}
+
+/** Number of ids the tokenizer knows: max id over the vocabulary and added tokens, plus one. */
+function tokenizerSize(json: { model?: { vocab?: Record<string, number> | [string, number][] }; added_tokens?: { id: number }[] }): number {
+  let max = -1;
+  const vocab = json.model?.vocab ?? {};
+  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
+  for (const id of ids) max = Math.max(max, id);
+  for (const t of json.added_tokens ?? []) max = Math.max(max, t.id);
+  return max + 1;
+}

@@ -1,0 +1,133 @@
+/**
+ * The model manifest: a versioned, validated description of a converted model folder (`model-shards/<id>/`).
+ * Written by the converter, parsed once by every runtime before any file is used.
+ */
+import { z } from "zod";
+import { freezeConfig, type ModelConfig } from "./config.ts";
+import { WEIGHT_DTYPES } from "./weights.ts";
+import { ModelFormatError } from "../errors.ts";
+
+export const MANIFEST_FORMAT = "paligemma-edge/model";
+export const MANIFEST_VERSION = 1;
+/** Bumped whenever preprocessing changes numerically; part of every soft-token cache key. */
+export const PREPROCESS_VERSION = 1;
+
+const int = z.number().int().positive();
+const nullableNumber = z.number().positive().nullable();
+
+const ConfigSchema = z.object({
+  variant: z.enum(["paligemma", "paligemma2"]),
+  vision: z.object({
+    imageSize: int,
+    patchSize: int,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    layerNormEps: z.number().positive(),
+  }),
+  text: z.object({
+    family: z.enum(["gemma", "gemma2"]),
+    hidden: int,
+    layers: int,
+    heads: int,
+    kvHeads: int,
+    headDim: int,
+    intermediate: int,
+    vocab: int,
+    rmsNormEps: z.number().positive(),
+    ropeTheta: z.number().positive(),
+    queryPreAttnScalar: z.number().positive(),
+    attnLogitSoftcap: nullableNumber,
+    finalLogitSoftcap: nullableNumber,
+    slidingWindow: int.nullable(),
+  }),
+  projectionDim: int,
+  imageTokens: int,
+  tokens: z.object({ bos: z.number().int(), eos: z.number().int(), pad: z.number().int(), image: z.number().int() }),
+});
+
+const TensorEntry = z.object({
+  name: z.string(),
+  dtype: z.enum(["FLOAT", "FLOAT16", "UINT8", "INT8", "INT32", "INT64", "BOOL"]),
+  dims: z.array(z.number().int().nonnegative()),
+  offset: z.number().int().nonnegative(),
+  length: z.number().int().nonnegative(),
+});
+
+const Stage = z.object({
+  name: z.string(),
+  kind: z.enum(["vision", "decoder", "head"]),
+  /** Layers [from, to) for vision/decoder stages; vocabulary rows [from, to) for head stages. */
+  from: z.number().int().nonnegative(),
+  to: z.number().int().positive(),
+  graph: z.string(),
+  weights: z.string(),
+});
+
+const ManifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  id: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  config: ConfigSchema,
+  weights: z.object({
+    dtype: z.enum(WEIGHT_DTYPES as ["fp32", "fp16", "int8", "int4"]),
+    blockSize: int,
+    accuracyLevel: z.number().int().min(0).max(4),
+  }),
+  preprocess: z.object({
+    version: z.number().int(),
+    size: int,
+    rescale: z.number().positive(),
+    mean: z.tuple([z.number(), z.number(), z.number()]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+    resample: z.literal("bicubic"),
+  }),
+  softTokens: z.object({
+    tokens: int,
+    dim: int,
+    dtype: z.literal("float32"),
+    /** "projector_output": stored rows enter the decoder as they are (transformers' image_features × sqrt(H)). */
+    scaling: z.literal("projector_output"),
+  }),
+  tokenizer: z.object({ file: z.string(), configFile: z.string().nullable(), size: int }).nullable(),
+  stages: z.array(Stage).min(3),
+  tensors: z.record(z.string(), z.array(TensorEntry)),
+  files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+});
+
+export type Manifest = Omit<z.infer<typeof ManifestSchema>, "config"> & { config: ModelConfig };
+export type ManifestStage = z.infer<typeof Stage>;
+export type TensorEntry = z.infer<typeof TensorEntry>;
+
+/** Parses and checks a manifest; throws ModelFormatError naming the first problem. */
+export function parseManifest(json: unknown): Manifest {
+  const r = ManifestSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ModelFormatError(`manifest.json: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  const m = r.data;
+  for (const s of m.stages) {
+    for (const f of [s.graph, s.weights]) if (!m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);
+    if (s.from >= s.to) throw new ModelFormatError(`manifest.json: stage ${s.name} has an empty range [${s.from}, ${s.to})`);
+  }
+  checkCoverage(m.stages, "vision", m.config.vision.layers);
+  checkCoverage(m.stages, "decoder", m.config.text.layers);
+  checkCoverage(m.stages, "head", m.config.text.vocab);
+  return Object.freeze({ ...m, config: freezeConfig(m.config) });
+}
+
+/** Stages of one kind must tile [0, end) in order. */
+function checkCoverage(stages: readonly ManifestStage[], kind: ManifestStage["kind"], end: number): void {
+  let at = 0;
+  for (const s of stages.filter((x) => x.kind === kind)) {
+    if (s.from !== at) throw new ModelFormatError(`manifest.json: ${kind} stage ${s.name} starts at ${s.from}, expected ${at}`);
+    at = s.to;
+  }
+  if (at !== end) throw new ModelFormatError(`manifest.json: ${kind} stages cover [0, ${at}), expected [0, ${end})`);
+}
+
+export function stagesOf(m: Manifest, kind: ManifestStage["kind"]): ManifestStage[] {
+  return m.stages.filter((s) => s.kind === kind);
+}
