@@ -2,7 +2,7 @@
  * Hugging Face PaliGemma checkpoint → `model-shards/<id>/`: one ONNX graph + one weight file per stage,
  * the tokenizer, and `manifest.json` describing it all (see shared/model/manifest.ts).
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { Checkpoint } from "./checkpoint/checkpoint.ts";
 import { buildVisionStage } from "./graphs/vision.ts";
@@ -122,8 +122,8 @@ async function preload(ckpt: Checkpoint, names: string[]): Promise<TensorSource>
 function copyTokenizer(ckpt: Checkpoint, outDir: string, files: Manifest["files"]): Manifest["tokenizer"] {
   if (!ckpt.tokenizerJsonPath) return null;
   const add = (src: string, name: string) => {
-    copyFileSync(src, join(outDir, name));
     const bytes = readFileSync(src);
+    writeFileSync(join(outDir, name), bytes);
     files[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
     return bytes;
   };

@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import { convert } from "../../converter/convert.ts";
+import { WEIGHT_DTYPES, type WeightDtype } from "../../shared/model/weights.ts";
+
+export function registerConvert(program: Command): void {
+  program
+    .command("convert")
+    .description("convert a Hugging Face PaliGemma checkpoint folder into model-shards (ONNX graphs + weights + manifest)")
+    .argument("<hf_dir>", "folder with config.json, *.safetensors and optionally tokenizer.json")
+    .argument("<out_dir>", "output folder, e.g. model-shards/<name>")
+    .option("--dtype <dtype>", `matrix weight format: ${WEIGHT_DTYPES.join(" | ")}`, "fp32")
+    .option("--max-shard-mb <n>", "split layers into stages whose weight file stays under N MB (10^6 bytes)")
+    .option("--block-size <n>", "int8/int4 quantisation block along the input dimension", "32")
+    .option("--accuracy-level <n>", "MatMulNBits accuracy_level (0 = float32 compute, 4 = int8 compute)", "0")
+    .option("--id <id>", "model id recorded in the manifest (default: the output folder's name)")
+    .action(async (hfDir: string, outDir: string, o: Record<string, string | undefined>) => {
+      const dtype = o.dtype as WeightDtype;
+      if (!WEIGHT_DTYPES.includes(dtype)) throw new Error(`--dtype must be one of ${WEIGHT_DTYPES.join(", ")}, got ${o.dtype}`);
+      const maxShardMb = o.maxShardMb === undefined ? null : positive(o.maxShardMb, "--max-shard-mb");
+      const blockSize = positive(o.blockSize!, "--block-size");
+      if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new Error("--block-size must be a power of two ≥ 16");
+      const started = Date.now();
+      const m = await convert(hfDir, outDir, {
+        dtype,
+        maxShardMb,
+        blockSize,
+        accuracyLevel: Number(o.accuracyLevel),
+        id: o.id,
+        onProgress: (line) => process.stderr.write(`${line}\n`),
+      });
+      const bytes = Object.values(m.files).reduce((a, f) => a + f.bytes, 0);
+      process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${m.stages.length} stages, ${(bytes / 1e6).toFixed(1)} MB\n`);
+    });
+}
+
+function positive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got ${v}`);
+  return n;
+}

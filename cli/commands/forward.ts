@@ -1,0 +1,29 @@
+import type { Command } from "commander";
+import { loadModel } from "../node-runtime.ts";
+import { parseIds, writeF32 } from "../io.ts";
+import { pixelsFrom } from "../model-io.ts";
+
+export function registerForward(program: Command): void {
+  program
+    .command("forward")
+    .description("one full forward pass: logits float32[L, vocab] for every input position")
+    .argument("<model_dir>", "converted model folder (manifest.json)")
+    .requiredOption("--input-ids <list>", "comma-separated ids of the whole sequence, image-token ids included")
+    .option("--pixel-values <file>", "float32[1,3,S,S] little-endian")
+    .option("--image <file>", "PNG or JPEG image (preprocessed as the model expects)")
+    .requiredOption("--logits-out <file>", "output: float32[L, vocab] little-endian")
+    .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
+    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string }) => {
+      const model = await loadModel(modelDir);
+      const ids = parseIds(o.inputIds);
+      const soft = await model.encodeImage(pixelsFrom(model, o));
+      if (o.imageFeaturesOut) {
+        // transformers' get_image_features(): projector output / sqrt(text hidden), in float32.
+        const s = Math.fround(Math.sqrt(model.config.text.hidden));
+        writeF32(o.imageFeaturesOut, soft.data.map((v) => Math.fround(v / s)));
+      }
+      const { logits } = await model.prefill(soft, ids, { allLogits: true });
+      writeF32(o.logitsOut, logits);
+      process.stderr.write(`wrote ${o.logitsOut}: float32[${ids.length}, ${model.config.text.vocab}]\n`);
+    });
+}

@@ -1,0 +1,21 @@
+/** Small file helpers for the CLI: raw little-endian float32 files and id lists. */
+import { readFileSync, writeFileSync } from "node:fs";
+
+export function readF32(path: string): Float32Array {
+  const b = readFileSync(path);
+  if (b.byteLength % 4 !== 0) throw new Error(`${path}: ${b.byteLength} bytes is not a whole number of float32 values`);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+export function writeF32(path: string, data: Float32Array): void {
+  writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/** "1,2, 3" → [1, 2, 3]; rejects anything that is not a list of non-negative integers. */
+export function parseIds(list: string): number[] {
+  const ids = list.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  if (ids.length === 0 || ids.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+    throw new Error(`--input-ids must be a comma-separated list of non-negative integers, got "${list}"`);
+  }
+  return ids;
+}

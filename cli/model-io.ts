@@ -1,0 +1,25 @@
+/** Loading what the CLI's model commands share: the runtime, its tokenizer and an image's pixel values. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { preprocessImage } from "../shared/image/index.ts";
+import type { PaliGemmaRuntime } from "../shared/engine/runtime.ts";
+import { PaliGemmaTokenizer } from "../shared/text/tokenizer.ts";
+import { readF32 } from "./io.ts";
+
+/** Default pixel limit for CLI images (the server's is configurable). */
+export const CLI_MAX_PIXELS = 50_000_000;
+
+export function loadTokenizer(modelDir: string, model: PaliGemmaRuntime): PaliGemmaTokenizer | null {
+  const t = model.manifest.tokenizer;
+  if (!t) return null;
+  const json = JSON.parse(readFileSync(join(modelDir, t.file), "utf8"));
+  const cfg = t.configFile ? JSON.parse(readFileSync(join(modelDir, t.configFile), "utf8")) : undefined;
+  return PaliGemmaTokenizer.fromJson(json, cfg);
+}
+
+/** Pixel values float32[1,3,S,S] from --pixel-values or --image (exactly one). */
+export function pixelsFrom(model: PaliGemmaRuntime, opts: { pixelValues?: string; image?: string }): Float32Array {
+  if (!!opts.pixelValues === !!opts.image) throw new Error("give exactly one of --pixel-values and --image");
+  if (opts.pixelValues) return readF32(opts.pixelValues);
+  return preprocessImage(new Uint8Array(readFileSync(opts.image!)), model.manifest.preprocess, { maxPixels: CLI_MAX_PIXELS });
+}
