@@ -1,0 +1,70 @@
+/**
+ * The CLI contract that checks outside the repository rely on (`npm run -s cli -- …`), run as a user would:
+ * a child process, files in and out, the last stdout line of `generate` as JSON.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadGolden, maxAbs, maxAbsDiff, readF32, REPO, SHAPES_MODEL } from "../helpers/golden.ts";
+
+const run = promisify(execFile);
+const work = mkdtempSync(join(tmpdir(), "pg-cli-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run("npx", ["tsx", join(REPO, "cli/main.ts"), ...args], { cwd: REPO, maxBuffer: 64 << 20 });
+}
+
+describe("paligemma2-tiny through the CLI", () => {
+  const g = loadGolden("paligemma2-tiny");
+  const model = join(work, "pg2");
+  let convertLog = "";
+  beforeAll(async () => {
+    convertLog = (await cli("convert", g.dir, model, "--dtype", "fp32")).stderr;
+  });
+
+  it("convert reports progress on stderr", () => {
+    expect(convertLog).toMatch(/\[1\/3\] vision-0/);
+    expect(convertLog).toMatch(/wrote .*manifest\.json/);
+  });
+
+  it("preprocess reproduces the processor's pixel values", async () => {
+    await cli("preprocess", model, "--image", join(g.dir, "image.png"), "--out", join(work, "pv.f32"));
+    const d = maxAbsDiff(readF32(join(work, "pv.f32")), g.pixelValues);
+    expect(d.max, `worst at ${d.at}`).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("forward writes full-sequence logits and image features", async () => {
+    const logits = join(work, "logits.f32");
+    const feats = join(work, "feats.f32");
+    await cli("forward", model, "--input-ids", g.inputIds.join(","), "--pixel-values", join(g.dir, "pixel_values.bin"), "--logits-out", logits, "--image-features-out", feats);
+    const l = readF32(logits);
+    expect(l.length).toBe(g.inputIds.length * g.vocab);
+    expect(maxAbsDiff(l, g.logits).max).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(g.logits)));
+    expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
+  });
+
+  it("generate --greedy prints the greedy ids as the last stdout line", async () => {
+    const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy");
+    const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    expect(last).toEqual({ ids: g.greedyIds, text: "", finish_reason: "length" });
+  });
+
+  it("bad arguments fail with a clear message and exit code 1", async () => {
+    await expect(cli("generate", model, "--input-ids", "1,x", "--image", join(g.dir, "image.png"), "--max-new-tokens", "2")).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/--input-ids must be a comma-separated list/),
+    });
+    await expect(cli("convert", g.dir, join(work, "bad"), "--dtype", "int3")).rejects.toMatchObject({ stderr: expect.stringMatching(/--dtype must be one of/) });
+  });
+});
+
+it("generate on the shapes model answers as the reference implementation, eos included", async () => {
+  const { stdout, stderr } = await cli("generate", join(REPO, "model-shards/paligemma-shapes"), "--prompt", "caption en", "--image", join(SHAPES_MODEL, "eval/img_005_160x120.png"), "--max-new-tokens", "24");
+  const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  expect(last).toEqual({ ids: [326, 390, 364, 273, 375, 393, 364, 389, 375, 390, 364, 1], text: "a red triangle, a green triangle and a red triangle", finish_reason: "eos" });
+  expect(stderr).toContain("a red triangle, a green triangle and a red triangle");
+});
