@@ -12,7 +12,7 @@ export async function fetchFile(store: ModelStore, manifest: Manifest, name: str
     throw new ModelFormatError(`model ${manifest.id}: ${name} has ${bytes.byteLength} bytes, the manifest says ${entry.bytes}`);
   }
   if (verify) {
-    const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+    const digest = hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
     if (digest !== entry.sha256) throw new ModelFormatError(`model ${manifest.id}: ${name} fails its sha256 check`);
   }
   // Typed views over the weights need aligned storage (Node may hand out pooled, unaligned buffers).

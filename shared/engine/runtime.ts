@@ -46,7 +46,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
       throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${vision.imageSize}, ${vision.imageSize}]`, "pixel_values");
     }
     let feeds: Feeds = { pixel_values: f32(pixels, [1, 3, vision.imageSize, vision.imageSize]) };
-    let out = new Float32Array(0);
+    let out: Float32Array = new Float32Array(0);
     for (const stage of stagesOf(this.manifest, "vision")) {
       const result = await (await this.session(stage)).run(feeds);
       const last = stage.to === vision.layers;

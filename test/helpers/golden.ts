@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const SHARED = process.env.PALIGEMMA_SHARED ?? resolve(REPO, "../shared");
+export const SHARED = process.env.PALIGEMMA_SHARED_DIR ?? resolve(REPO, "../shared");
 export const GOLDEN_CASES = ["paligemma1-tiny", "paligemma2-tiny", "paligemma-shapes"] as const;
 export type GoldenCase = (typeof GOLDEN_CASES)[number];
 export const SHAPES_MODEL = join(SHARED, "models/paligemma-shapes");
