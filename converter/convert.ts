@@ -8,7 +8,8 @@ import { Checkpoint } from "./checkpoint/checkpoint.ts";
 import { buildVisionStage } from "./graphs/vision.ts";
 import { buildDecoderStage } from "./graphs/decoder.ts";
 import { buildHeadStage } from "./graphs/head.ts";
-import { hf, type TensorSource } from "./graphs/tensors.ts";
+import type { TensorSource } from "./graphs/tensors.ts";
+import { hfNames } from "./checkpoint/names.ts";
 import type { WeightFormat } from "./graphs/ops.ts";
 import { planStages, type PlannedStage } from "./plan.ts";
 import { sha256, WeightFile } from "./weight-file.ts";
@@ -85,24 +86,25 @@ function describe(s: PlannedStage): string {
 
 async function buildStage(ckpt: Checkpoint, config: ModelConfig, s: PlannedStage, fmt: WeightFormat, sink: WeightFile): Promise<Uint8Array> {
   if (s.kind === "vision") {
-    const names = [hf.vision.embeddings, hf.vision.post, hf.projector].flatMap((o) => Object.values(o));
-    for (let i = s.from; i < s.to; i++) names.push(...Object.values(hf.vision.layer(i)).flatMap((wb) => [wb.weight, wb.bias]));
+    const wb = [hfNames.patchEmbedding, hfNames.postLayernorm, hfNames.projector];
+    for (let i = s.from; i < s.to; i++) wb.push(...Object.values(hfNames.visionLayer(i)));
+    const names = [hfNames.positionEmbedding, ...wb.flatMap((t) => [t.weight, t.bias])];
     return buildVisionStage(config, s, await preload(ckpt, names), fmt, sink);
   }
   if (s.kind === "decoder") {
     const names: string[] = [];
     for (let i = s.from; i < s.to; i++) {
-      const layer = hf.text.layer(i);
-      const gemma2Only = [layer.preFfNorm, layer.postFfNorm];
+      const layer = hfNames.textLayer(i);
+      const gemma2Only = [layer.preFeedforwardLayernorm, layer.postFeedforwardLayernorm];
       names.push(...Object.values(layer).filter((n) => config.text.family === "gemma2" || !gemma2Only.includes(n)));
     }
     return buildDecoderStage(config, s, await preload(ckpt, names), fmt, sink);
   }
-  const table = ckpt.tensorNames().includes(hf.text.lmHead) ? hf.text.lmHead : hf.text.embed;
+  const table = ckpt.tensorNames().includes(hfNames.lmHead) ? hfNames.lmHead : hfNames.embedTokens;
   const all = await ckpt.read(table);
   const h = config.text.hidden;
   const rows = all.subarray(s.from * h, s.to * h);
-  return buildHeadStage(config, s, rows, await ckpt.read(hf.text.norm), fmt, sink);
+  return buildHeadStage(config, s, rows, await ckpt.read(hfNames.finalNorm), fmt, sink);
 }
 
 /** Reads the named tensors (those the checkpoint has) into a synchronous source. */

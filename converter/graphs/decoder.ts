@@ -14,7 +14,8 @@
 import { GraphBuilder, type Value, type WeightSink } from "../onnx/builder.ts";
 import { isSlidingLayer, type ModelConfig } from "../../shared/model/config.ts";
 import { geluTanh, linear, reshape, rmsNorm, softcap, transpose, type WeightFormat } from "./ops.ts";
-import { hf, type TensorSource } from "./tensors.ts";
+import type { TensorSource } from "./tensors.ts";
+import { hfNames } from "../checkpoint/names.ts";
 
 export interface DecoderStageSpec {
   readonly from: number;
@@ -64,23 +65,23 @@ function decoderLayer(
   i: number,
 ): Value {
   const t = config.text;
-  const w = hf.text.layer(i);
+  const w = hfNames.textLayer(i);
   const p = `dec.l${i}`;
   const gemma2 = t.family === "gemma2";
   const norm = (v: Value, name: string, weight: string) => rmsNorm(b, v, `${p}.${name}`, weights.get(weight), t.rmsNormEps);
   const lin = (v: Value, name: string, weight: string, outF: number, inF: number) =>
     linear(b, fmt, v, `${p}.${name}`, weights.get(weight), outF, inF);
 
-  const h = norm(x, "input_norm", w.inputNorm);
+  const h = norm(x, "input_norm", w.inputLayernorm);
   let attn = attention(b, config, inputs, h, i, lin);
-  if (gemma2) attn = norm(attn, "post_attn_norm", w.postAttnNorm);
+  if (gemma2) attn = norm(attn, "post_attn_norm", w.postAttentionLayernorm);
   const x1 = b.op("Add", [x, attn], {}, `${p}.attn_res`);
 
-  const h2 = gemma2 ? norm(x1, "pre_ff_norm", w.preFfNorm) : norm(x1, "post_attn_norm", w.postAttnNorm);
-  const gate = geluTanh(b, lin(h2, "gate", w.gate, t.intermediate, t.hidden), `${p}.gelu`);
-  const up = lin(h2, "up", w.up, t.intermediate, t.hidden);
-  let mlp = lin(b.op("Mul", [gate, up], {}, `${p}.gated`), "down", w.down, t.hidden, t.intermediate);
-  if (gemma2) mlp = norm(mlp, "post_ff_norm", w.postFfNorm);
+  const h2 = gemma2 ? norm(x1, "pre_ff_norm", w.preFeedforwardLayernorm) : norm(x1, "post_attn_norm", w.postAttentionLayernorm);
+  const gate = geluTanh(b, lin(h2, "gate", w.gateProj, t.intermediate, t.hidden), `${p}.gelu`);
+  const up = lin(h2, "up", w.upProj, t.intermediate, t.hidden);
+  let mlp = lin(b.op("Mul", [gate, up], {}, `${p}.gated`), "down", w.downProj, t.hidden, t.intermediate);
+  if (gemma2) mlp = norm(mlp, "post_ff_norm", w.postFeedforwardLayernorm);
   return b.op("Add", [x1, mlp], {}, `${p}.out`);
 }
 
@@ -88,7 +89,7 @@ type Lin = (v: Value, name: string, weight: string, outF: number, inF: number) =
 
 function attention(b: GraphBuilder, config: ModelConfig, inputs: Inputs, h: Value, i: number, lin: Lin): Value {
   const t = config.text;
-  const w = hf.text.layer(i);
+  const w = hfNames.textLayer(i);
   const p = `dec.l${i}.attn`;
   const hd = t.headDim;
   const group = t.heads / t.kvHeads;
@@ -96,9 +97,9 @@ function attention(b: GraphBuilder, config: ModelConfig, inputs: Inputs, h: Valu
     const y = lin(h, `attn.${name}`, weight, heads * hd, t.hidden); // [L, heads·hd]
     return transpose(b, reshape(b, y, [-1, heads, hd], `${p}.${name}.split`), [1, 0, 2], `${p}.${name}.heads`); // [heads, L, hd]
   };
-  const q = rope(b, project("q", w.q, t.heads), inputs, `${p}.q_rope`);
-  const k = rope(b, project("k", w.k, t.kvHeads), inputs, `${p}.k_rope`);
-  const v = project("v", w.v, t.kvHeads);
+  const q = rope(b, project("q", w.qProj, t.heads), inputs, `${p}.q_rope`);
+  const k = rope(b, project("k", w.kProj, t.kvHeads), inputs, `${p}.k_rope`);
+  const v = project("v", w.vProj, t.kvHeads);
 
   const pastK = b.input(`past_key_${i}`, "FLOAT", [t.kvHeads, "P", hd]);
   const pastV = b.input(`past_value_${i}`, "FLOAT", [t.kvHeads, "P", hd]);
@@ -119,7 +120,7 @@ function attention(b: GraphBuilder, config: ModelConfig, inputs: Inputs, h: Valu
   const ctx = b.op("MatMul", [probs, v4], {}, `${p}.ctx`); // [kvHeads, group, L, hd]
   const heads = reshape(b, ctx, [t.heads, -1, hd], `${p}.ctx_heads`); // [heads, L, hd]
   const merged = reshape(b, transpose(b, heads, [1, 0, 2], `${p}.ctx_t`), [-1, t.heads * hd], `${p}.merged`);
-  return lin(merged, "attn.o", w.o, t.hidden, t.heads * hd);
+  return lin(merged, "attn.o", w.oProj, t.hidden, t.heads * hd);
 }
 
 /** x·cos + rotate_half(x)·sin, rotate_half(x) = [-x₂, x₁] over the two halves of head_dim. */
