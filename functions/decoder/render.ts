@@ -1,0 +1,92 @@
+/**
+ * Presents a session's event stream in an API's wire format: an SSE response (native or OpenAI framing) or,
+ * without streaming, one collected result. Cancelling the response body (the client disconnected) cancels the
+ * session's stream, which aborts the decode loop in the Durable Object.
+ */
+import type { DoneEvent, ErrorBody, EventReader, TokenEvent } from "../../shared/api/events.ts";
+import { SSE_HEADERS } from "../../shared/api/sse.ts";
+import { InputError, type InputErrorType } from "../../shared/errors.ts";
+
+/** How one API frames the events of a stream. */
+export interface StreamFormat {
+  /** Frame sent before the first token (OpenAI's role chunk). */
+  start?(): string;
+  /** A token's frame, or "" to send nothing for it. */
+  token(token: TokenEvent): string;
+  /** The final frame(s), terminator included. */
+  done(done: DoneEvent): string;
+  /** An error after the stream started. */
+  error(error: ErrorBody["error"]): string;
+}
+
+const ENDED_EARLY = { type: "server_error", message: "generation ended unexpectedly" } as const;
+
+/** An SSE response that frames the session's events with `format`. */
+export function sseResponse(reader: EventReader, format: StreamFormat, headers: Record<string, string>): Response {
+  const encoder = new TextEncoder();
+  let started = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        const opening = format.start?.();
+        if (opening) return controller.enqueue(encoder.encode(opening));
+      }
+      for (;;) {
+        let frame: string;
+        let last = false;
+        try {
+          const event = await reader.next();
+          if (event === null) [frame, last] = [format.error(ENDED_EARLY), true];
+          else if (event.type === "token") frame = format.token(event.token);
+          else if (event.type === "done") [frame, last] = [format.done(event.done), true];
+          else [frame, last] = [format.error(event.error), true];
+        } catch (err) {
+          console.error("reading session events:", err);
+          [frame, last] = [format.error(ENDED_EARLY), true];
+        }
+        if (frame) controller.enqueue(encoder.encode(frame));
+        if (last) {
+          controller.close();
+          await reader.cancel();
+          return;
+        }
+        if (frame) return;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { headers: { ...SSE_HEADERS, ...headers } });
+}
+
+/** Reads a whole run: its tokens and final result. An error event is thrown as the error it describes. */
+export async function collect(reader: EventReader): Promise<{ tokens: TokenEvent[]; done: DoneEvent }> {
+  const tokens: TokenEvent[] = [];
+  for (;;) {
+    const event = await reader.next();
+    if (event === null) throw new Error(ENDED_EARLY.message);
+    if (event.type === "token") tokens.push(event.token);
+    else if (event.type === "done") {
+      await reader.cancel();
+      return { tokens, done: event.done };
+    } else throw errorFrom(event.error);
+  }
+}
+
+const INPUT_ERROR_TYPES: readonly string[] = [
+  "invalid_request",
+  "authentication",
+  "not_found",
+  "payload_too_large",
+  "unsupported_media_type",
+  "unprocessable",
+  "rate_limited",
+];
+
+/** Rebuilds a thrown error from its `{type, message, param}` form (InputError when the type is one). */
+export function errorFrom(error: { type: string; message: string; param?: string }): Error {
+  if (INPUT_ERROR_TYPES.includes(error.type)) return new InputError(error.type as InputErrorType, error.message, error.param);
+  return new Error(error.message);
+}

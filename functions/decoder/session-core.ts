@@ -1,0 +1,194 @@
+/**
+ * The generation logic of one session, free of Durable Object APIs (so it runs in Node tests as well):
+ * resolve the image → its soft tokens (memory, else KV) → prompt ids → prefill (or reuse the cached prefill of
+ * the same image + prompt) → decode loop → session events.
+ *
+ * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/paligemma.md "Attention and positions"):
+ * image tokens attend bidirectionally to the prompt, so their keys/values in layers ≥ 1 depend on the prompt and
+ * cannot be reused for a different one. A session keeps (1) the image's soft tokens in memory, so a new prompt
+ * about the same image costs no KV read and no vision encode, and (2) the prefill result of the last prompt, so
+ * repeating exactly the same image + prompt costs no prefill at all.
+ */
+import type { PrefixCacheReport, RunInfo, SessionEvent } from "../../shared/api/events.ts";
+import type { PrefillResult, SoftTokens } from "../../shared/engine/types.ts";
+import { InputError } from "../../shared/errors.ts";
+import { GenerationAborted, generate, type GenerationResult } from "../../shared/generation/generate.ts";
+import { vocabMask } from "../../shared/model/vocab.ts";
+import { buildPromptIds } from "../../shared/text/prompt.ts";
+import type { ServingModel } from "../../shared/worker/serving-model.ts";
+import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
+import { errorResponseBody } from "../../shared/worker/http-errors.ts";
+import type { LastRun, SessionRecord, SessionRequest } from "./session-types.ts";
+
+/** What a session needs from the outside world. */
+export interface SessionCoreDeps {
+  readonly model: () => Promise<ServingModel>;
+  readonly softTokens: (imageId: string) => Promise<{ header: SoftTokenHeader; soft: SoftTokens } | null>;
+  readonly save: (record: SessionRecord) => Promise<void>;
+  readonly now: () => number;
+}
+
+/** In-memory state: rebuilt from the record (image id) and KV after an eviction. */
+interface Memory {
+  readonly imageId: string;
+  readonly soft: SoftTokens; // [tokens, dim]
+  prefix: { readonly ids: readonly number[]; readonly prefill: PrefillResult } | null;
+}
+
+/** A request that passed every check, ready to stream. */
+export interface PreparedRun {
+  readonly info: RunInfo;
+  readonly events: AsyncGenerator<SessionEvent, void, void>;
+}
+
+/** One session's state and generation. Callers serialise calls (one request at a time). */
+export class SessionCore {
+  private memory: Memory | null = null;
+  private last: LastRun | null = null;
+
+  /** @param record what the session stored before (null for a new session) */
+  constructor(
+    private readonly deps: SessionCoreDeps,
+    private record: SessionRecord | null,
+  ) {}
+
+  /** Resolves image and prompt, stores the record, and returns the event stream. Throws InputError. */
+  async prepare(req: SessionRequest, signal: AbortSignal): Promise<PreparedRun> {
+    const t0 = this.deps.now();
+    const model = await this.deps.model();
+    const { manifest, tokenizer } = model;
+    if (!tokenizer) throw new Error(`model ${manifest.id} ships no tokenizer; the API needs one`);
+    const imageId = req.imageId ?? this.record?.image_id;
+    if (imageId === undefined) {
+      throw new InputError("invalid_request", "no image: send image or image_id (a session remembers its last image)", "image");
+    }
+    const softHit = this.memory?.imageId === imageId;
+    if (!softHit) this.memory = { imageId, soft: await this.fetchSoftTokens(model, imageId), prefix: null };
+    const memory = this.memory!;
+    const ids = buildPromptIds(tokenizer, req.prompt, manifest.config.imageTokens, manifest.config.tokens);
+    const cached = memory.prefix !== null && sameIds(memory.prefix.ids, ids) ? memory.prefix.prefill : undefined;
+    const cache: PrefixCacheReport = {
+      soft_tokens: softHit ? "hit" : "miss",
+      kv: cached ? "hit" : "miss",
+      cached_tokens: cached ? ids.length : 0,
+    };
+    this.record = { v: 1, model: manifest.id, image_id: imageId, prompt_ids: ids, updated_at: Date.now() };
+    await this.deps.save(this.record);
+    const info: RunInfo = { session: req.session, model: manifest.id, image_id: imageId, prompt_tokens: ids.length };
+    return { info, events: this.run(model, memory, ids, req, signal, { t0, cache, cached }) };
+  }
+
+  /** How the last generation ended. */
+  get lastRun(): LastRun | null {
+    return this.last;
+  }
+
+  /** What is held in memory (for diagnostics). */
+  get memoryInfo(): { image_id: string; prefix_tokens: number } | null {
+    return this.memory ? { image_id: this.memory.imageId, prefix_tokens: this.memory.prefix?.ids.length ?? 0 } : null;
+  }
+
+  /** The stored record. */
+  get stored(): SessionRecord | null {
+    return this.record;
+  }
+
+  /** Forgets everything (the session expired). */
+  clear(): void {
+    this.memory = null;
+    this.record = null;
+  }
+
+  private async fetchSoftTokens(model: ServingModel, imageId: string): Promise<SoftTokens> {
+    const entry = await this.deps.softTokens(imageId);
+    if (entry === null) {
+      throw new InputError("not_found", `image ${imageId} is unknown or expired; send the image again`, "image_id");
+    }
+    const { header, soft } = entry;
+    const want = model.manifest.softTokens;
+    if (header.model !== model.manifest.id || header.scaling !== want.scaling || soft.tokens !== want.tokens || soft.dim !== want.dim) {
+      throw new InputError("unprocessable", `image ${imageId} was encoded for model ${header.model}, not ${model.manifest.id}`, "image_id");
+    }
+    return soft;
+  }
+
+  private async *run(
+    model: ServingModel,
+    memory: Memory,
+    ids: readonly number[],
+    req: SessionRequest,
+    signal: AbortSignal,
+    ctx: { t0: number; cache: PrefixCacheReport; cached: PrefillResult | undefined },
+  ): AsyncGenerator<SessionEvent, void, void> {
+    const { manifest, engine, tokenizer } = model;
+    const s = req.sampling;
+    let produced = 0;
+    let finish: LastRun["finish_reason"] = "aborted";
+    try {
+      const tStart = this.deps.now();
+      const tokens = generate(engine, memory.soft, ids, {
+        sampling: { temperature: s.temperature, topK: s.topK ?? 0, topP: s.topP },
+        seed: s.seed ?? Math.floor(Math.random() * 2 ** 32),
+        maxTokens: s.maxTokens,
+        eos: [manifest.config.tokens.eos],
+        stop: s.stop,
+        mask: vocabMask(manifest),
+        tokenizer,
+        signal,
+        prefilled: ctx.cached,
+        now: this.deps.now,
+      });
+      let result: GenerationResult;
+      for (;;) {
+        const next = await tokens.next();
+        if (next.done) {
+          result = next.value;
+          break;
+        }
+        produced++;
+        yield { type: "token", token: next.value };
+      }
+      memory.prefix = { ids, prefill: result.prefill };
+      finish = result.finishReason;
+      const tEnd = this.deps.now();
+      const t = result.timings;
+      yield {
+        type: "done",
+        done: {
+          finish_reason: result.finishReason,
+          text: result.text,
+          ids: result.ids,
+          usage: {
+            prompt_tokens: ids.length,
+            completion_tokens: result.ids.length,
+            total_tokens: ids.length + result.ids.length,
+            prefix_cache: ctx.cache,
+            timings: {
+              time_to_first_token_ms: round(tStart - ctx.t0 + t.timeToFirstTokenMs),
+              prefill_ms: round(t.prefillMs),
+              decode_ms: round(t.decodeMs),
+              total_ms: round(tEnd - ctx.t0),
+              tokens_per_second: round(t.tokensPerSecond),
+            },
+          },
+        },
+      };
+    } catch (err) {
+      if (err instanceof GenerationAborted || signal.aborted) return;
+      finish = "error";
+      const { status, body } = errorResponseBody(err);
+      if (status >= 500) console.error("session generate:", err);
+      yield { type: "error", error: body.error };
+    } finally {
+      this.last = { finish_reason: finish, completion_tokens: produced };
+    }
+  }
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

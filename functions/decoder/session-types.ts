@@ -1,0 +1,58 @@
+/** The typed RPC surface of a session Durable Object, and what it persists. */
+import type { RunInfo } from "../../shared/api/events.ts";
+import type { SamplingParams } from "../../shared/api/params.ts";
+
+/** One generate request, as the decoder worker hands it to a session. */
+export interface SessionRequest {
+  /** The session's name (what the client passed, or the id the worker made up). */
+  readonly session: string;
+  /** The prefix text (the prompt). */
+  readonly prompt: string;
+  /** The image to use; absent = the session's current image. */
+  readonly imageId?: string;
+  readonly sampling: SamplingParams;
+}
+
+/** An error as data (RPC does not carry InputError's type and status). */
+export interface ReplyError {
+  readonly status: number;
+  readonly type: string;
+  readonly message: string;
+  readonly param?: string;
+}
+
+/** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming. */
+export type SessionReply =
+  | { readonly ok: true; readonly info: RunInfo; readonly stream: ReadableStream<Uint8Array> }
+  | { readonly ok: false; readonly error: ReplyError };
+
+/**
+ * What a session stores (Durable Object storage, key "session"): enough to rebuild its in-memory state after
+ * eviction. The soft tokens are re-read from KV by image id and the prompt prefilled again.
+ */
+export interface SessionRecord {
+  readonly v: 1;
+  readonly model: string;
+  readonly image_id: string;
+  /** The last request's whole prompt: image tokens, bos, prefix, "\n". */
+  readonly prompt_ids: readonly number[];
+  /** Unix milliseconds. */
+  readonly updated_at: number;
+}
+
+/** How the last generation of a session ended ("aborted": the client went away). */
+export interface LastRun {
+  readonly finish_reason: "eos" | "length" | "stop" | "aborted" | "error";
+  readonly completion_tokens: number;
+}
+
+/** A session's state, for `GET /v1/sessions/:id` and tests. */
+export interface SessionInfo {
+  readonly session: string | null;
+  readonly record: SessionRecord | null;
+  /** Whether the image's soft tokens and a prefill are held in memory (lost on eviction). */
+  readonly memory: { readonly image_id: string; readonly prefix_tokens: number } | null;
+  readonly busy: boolean;
+  readonly queued: number;
+  readonly last_run: LastRun | null;
+}

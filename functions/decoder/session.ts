@@ -1,0 +1,83 @@
+/**
+ * The session Durable Object: one per conversation (`x-session-id` / `session`), owning that conversation's
+ * in-memory image soft tokens and prefill cache. A thin shell over {@link SessionHost}: it restores the stored
+ * record in `blockConcurrencyWhile`, exposes typed RPC methods, and expires idle sessions with an alarm.
+ *
+ * Storage layout (SQLite-backed, key-value API): `"session"` → {@link SessionRecord} (image id + prompt ids).
+ * After an eviction the next request re-reads the soft tokens from KV by that image id and prefills again.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { intVar } from "../../shared/worker/http-errors.ts";
+import { ModelCache } from "../../shared/worker/model-cache.ts";
+import type { ServingModel } from "../../shared/worker/serving-model.ts";
+import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
+import { workersModel } from "../../shared/worker/workers-model.ts";
+import { DECODER_DEFAULTS, type DecoderEnv } from "./env.ts";
+import { SessionHost, type SessionStorage } from "./session-host.ts";
+import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
+
+/** Read-only models of this isolate, shared by the sessions it hosts (no per-session data). */
+const models = new ModelCache<ServingModel>();
+
+const RECORD_KEY = "session";
+
+/** One conversation's state and serialised generation. */
+export class SessionObject extends DurableObject<DecoderEnv> {
+  private host: SessionHost | null = null;
+
+  constructor(ctx: DurableObjectState, env: DecoderEnv) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      const stored = await ctx.storage.get<SessionRecord>(RECORD_KEY);
+      const record = stored?.v === 1 ? stored : null;
+      const kv = new SoftTokenStore(env.SOFT_TOKENS, { ttlSeconds: 60 });
+      this.host = new SessionHost(
+        { model: () => this.loadModel(), softTokens: (id) => kv.get(id), now: () => performance.now() },
+        this.storage(),
+        record,
+      );
+    });
+  }
+
+  /** The model this session decodes with (overridden in tests to inject a fake engine). */
+  protected loadModel(): Promise<ServingModel> {
+    return workersModel(models, this.env, { tokenizer: true });
+  }
+
+  /** Generates for one request; the reply's stream carries NDJSON session events. */
+  async generate(req: SessionRequest): Promise<SessionReply> {
+    const reply = await this.ready().generate(req);
+    const ttl = intVar(this.env.SESSION_TTL_S, DECODER_DEFAULTS.sessionTtlSeconds, "SESSION_TTL_S");
+    await this.ctx.storage.setAlarm(Date.now() + ttl * 1000);
+    return reply;
+  }
+
+  /** The session's stored record, memory and lock state. */
+  async describe(): Promise<SessionInfo> {
+    return this.ready().describe();
+  }
+
+  /** Deletes the session's stored state and memory. */
+  async reset(): Promise<void> {
+    await this.ready().clear();
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  /** Idle expiry. */
+  override async alarm(): Promise<void> {
+    await this.ready().clear();
+  }
+
+  private ready(): SessionHost {
+    if (!this.host) throw new Error("session used before its state was restored");
+    return this.host;
+  }
+
+  private storage(): SessionStorage {
+    const storage = this.ctx.storage;
+    return {
+      save: (record) => storage.put(RECORD_KEY, record),
+      clear: () => storage.deleteAll(),
+    };
+  }
+}

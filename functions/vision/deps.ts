@@ -1,0 +1,23 @@
+/** Production wiring of the vision worker: the model from this isolate's cache, the KV store, the limits. */
+import { intVar } from "../../shared/worker/http-errors.ts";
+import { ModelCache } from "../../shared/worker/model-cache.ts";
+import type { ServingModel } from "../../shared/worker/serving-model.ts";
+import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
+import { workersModel } from "../../shared/worker/workers-model.ts";
+import type { EncodeDeps } from "./encode.ts";
+import { VISION_DEFAULTS, type VisionEnv } from "./env.ts";
+
+/** Read-only models of this isolate (weights and graphs; no request data). */
+const models = new ModelCache<ServingModel>();
+
+/** Encoding dependencies for one request's env. */
+export function visionDeps(env: VisionEnv): EncodeDeps {
+  return {
+    model: () => workersModel(models, env, { tokenizer: false }),
+    store: new SoftTokenStore(env.SOFT_TOKENS, {
+      ttlSeconds: intVar(env.SOFT_TOKEN_TTL_S, VISION_DEFAULTS.softTokenTtlSeconds, "SOFT_TOKEN_TTL_S"),
+      maxChunkBytes: env.SOFT_TOKEN_CHUNK_BYTES ? intVar(env.SOFT_TOKEN_CHUNK_BYTES, 0, "SOFT_TOKEN_CHUNK_BYTES") : undefined,
+    }),
+    maxPixels: intVar(env.MAX_IMAGE_PIXELS, VISION_DEFAULTS.maxImagePixels, "MAX_IMAGE_PIXELS"),
+  };
+}

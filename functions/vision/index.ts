@@ -1,0 +1,23 @@
+/**
+ * The vision worker: HTTP (`POST /v1/images`) and a typed RPC entry point (`encode`) that the decoder worker
+ * calls over its service binding when a generate request carries the image itself.
+ */
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { createVisionApp } from "./app.ts";
+import { visionDeps } from "./deps.ts";
+import { encodeReply, type EncodeReply } from "./encode.ts";
+import type { VisionEnv } from "./env.ts";
+
+const app = createVisionApp(visionDeps);
+
+/** The vision worker's entry point. */
+export default class VisionService extends WorkerEntrypoint<VisionEnv> {
+  override fetch(request: Request): Response | Promise<Response> {
+    return app.fetch(request, this.env, this.ctx);
+  }
+
+  /** Encodes an image (or finds it stored) and returns its id. */
+  async encode(bytes: Uint8Array): Promise<EncodeReply> {
+    return encodeReply(visionDeps(this.env), bytes);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * What a session streams while it generates, independent of the wire API that will present it.
+ *
+ * The session Durable Object writes these as NDJSON (one JSON object per line) into a byte stream that it
+ * returns over RPC; the decoder worker reads them back and renders the native SSE stream, OpenAI's chunks, or
+ * one JSON body. Keeping this format neutral lets one decode loop serve every API.
+ */
+
+/** One generated token. `text` is the text this token completes (may be "" for special or partial tokens). */
+export interface TokenEvent {
+  readonly index: number;
+  readonly id: number;
+  readonly text: string;
+  readonly logprob: number;
+}
+
+/** Why generation ended: end-of-sequence token, token limit, or a stop string. */
+export type FinishReason = "eos" | "length" | "stop";
+
+/** What the session reused for this request (see README "Sessions and the prefix cache"). */
+export interface PrefixCacheReport {
+  /** "hit": the image's soft tokens were already in the session's memory (no KV read, no encode). */
+  readonly soft_tokens: "hit" | "miss";
+  /** "hit": the same image and prompt were prefilled before; the prefill KV cache was reused (no prefill). */
+  readonly kv: "hit" | "miss";
+  /** Prompt tokens whose keys/values were reused (the whole prompt on a kv hit, else 0). */
+  readonly cached_tokens: number;
+}
+
+/** Wall-clock timings measured inside the session, from the moment it accepted the request. */
+export interface Timings {
+  readonly time_to_first_token_ms: number;
+  readonly prefill_ms: number;
+  readonly decode_ms: number;
+  readonly total_ms: number;
+  /** Generated tokens per second over the decode phase (after the first token). */
+  readonly tokens_per_second: number;
+}
+
+/** Token accounting, in the native API's form (OpenAI's is derived from it). */
+export interface Usage {
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+  readonly total_tokens: number;
+  readonly prefix_cache: PrefixCacheReport;
+  readonly timings: Timings;
+}
+
+/** The final result of one generation. */
+export interface DoneEvent {
+  readonly finish_reason: FinishReason;
+  readonly text: string;
+  /** Every generated id, including a final eos. */
+  readonly ids: readonly number[];
+  readonly usage: Usage;
+}
+
+/** The `{"error": …}` body that every API uses for failures. */
+export interface ErrorBody {
+  readonly error: { readonly type: string; readonly message: string; readonly param?: string };
+}
+
+/** One line of a session's event stream. */
+export type SessionEvent =
+  | { readonly type: "token"; readonly token: TokenEvent }
+  | { readonly type: "done"; readonly done: DoneEvent }
+  | { readonly type: "error"; readonly error: ErrorBody["error"] };
+
+/** Facts about a request that are known before the first token (returned with the stream). */
+export interface RunInfo {
+  readonly session: string;
+  readonly model: string;
+  readonly image_id: string;
+  readonly prompt_tokens: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes one event as an NDJSON line. */
+export function encodeEvent(event: SessionEvent): Uint8Array {
+  return encoder.encode(`${JSON.stringify(event)}\n`);
+}
+
+/**
+ * Reads NDJSON session events from a byte stream, one at a time. `cancel()` cancels the underlying stream at
+ * once (a pending `next()` then resolves null): that is how a disconnecting client stops the decode loop.
+ */
+export class EventReader {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+  private buffer = "";
+  private ended = false;
+
+  /** @param stream NDJSON bytes, as written by {@link encodeEvent} */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.reader = stream.getReader();
+  }
+
+  /** The next event, or null at the end of the stream (or after cancel). */
+  async next(): Promise<SessionEvent | null> {
+    for (;;) {
+      const newline = this.buffer.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.buffer.slice(0, newline);
+        this.buffer = this.buffer.slice(newline + 1);
+        if (line.trim().length > 0) return JSON.parse(line) as SessionEvent;
+        continue;
+      }
+      if (this.ended) {
+        const rest = this.buffer.trim();
+        this.buffer = "";
+        return rest.length > 0 ? (JSON.parse(rest) as SessionEvent) : null;
+      }
+      const { done, value } = await this.reader.read();
+      if (done) {
+        this.ended = true;
+        this.buffer += this.decoder.decode();
+      } else {
+        this.buffer += this.decoder.decode(value, { stream: true });
+      }
+    }
+  }
+
+  /** Stops reading and cancels the source stream. */
+  async cancel(reason?: unknown): Promise<void> {
+    this.ended = true;
+    this.buffer = "";
+    await this.reader.cancel(reason).catch(() => undefined);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Images inside JSON requests: a base64 string or a `data:` URL (RFC 2397). Remote URLs are refused: fetching
+ * them from a Worker would need size, time and address limits this service does not implement.
+ */
+import { InputError } from "../errors.ts";
+
+/** Largest image accepted, in bytes (after base64 decoding). */
+export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+
+/** Media types the vision worker accepts. */
+export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", "image/jpeg", "image/webp"]);
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Decodes a request's `image` string (plain base64 or `data:image/…;base64,…`) to bytes.
+ * Throws InputError 400 for malformed input, 415 for a non-image data URL, 413 for too large, 422 for http(s).
+ */
+export function decodeImageString(value: string, param: string): { bytes: Uint8Array; mediaType: string | null } {
+  if (/^https?:\/\//i.test(value)) {
+    throw new InputError(
+      "unprocessable",
+      "remote image URLs are not fetched; send the image as a base64 data URL (data:image/png;base64,...)",
+      param,
+    );
+  }
+  let mediaType: string | null = null;
+  let payload = value;
+  if (value.startsWith("data:")) {
+    const comma = value.indexOf(",");
+    const header = comma < 0 ? "" : value.slice(5, comma).toLowerCase();
+    if (comma < 0 || !header.endsWith(";base64")) {
+      throw new InputError("invalid_request", "an image data URL must have the form data:image/...;base64,<data>", param);
+    }
+    mediaType = header.slice(0, -";base64".length).split(";")[0] ?? "";
+    if (!IMAGE_MEDIA_TYPES.includes(mediaType)) {
+      throw new InputError(
+        "unsupported_media_type",
+        `unsupported image type "${mediaType}"; use one of ${IMAGE_MEDIA_TYPES.join(", ")}`,
+        param,
+      );
+    }
+    payload = value.slice(comma + 1);
+  }
+  const compact = payload.replace(/\s+/g, "");
+  if (compact.length === 0 || compact.length % 4 === 1 || !BASE64.test(compact)) {
+    throw new InputError("invalid_request", "the image is not valid base64", param);
+  }
+  if (Math.floor((compact.length * 3) / 4) > MAX_IMAGE_BYTES + 2) {
+    throw new InputError("payload_too_large", `the image is larger than ${MAX_IMAGE_BYTES} bytes`, param);
+  }
+  const binary = atob(compact);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return { bytes, mediaType };
+}

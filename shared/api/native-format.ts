@@ -1,0 +1,43 @@
+/**
+ * The native API's output: SSE frames for `POST /v1/generate` with `stream: true`, or one JSON body.
+ *
+ *   event: token   data: {"index":0,"id":326,"text":"a","logprob":-0.0123}
+ *   event: done    data: {"finish_reason":"eos","text":"a green circle","ids":[…],"model":…,"session":…,
+ *                         "image_id":…,"usage":{…}}
+ *   event: error   data: {"error":{"type":"server_error","message":"…"}}   (failures after the stream started)
+ */
+import type { DoneEvent, ErrorBody, RunInfo, TokenEvent } from "./events.ts";
+import { sseJson } from "./sse.ts";
+
+/** The `event: token` frame. */
+export function nativeTokenFrame(token: TokenEvent): string {
+  return sseJson({ index: token.index, id: token.id, text: token.text, logprob: token.logprob }, "token");
+}
+
+/** The body of the final `done` event, also the non-streaming response (plus `tokens` there). */
+export function nativeResult(info: RunInfo, done: DoneEvent) {
+  return {
+    finish_reason: done.finish_reason,
+    text: done.text,
+    ids: done.ids,
+    model: info.model,
+    session: info.session,
+    image_id: info.image_id,
+    usage: done.usage,
+  };
+}
+
+/** The `event: done` frame. */
+export function nativeDoneFrame(info: RunInfo, done: DoneEvent): string {
+  return sseJson(nativeResult(info, done), "done");
+}
+
+/** The `event: error` frame. */
+export function nativeErrorFrame(error: ErrorBody["error"]): string {
+  return sseJson({ error }, "error");
+}
+
+/** The non-streaming JSON body: the result plus every token with its log-probability. */
+export function nativeJson(info: RunInfo, done: DoneEvent, tokens: readonly TokenEvent[]) {
+  return { ...nativeResult(info, done), tokens };
+}

@@ -1,0 +1,101 @@
+/**
+ * Starts the real thing for end-to-end tests: `wrangler dev` with both workers' configs (as `npm start` does),
+ * on a free port, with a fresh local state folder, and stops it (the whole process group) afterwards.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO } from "../../helpers/golden.ts";
+
+/** A running dev server. */
+export interface DevServer {
+  readonly url: string;
+  /** Everything the server printed (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Environment for wrangler in tests: no network calls, no telemetry. */
+export const OFFLINE_ENV = {
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_LOG: "warn",
+  NO_COLOR: "1",
+};
+
+/** Spawns `wrangler dev -c wrangler.toml -c functions/vision/wrangler.toml` and waits for /healthz. */
+export async function startDevServer(timeoutMs = 120_000): Promise<DevServer> {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
+  const wrangler = join(REPO, "node_modules/wrangler/bin/wrangler.js");
+  const args = [wrangler, "dev", "-c", "wrangler.toml", "-c", "functions/vision/wrangler.toml"];
+  args.push("--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--inspector-port", String(await freePort()));
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...OFFLINE_ENV }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  // The server runs in its own process group (so stop() can end workerd too); if this process dies without
+  // calling stop(), take the group down with it.
+  const killOnExit = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.off("exit", killOnExit));
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const server: DevServer = {
+    url: `http://127.0.0.1:${port}`,
+    log: () => output,
+    stop: () => stop(child, state),
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    try {
+      const res = await fetch(`${server.url}/healthz`);
+      if (res.ok) return server;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await server.stop();
+  throw new Error(`wrangler dev did not become healthy:\n${output}`);
+}
+
+async function stop(child: ChildProcess, state: string): Promise<void> {
+  if (child.exitCode === null && child.pid !== undefined) {
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-child.pid, "SIGTERM"); // the process group: wrangler and its workerd
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(state, { recursive: true, force: true });
+}

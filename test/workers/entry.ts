@@ -1,0 +1,49 @@
+/**
+ * The test worker's entry: the real session Durable Object, and subclasses with a fake engine (instant, or
+ * slow and endless for cancellation tests). The fakes still use the real manifest and tokenizer from assets.
+ * Its fetch handler is the real decoder app over the slow sessions.
+ */
+import { createDecoderApp } from "../../functions/decoder/app.ts";
+import { SessionObject } from "../../functions/decoder/session.ts";
+import { decoderDeps } from "../../functions/decoder/wiring.ts";
+import { ModelCache } from "../../shared/worker/model-cache.ts";
+import { modelStoreFor } from "../../shared/worker/model-store.ts";
+import { servingModel, loadTokenizer, type ServingModel } from "../../shared/worker/serving-model.ts";
+import { parseManifest } from "../../shared/model/manifest.ts";
+import type { DecoderEnv } from "../../functions/decoder/env.ts";
+import { FakeEngine, endless, type FakeEngineOptions } from "../serving/support/fake-engine.ts";
+
+export { SessionObject };
+
+/** Fake models of this isolate, by kind. */
+const fakes = new ModelCache<ServingModel>();
+
+async function fakeModel(env: DecoderEnv, options: FakeEngineOptions): Promise<ServingModel> {
+  const store = modelStoreFor(env);
+  const manifest = parseManifest(JSON.parse(new TextDecoder().decode((await store.get("manifest.json"))!)));
+  return servingModel(manifest, new FakeEngine(manifest.config, options), await loadTokenizer(store, manifest));
+}
+
+/** A session whose engine answers "a green circle" instantly. */
+export class FakeSessionObject extends SessionObject {
+  protected override loadModel(): Promise<ServingModel> {
+    return fakes.get("fast", () => fakeModel(this.env, {}));
+  }
+}
+
+/** A session whose engine never emits eos and takes 10 ms per token. */
+export class SlowSessionObject extends SessionObject {
+  protected override loadModel(): Promise<ServingModel> {
+    return fakes.get("slow", () => fakeModel(this.env, { answer: endless, stepDelayMs: 10 }));
+  }
+}
+
+/** The real decoder app, with its sessions on the slow fake engine (for HTTP-level cancellation tests). */
+const app = createDecoderApp((env) => {
+  const slow = (env as DecoderEnv & { SLOW_SESSIONS: DurableObjectNamespace<SlowSessionObject> }).SLOW_SESSIONS;
+  return { ...decoderDeps(env), session: (name) => slow.get(slow.idFromName(name)) };
+});
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<DecoderEnv>;

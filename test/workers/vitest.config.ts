@@ -1,0 +1,29 @@
+/**
+ * Durable Object tests inside workerd (vitest-pool-workers): `npx vitest run -c test/workers/vitest.config.ts`.
+ * The test worker is test/workers/wrangler.toml; an eval image of the shapes model is passed in as a binding.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shared = process.env.PALIGEMMA_SHARED_DIR ?? resolve(here, "../../../shared");
+const image = (name: string) => readFileSync(join(shared, "models/paligemma-shapes/eval", name)).toString("base64");
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: join(here, "wrangler.toml") },
+      miniflare: {
+        bindings: { EVAL_IMAGE_000: image("img_000_96x96.png"), EVAL_IMAGE_001: image("img_001_160x120.png") },
+      },
+    }),
+  ],
+  test: {
+    root: here,
+    include: ["**/*.test.ts"],
+    testTimeout: 60_000,
+  },
+});
