@@ -10,6 +10,13 @@ declare global {
       /** base64 PNGs of the shapes model's eval set. */
       readonly EVAL_IMAGE_000: string;
       readonly EVAL_IMAGE_001: string;
+      /** base64 raw little-endian files of ../shared/golden/paligemma-shapes, and its greedy.json text. */
+      readonly GOLDEN_PIXEL_VALUES: string;
+      readonly GOLDEN_INPUT_IDS: string;
+      readonly GOLDEN_PROJECTOR_OUTPUT: string;
+      readonly GOLDEN_LOGITS: string;
+      readonly GOLDEN_STEP_LOGITS: string;
+      readonly GOLDEN_GREEDY: string;
     }
   }
 }

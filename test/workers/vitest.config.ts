@@ -11,13 +11,24 @@ import { defineConfig } from "vitest/config";
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = process.env.PALIGEMMA_SHARED_DIR ?? resolve(here, "../../../shared");
 const image = (name: string) => readFileSync(join(shared, "models/paligemma-shapes/eval", name)).toString("base64");
+/** The shapes golden (transformers' own outputs), for the parity test inside workerd. Missing files fail here. */
+const golden = (name: string) => readFileSync(join(shared, "golden/paligemma-shapes", name)).toString("base64");
 
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: join(here, "wrangler.toml") },
       miniflare: {
-        bindings: { EVAL_IMAGE_000: image("img_000_96x96.png"), EVAL_IMAGE_001: image("img_001_160x120.png") },
+        bindings: {
+          EVAL_IMAGE_000: image("img_000_96x96.png"),
+          EVAL_IMAGE_001: image("img_001_160x120.png"),
+          GOLDEN_PIXEL_VALUES: golden("pixel_values.bin"),
+          GOLDEN_INPUT_IDS: golden("input_ids.bin"),
+          GOLDEN_PROJECTOR_OUTPUT: golden("projector_output.bin"),
+          GOLDEN_LOGITS: golden("logits.bin"),
+          GOLDEN_STEP_LOGITS: golden("greedy_step_logits.bin"),
+          GOLDEN_GREEDY: readFileSync(join(shared, "golden/paligemma-shapes/greedy.json"), "utf8"),
+        },
       },
     }),
   ],
