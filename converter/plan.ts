@@ -79,8 +79,8 @@ function packLayers(
 
 function planHead(c: ModelConfig, w: WeightBudget, maxBytes: number | null): PlannedStage[] {
   const t = c.text;
-  const perRow = matrixBytes(1, t.hidden, w);
-  const fixed = 4 * t.hidden; // final norm
+  const perRow = matrixBytes(1, t.hidden, w) - matrixBytes(0, t.hidden, w); // a row's bytes, without alignment
+  const fixed = 4 * t.hidden + 3 * 64 + matrixBytes(0, t.hidden, w); // final norm, alignment
   let rows = t.vocab;
   if (maxBytes !== null) {
     rows = Math.floor((maxBytes - fixed) / perRow);
