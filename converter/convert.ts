@@ -24,6 +24,7 @@ export interface ConvertOptions {
   readonly blockSize?: number; // int8/int4 block along K (default 32)
   readonly accuracyLevel?: number; // MatMulNBits accuracy_level (default 0: float32 compute)
   readonly id?: string; // default: the output folder's name
+  readonly headRowsPerStage?: number; // caps vocabulary rows per head stage (tests force a vocabulary split)
   readonly onProgress?: (line: string) => void;
 }
 
@@ -40,7 +41,7 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
   const config = ckpt.config;
   const fmt: WeightFormat = { dtype: opts.dtype, blockSize: opts.blockSize ?? 32, accuracyLevel: opts.accuracyLevel ?? 0 };
   const maxBytes = opts.maxShardMb === null ? null : Math.floor(opts.maxShardMb * 1e6);
-  const plan = planStages(config, fmt, maxBytes);
+  const plan = planStages(config, fmt, maxBytes, opts.headRowsPerStage);
   const progress = opts.onProgress ?? (() => {});
   mkdirSync(outDir, { recursive: true });
 

@@ -41,14 +41,17 @@ export function decoderLayerBytes(c: ModelConfig, w: WeightBudget): number {
   return attn + mlp + 4 * (4 * t.hidden + 64);
 }
 
-/** Plans stages; throws when one layer alone exceeds the budget. `maxBytes` null = one stage per part. */
-export function planStages(c: ModelConfig, w: WeightBudget, maxBytes: number | null): PlannedStage[] {
+/**
+ * Plans stages; throws when one layer alone exceeds the budget. `maxBytes` null = one stage per part.
+ * `headRows` caps the vocabulary rows per head stage further (used by tests to force a vocabulary split).
+ */
+export function planStages(c: ModelConfig, w: WeightBudget, maxBytes: number | null, headRows?: number): PlannedStage[] {
   const v = c.vision;
   const first = 4 * (v.hidden * 3 * v.patchSize ** 2 + v.hidden + c.imageTokens * v.hidden);
   const last = 4 * 2 * v.hidden + matrixBytes(c.projectionDim, v.hidden, w) + 4 * c.projectionDim;
   const vision = packLayers("vision", v.layers, visionLayerBytes(c, w), maxBytes, (i) => (i === 0 ? first : 0) + (i === v.layers - 1 ? last : 0));
   const decoder = packLayers("decoder", c.text.layers, decoderLayerBytes(c, w), maxBytes, () => 0);
-  return [...vision, ...decoder, ...planHead(c, w, maxBytes)];
+  return [...vision, ...decoder, ...planHead(c, w, maxBytes, headRows)];
 }
 
 function packLayers(
@@ -77,7 +80,7 @@ function packLayers(
   return stages;
 }
 
-function planHead(c: ModelConfig, w: WeightBudget, maxBytes: number | null): PlannedStage[] {
+function planHead(c: ModelConfig, w: WeightBudget, maxBytes: number | null, headRows = Infinity): PlannedStage[] {
   const t = c.text;
   const perRow = matrixBytes(1, t.hidden, w) - matrixBytes(0, t.hidden, w); // a row's bytes, without alignment
   const fixed = 4 * t.hidden + 3 * 64 + matrixBytes(0, t.hidden, w); // final norm, alignment
@@ -88,6 +91,7 @@ function planHead(c: ModelConfig, w: WeightBudget, maxBytes: number | null): Pla
     if (rows < 1) throw new Error(`the LM head needs ${mb(perRow + fixed)} MB per vocabulary row, over --max-shard-mb ${mb(maxBytes)}`);
     rows = Math.min(rows, t.vocab);
   }
+  rows = Math.min(rows, headRows);
   const stages: PlannedStage[] = [];
   for (let from = 0; from < t.vocab; from += rows) {
     const to = Math.min(t.vocab, from + rows);
