@@ -58,6 +58,11 @@ const MARKUP = `
         <div><label for="temperature">Temperature</label><input type="number" id="temperature" min="0" max="2" step="0.1" value="0"></div>
       </div>
     </fieldset>
+    <details>
+      <summary>API key</summary>
+      <label for="api-key">API key (only when the server requires one; sent as Authorization: Bearer)</label>
+      <input type="password" id="api-key" name="api-key" autocomplete="off">
+    </details>
     <div class="row"><button type="submit" id="run">Run</button><button type="button" id="stop" disabled>Stop</button></div>
     <p id="status" role="status" aria-live="polite"></p>
   </form>
@@ -70,9 +75,11 @@ const MARKUP = `
     </div>
     <h2>Answer</h2>
     <pre id="output" aria-label="Generated text"></pre>
-    <h2>Objects</h2>
-    <ol id="objects-list"></ol>
-    <p id="dropped" class="hint"></p>
+    <div id="objects-section" hidden>
+      <h2>Objects</h2>
+      <ol id="objects-list"></ol>
+      <p id="dropped" class="hint"></p>
+    </div>
     <h2>Timings</h2>
     <dl>
       <dt>Time to first token</dt><dd id="t-ttft"></dd>
@@ -95,6 +102,7 @@ export const PLAYGROUND_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="description" content="Try PaliGemma: captions, questions, detection and segmentation, streamed.">
 <title>PaliGemma playground</title>
+<link rel="icon" href="data:,">
 <style>${PLAYGROUND_CSS}</style>
 </head>
 <body>${MARKUP}

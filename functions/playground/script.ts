@@ -43,6 +43,7 @@ export const PLAYGROUND_JS = String.raw`
     tags.replaceChildren();
     list.replaceChildren();
     droppedNote.textContent = "";
+    $("objects-section").hidden = true;
     ["t-ttft", "t-tps", "t-tokens", "t-cache", "t-total"].forEach(function (id) { setTiming(id, "–"); });
   }
 
@@ -69,6 +70,12 @@ export const PLAYGROUND_JS = String.raw`
   function apiMessage(json, response) {
     var error = json && json.error;
     return error && error.message ? error.message + " (HTTP " + response.status + ")" : "HTTP " + response.status;
+  }
+
+  function headers(type) {
+    var h = { "content-type": type }, key = $("api-key").value.trim();
+    if (key) h.authorization = "Bearer " + key;
+    return h;
   }
 
   function requestBody() {
@@ -126,6 +133,8 @@ export const PLAYGROUND_JS = String.raw`
   function fixed(v) { return (Math.round(v * 10) / 10).toString(); }
 
   function draw(result) {
+    if (!result.detections && !result.segments) return;
+    $("objects-section").hidden = false;
     var colors = {};
     var objects = (result.detections || []).map(function (d) { return { d: d, segment: false }; })
       .concat((result.segments || []).map(function (s) { return { d: s, segment: true }; }));
@@ -151,6 +160,7 @@ export const PLAYGROUND_JS = String.raw`
         " px" + (o.segment ? " (segment, 16 codes; mask not decoded: " + (d.mask_reason || "no decoder") + ")" : "");
       list.appendChild(item);
     });
+    if (objects.length === 0) droppedNote.textContent = "No objects found.";
     if (result.dropped) droppedNote.textContent = result.dropped + " malformed object(s) in the answer were left out.";
   }
 
@@ -171,7 +181,7 @@ export const PLAYGROUND_JS = String.raw`
     try {
       if (!image.id) {
         setStatus("Uploading the image…", "busy");
-        var up = await fetch("/v1/images", { method: "POST", headers: { "content-type": image.file.type },
+        var up = await fetch("/v1/images", { method: "POST", headers: headers(image.file.type),
           body: image.file, signal: controller.signal });
         var upJson = await up.json().catch(function () { return null; });
         if (!up.ok) throw new Error(apiMessage(upJson, up));
@@ -180,7 +190,7 @@ export const PLAYGROUND_JS = String.raw`
       setStatus("Generating…", "busy");
       output.dataset.state = "streaming";
       var started = performance.now(), firstAt = null, text = "", count = 0, result = null;
-      var response = await fetch("/v1/generate", { method: "POST", headers: { "content-type": "application/json" },
+      var response = await fetch("/v1/generate", { method: "POST", headers: headers("application/json"),
         body: JSON.stringify(requestBody()), signal: controller.signal });
       if (!response.ok) throw new Error(apiMessage(await response.json().catch(function () { return null; }), response));
       await readEvents(response.body, function (name, data) {

@@ -15,6 +15,7 @@ h2 { font-size: 1.05rem; margin: 0 0 0.5rem; }
 main { display: grid; gap: 1rem; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); align-items: start; padding-bottom: 2rem; }
 @media (max-width: 52rem) { main { grid-template-columns: minmax(0, 1fr); } }
 section, form { background: var(--panel); border: 1px solid var(--line); border-radius: 0.5rem; padding: 1rem; }
+details { margin: 0 0 0.75rem; } summary { cursor: pointer; font-weight: 600; }
 fieldset { border: 0; margin: 0 0 0.75rem; padding: 0; }
 legend, label { font-weight: 600; }
 label { display: block; margin: 0.5rem 0 0.25rem; }
