@@ -1,0 +1,82 @@
+/**
+ * `npm run bench`: PaliGemma-3B-shaped graphs (synthetic weights) on onnxruntime-web inside workerd,
+ * onnxruntime-web in Node and onnxruntime-node with one thread, per weight dtype. Progress goes to stderr;
+ * stdout gets the report tables and, with `--json`, one JSON object as its last line:
+ *
+ *   {"bandwidth_gbps": n, "results": [{"runtime", "dtype", "stage", "ms", "gbps"}, …]}
+ *
+ * A benchmark, not a test: nothing here asserts a speed. Exit status 1 when any graph failed to run.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { STAGE_NAMES, type StageName } from "./feeds.ts";
+import { formatReport, sortResults, toJson } from "./report.ts";
+import { runBench } from "./run.ts";
+import { RUNTIME_NAMES, type RuntimeName } from "./runtimes/types.ts";
+import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
+import { FULL_REPS, QUICK_REPS } from "./timing.ts";
+
+const DEFAULT_DTYPES = "fp32,fp16,int8,int8-acc4,int4,int4-acc4";
+
+function listOf<T extends string>(allowed: readonly T[], what: string) {
+  return (value: string): T[] => {
+    const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!allowed.includes(item as T)) throw new InvalidArgumentError(`unknown ${what} ${item} (use ${allowed.join(", ")})`);
+    }
+    if (items.length === 0) throw new InvalidArgumentError(`no ${what} given`);
+    return items as T[];
+  };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${value} is not a positive integer`);
+  return n;
+}
+
+interface CliOptions {
+  json?: boolean;
+  quick?: boolean;
+  runtimes: RuntimeName[];
+  dtypes: string;
+  stages: StageName[];
+  shape: ShapeName;
+  decoderLayers: number;
+  visionLayers: number;
+  workDir?: string;
+}
+
+const program = new Command()
+  .name("bench")
+  .description("PaliGemma-3B-shaped decoder layer / vision layer / head on workerd, node-web and node-native")
+  .option("--json", "print one JSON object as the last stdout line")
+  .option("--quick", "one warm-up and two timed runs per graph, a smaller bandwidth pass (smoke tests)")
+  .option("--runtimes <list>", `comma-separated: ${RUNTIME_NAMES.join(", ")}`, listOf(RUNTIME_NAMES, "runtime"), [...RUNTIME_NAMES])
+  .option("--dtypes <list>", "comma-separated weight dtypes: fp32, fp16, int8, int4, int8-acc4, int4-acc4 (MatMulNBits accuracy_level 4)", DEFAULT_DTYPES)
+  .option("--stages <list>", `comma-separated: ${STAGE_NAMES.join(", ")}`, listOf(STAGE_NAMES, "stage"), [...STAGE_NAMES])
+  .option("--shape <name>", `model shape: ${SHAPE_NAMES.join(", ")}`, (v: string) => listOf(SHAPE_NAMES, "shape")(v)[0], "paligemma-3b" as ShapeName)
+  .option("--decoder-layers <n>", "decoder layers in the timed graph (per-layer ms = graph ms ÷ n)", positiveInt, 2)
+  .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
+  .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
+  .action(async (o: CliOptions) => {
+    const shape = benchShape(o.shape, o.visionLayers, o.decoderLayers);
+    const order = RUNTIME_NAMES.filter((r) => o.runtimes.includes(r)).reverse(); // the native baseline first
+    const outcome = await runBench(
+      {
+        shape,
+        runtimes: order,
+        dtypes: o.dtypes.split(",").map((s) => s.trim()).filter(Boolean),
+        stages: o.stages,
+        reps: o.quick ? QUICK_REPS : FULL_REPS,
+        bandwidth: o.quick ? { mib: 256, passes: 2 } : { mib: 512, passes: 4 },
+        workDir: o.workDir,
+      },
+      (line) => process.stderr.write(`${line}\n`),
+    );
+    process.stdout.write(`${formatReport(shape, outcome.bandwidthGbps, outcome.results, outcome.machine)}\n`);
+    for (const f of outcome.failures) process.stderr.write(`failed: ${f}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify(toJson(outcome.bandwidthGbps, sortResults(outcome.results)))}\n`);
+    if (outcome.failures.length) process.exitCode = 1;
+  });
+
+await program.parseAsync();
