@@ -5,9 +5,12 @@
  * served to both workers as private assets, so a fresh clone needs no setup step; it loads on the first request.
  *
  * Options: PORT (default 8787); extra arguments are passed to wrangler (e.g. `npm start -- --ip 0.0.0.0`).
+ *
+ * Access: with API_KEYS in .dev.vars (or .env, or `-- --var API_KEYS:...`) every /v1/* request needs
+ * `Authorization: Bearer <key>`; without, the API is open, and this script says so before starting.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,6 +24,19 @@ if (!existsSync(manifest)) {
   );
   process.exit(1);
 }
+
+/** Whether API keys will reach the decoder: wrangler reads .dev.vars (or .env) and `--var NAME:value`. */
+function apiKeysConfigured(): boolean {
+  const file = [".dev.vars", ".env"].map((f) => join(repo, f)).find((f) => existsSync(f));
+  const fromFile = file !== undefined && /^\s*API_KEYS\s*=\s*["']?\S/m.test(readFileSync(file, "utf8"));
+  return fromFile || process.argv.slice(2).some((a) => /^API_KEYS:\S/.test(a));
+}
+
+process.stderr.write(
+  apiKeysConfigured()
+    ? "API keys are configured: /v1/* requires Authorization: Bearer <key>.\n"
+    : "No API keys (API_KEYS in .dev.vars): /v1/* is OPEN to anyone who can reach this port, and loopback clients are not rate limited. Fine for local development only.\n",
+);
 
 const wrangler = join(repo, "node_modules/wrangler/bin/wrangler.js");
 const args = [wrangler, "dev", "-c", "wrangler.toml", "-c", "functions/vision/wrangler.toml", "--port", process.env.PORT ?? "8787"];

@@ -1,8 +1,12 @@
 /**
  * What the decoder's routes need from the world, as an interface: the production wiring (service binding to
- * the vision worker, session Durable Objects) lives in index.ts; Node route tests pass in-process fakes.
+ * the vision worker, session and rate-limit Durable Objects, the API_KEYS secret) lives in wiring.ts; Node
+ * route tests pass in-process fakes.
  */
-import type { EncodeReply } from "../vision/encode.ts";
+import type { ApiKeys } from "../../shared/worker/auth.ts";
+import type { BucketLimit, RateDecision } from "../../shared/worker/token-bucket.ts";
+import type { EncodeOptions, EncodeReply } from "../vision/encode.ts";
+import type { DecoderLimits } from "./limits.ts";
 import type { SessionInfo, SessionReply, SessionRequest } from "./session-types.ts";
 
 /** The RPC methods of one session. */
@@ -16,12 +20,14 @@ export interface SessionApi {
 export interface DecoderDeps {
   /** The served model's public id. */
   readonly modelId: string;
-  /** Largest `max_tokens` accepted. */
-  readonly maxNewTokens: number;
+  /** Body, image and token limits, rate limit and CORS settings. */
+  readonly limits: DecoderLimits;
+  /** The configured API keys; null when none are (the API is open). */
+  apiKeys(): Promise<ApiKeys | null>;
+  /** Takes one request from `key`'s rate-limit bucket. */
+  rateLimit(key: string, limit: BucketLimit): Promise<RateDecision>;
   /** Encodes an image in the vision worker (or finds it stored). */
-  encodeImage(bytes: Uint8Array): Promise<EncodeReply>;
-  /** Passes `POST /v1/images` through to the vision worker. */
-  forwardImage(request: Request): Promise<Response>;
-  /** The session named `name`. */
+  encodeImage(bytes: Uint8Array, options: EncodeOptions): Promise<EncodeReply>;
+  /** The session Durable Object named `name` (already scoped to its owner). */
   session(name: string): SessionApi;
 }

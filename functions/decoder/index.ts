@@ -6,6 +6,7 @@ import { createDecoderApp } from "./app.ts";
 import type { DecoderEnv } from "./env.ts";
 import { decoderDeps } from "./wiring.ts";
 
+export { RateLimiterObject } from "./rate-limiter.ts";
 export { SessionObject } from "./session.ts";
 
 const app = createDecoderApp(decoderDeps);

@@ -6,6 +6,7 @@
 import type { DoneEvent, ErrorBody, EventReader, TokenEvent } from "../../shared/api/events.ts";
 import { SSE_HEADERS } from "../../shared/api/sse.ts";
 import { InputError, type InputErrorType } from "../../shared/errors.ts";
+import { RateLimitedError, ServiceError } from "../../shared/worker/http-errors.ts";
 
 /** How one API frames the events of a stream. */
 export interface StreamFormat {
@@ -19,7 +20,11 @@ export interface StreamFormat {
   error(error: ErrorBody["error"]): string;
 }
 
-const ENDED_EARLY = { type: "server_error", message: "generation ended unexpectedly" } as const;
+/** The session's stream broke off (its Durable Object was evicted, restarted or failed): retrying is safe. */
+const ENDED_EARLY = {
+  type: "unavailable",
+  message: "the session stopped before the generation ended (it was restarted or evicted); send the request again",
+} as const;
 
 /** An SSE response that frames the session's events with `format`. */
 export function sseResponse(reader: EventReader, format: StreamFormat, headers: Record<string, string>): Response {
@@ -65,8 +70,11 @@ export function sseResponse(reader: EventReader, format: StreamFormat, headers: 
 export async function collect(reader: EventReader): Promise<{ tokens: TokenEvent[]; done: DoneEvent }> {
   const tokens: TokenEvent[] = [];
   for (;;) {
-    const event = await reader.next();
-    if (event === null) throw new Error(ENDED_EARLY.message);
+    const event = await reader.next().catch((err: unknown) => {
+      console.error("reading session events:", err);
+      return null;
+    });
+    if (event === null) throw new ServiceError(ENDED_EARLY.type, ENDED_EARLY.message);
     if (event.type === "token") tokens.push(event.token);
     else if (event.type === "done") {
       await reader.cancel();
@@ -85,8 +93,13 @@ const INPUT_ERROR_TYPES: readonly string[] = [
   "rate_limited",
 ];
 
-/** Rebuilds a thrown error from its `{type, message, param}` form (InputError when the type is one). */
-export function errorFrom(error: { type: string; message: string; param?: string }): Error {
+/**
+ * Rebuilds a thrown error from its `{type, message, param}` form: InputError (RateLimitedError with its retry
+ * time) for the 4xx types, ServiceError for `unavailable` and `timeout`, Error otherwise.
+ */
+export function errorFrom(error: { type: string; message: string; param?: string; retry_after_s?: number }): Error {
+  if (error.type === "rate_limited") return new RateLimitedError(error.message, error.retry_after_s ?? 1, error.param);
   if (INPUT_ERROR_TYPES.includes(error.type)) return new InputError(error.type as InputErrorType, error.message, error.param);
+  if (error.type === "unavailable" || error.type === "timeout") return new ServiceError(error.type, error.message);
   return new Error(error.message);
 }

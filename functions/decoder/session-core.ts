@@ -18,6 +18,7 @@ import { buildPromptIds } from "../../shared/text/prompt.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
 import { errorResponseBody } from "../../shared/worker/http-errors.ts";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import type { LastRun, SessionRecord, SessionRequest } from "./session-types.ts";
 
 /** What a session needs from the outside world. */
@@ -26,11 +27,14 @@ export interface SessionCoreDeps {
   readonly softTokens: (imageId: string) => Promise<{ header: SoftTokenHeader; soft: SoftTokens } | null>;
   readonly save: (record: SessionRecord) => Promise<void>;
   readonly now: () => number;
+  /** Prompt and context limits (defaults: {@link DEFAULT_SESSION_LIMITS}). */
+  readonly limits?: Pick<SessionLimits, "maxPromptTokens" | "contextTokens">;
 }
 
 /** In-memory state: rebuilt from the record (image id) and KV after an eviction. */
 interface Memory {
   readonly imageId: string;
+  readonly owner: string;
   readonly soft: SoftTokens; // [tokens, dim]
   prefix: { readonly ids: readonly number[]; readonly prefill: PrefillResult } | null;
 }
@@ -60,12 +64,17 @@ export class SessionCore {
     if (!tokenizer) throw new Error(`model ${manifest.id} ships no tokenizer; the API needs one`);
     const imageId = req.imageId ?? this.record?.image_id;
     if (imageId === undefined) {
+      if (req.named) {
+        throw new InputError("not_found", `session "${req.session}" is unknown or expired; send an image to start it`, "session");
+      }
       throw new InputError("invalid_request", "no image: send image or image_id (a session remembers its last image)", "image");
     }
-    const softHit = this.memory?.imageId === imageId;
-    if (!softHit) this.memory = { imageId, soft: await this.fetchSoftTokens(model, imageId), prefix: null };
-    const memory = this.memory!;
     const ids = buildPromptIds(tokenizer, req.prompt, manifest.config.imageTokens, manifest.config.tokens);
+    this.checkLimits(ids.length, manifest.config.imageTokens, req.sampling.maxTokens);
+    const owner = req.owner ?? "";
+    const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
+    if (!softHit) this.memory = { imageId, owner, soft: await this.fetchSoftTokens(model, imageId, owner), prefix: null };
+    const memory = this.memory!;
     const cached = memory.prefix !== null && sameIds(memory.prefix.ids, ids) ? memory.prefix.prefill : undefined;
     const cache: PrefixCacheReport = {
       soft_tokens: softHit ? "hit" : "miss",
@@ -99,10 +108,30 @@ export class SessionCore {
     this.record = null;
   }
 
-  private async fetchSoftTokens(model: ServingModel, imageId: string): Promise<SoftTokens> {
+  /** 422 for a prompt over the token limit, or a prompt + max_tokens over the model's context. */
+  private checkLimits(promptTokens: number, imageTokens: number, maxTokens: number): void {
+    const { maxPromptTokens, contextTokens } = this.deps.limits ?? DEFAULT_SESSION_LIMITS;
+    const text = promptTokens - imageTokens;
+    if (text > maxPromptTokens) {
+      throw new InputError("unprocessable", `the prompt is ${text} tokens, over the limit of ${maxPromptTokens}`, "prompt");
+    }
+    if (promptTokens + maxTokens > contextTokens) {
+      throw new InputError(
+        "unprocessable",
+        `the prompt (${promptTokens} tokens with the image) plus max_tokens (${maxTokens}) exceeds the model's context of ${contextTokens} tokens`,
+        "max_tokens",
+      );
+    }
+  }
+
+  private async fetchSoftTokens(model: ServingModel, imageId: string, owner: string): Promise<SoftTokens> {
     const entry = await this.deps.softTokens(imageId);
-    if (entry === null) {
-      throw new InputError("not_found", `image ${imageId} is unknown or expired; send the image again`, "image_id");
+    if (entry === null || (entry.header.owner ?? "") !== owner) {
+      throw new InputError(
+        "not_found",
+        `image ${imageId} is not stored (unknown, or its soft tokens expired from KV); send the image itself again`,
+        "image_id",
+      );
     }
     const { header, soft } = entry;
     const want = model.manifest.softTokens;

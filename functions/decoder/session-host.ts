@@ -2,17 +2,30 @@
  * Everything a session Durable Object does, behind plain interfaces so that Node route tests can run the same
  * code in-process: a FIFO lock held for the whole request (setup and stream), the session core, persistence of
  * the session record, and turning a prepared run into an NDJSON stream that aborts when its reader cancels.
+ *
+ * Limits (limits.ts): at most `maxRequests` requests per session at once (running and queued; more are a 429),
+ * a wait for the lock of at most `requestTimeoutMs` (then a 429), and a stream that ends with a `timeout` error
+ * after `requestTimeoutMs` in all, or after `idleMs` without a read, so no client can hold a session forever.
  */
 import { eventStream } from "../../shared/worker/event-stream.ts";
-import { errorResponseBody } from "../../shared/worker/http-errors.ts";
+import { errorResponseBody, RateLimitedError } from "../../shared/worker/http-errors.ts";
 import { SerialQueue } from "../../shared/worker/serial-queue.ts";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import { SessionCore, type SessionCoreDeps } from "./session-core.ts";
-import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
+import type { ReplyError, SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Durable storage of one session (Durable Object storage; a Map in tests). */
 export interface SessionStorage {
   save(record: SessionRecord): Promise<void>;
   clear(): Promise<void>;
+}
+
+/** An error as RPC data, with `retry_after_s` for 429s. */
+function replyError(err: unknown): ReplyError {
+  const { status, body } = errorResponseBody(err);
+  if (status >= 500) console.error("session prepare:", err);
+  const retry = err instanceof RateLimitedError ? { retry_after_s: err.retryAfterS } : {};
+  return { status, ...body.error, ...retry };
 }
 
 /** One session: serialised requests over a {@link SessionCore}. */
@@ -23,26 +36,37 @@ export class SessionHost {
 
   /** @param record the stored record, loaded before the first request */
   constructor(
-    deps: Omit<SessionCoreDeps, "save">,
+    deps: Omit<SessionCoreDeps, "save" | "limits">,
     private readonly storage: SessionStorage,
     record: SessionRecord | null,
+    private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
   ) {
-    this.core = new SessionCore({ ...deps, save: (r) => storage.save(r) }, record);
+    this.core = new SessionCore({ ...deps, limits, save: (r) => storage.save(r) }, record);
   }
 
-  /** Runs one request; the lock is held until its stream ends, errors or is cancelled. */
+  /** Runs one request; the lock is held until its stream ends, errors, is cancelled or times out. */
   async generate(req: SessionRequest): Promise<SessionReply> {
-    const release = await this.queue.acquire();
+    const { maxRequests, requestTimeoutMs, idleTimeoutMs } = this.limits;
+    const inFlight = (this.queue.busy ? 1 : 0) + this.queue.pending;
+    if (inFlight >= maxRequests) {
+      const err = new RateLimitedError(`the session is busy: ${inFlight} requests are running or waiting (at most ${maxRequests})`, 1, "session");
+      return { ok: false, error: replyError(err) };
+    }
+    const started = Date.now();
+    const release = await this.queue.acquireWithin(requestTimeoutMs);
+    if (release === null) {
+      const err = new RateLimitedError(`the session stayed busy for ${requestTimeoutMs} ms; try again later`, 1, "session");
+      return { ok: false, error: replyError(err) };
+    }
     const abort = new AbortController();
     try {
       this.name = req.session;
       const run = await this.core.prepare(req, abort.signal);
-      return { ok: true, info: run.info, stream: eventStream(run.events, abort, release) };
+      const deadlineMs = Math.max(1, requestTimeoutMs - (Date.now() - started));
+      return { ok: true, info: run.info, stream: eventStream(run.events, abort, release, { deadlineMs, idleMs: idleTimeoutMs }) };
     } catch (err) {
       release();
-      const { status, body } = errorResponseBody(err);
-      if (status >= 500) console.error("session prepare:", err);
-      return { ok: false, error: { status, ...body.error } };
+      return { ok: false, error: replyError(err) };
     }
   }
 

@@ -6,6 +6,10 @@ import type { SamplingParams } from "../../shared/api/params.ts";
 export interface SessionRequest {
   /** The session's name (what the client passed, or the id the worker made up). */
   readonly session: string;
+  /** Whether the client named the session (continuing an unknown one is then a 404, not a missing image). */
+  readonly named?: boolean;
+  /** Owner id of the request's API key ("" when open): only images stored by the same owner are used. */
+  readonly owner?: string;
   /** The prefix text (the prompt). */
   readonly prompt: string;
   /** The image to use; absent = the session's current image. */
@@ -19,6 +23,8 @@ export interface ReplyError {
   readonly type: string;
   readonly message: string;
   readonly param?: string;
+  /** For 429: seconds until a retry may succeed. */
+  readonly retry_after_s?: number;
 }
 
 /** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming. */

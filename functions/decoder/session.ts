@@ -12,7 +12,8 @@ import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { workersModel } from "../../shared/worker/workers-model.ts";
-import { DECODER_DEFAULTS, type DecoderEnv } from "./env.ts";
+import type { DecoderEnv } from "./env.ts";
+import { DECODER_DEFAULTS, sessionLimits, type SessionLimits } from "./limits.ts";
 import { SessionHost, type SessionStorage } from "./session-host.ts";
 import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
 
@@ -35,8 +36,14 @@ export class SessionObject extends DurableObject<DecoderEnv> {
         { model: () => this.loadModel(), softTokens: (id) => kv.get(id), now: () => performance.now() },
         this.storage(),
         record,
+        this.limits(),
       );
     });
+  }
+
+  /** The session limits (wrangler vars; overridden in tests for short timeouts). */
+  protected limits(): SessionLimits {
+    return sessionLimits(this.env);
   }
 
   /** The model this session decodes with (overridden in tests to inject a fake engine). */

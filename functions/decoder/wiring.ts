@@ -1,15 +1,18 @@
-/** Production wiring of the decoder routes: the vision worker's service binding and the session namespace. */
-import { intVar } from "../../shared/worker/http-errors.ts";
+/** Production wiring of the decoder routes: the vision worker's service binding, the Durable Objects, the keys. */
+import { parseApiKeys } from "../../shared/worker/auth.ts";
 import type { DecoderDeps } from "./deps.ts";
-import { DECODER_DEFAULTS, type DecoderEnv } from "./env.ts";
+import type { DecoderEnv } from "./env.ts";
+import { decoderLimits } from "./limits.ts";
+import { takeRateLimit } from "./rate-limiter.ts";
 
 /** The routes' dependencies for one request's env. */
 export function decoderDeps(env: DecoderEnv): DecoderDeps {
   return {
     modelId: env.MODEL_ID,
-    maxNewTokens: intVar(env.MAX_NEW_TOKENS, DECODER_DEFAULTS.maxNewTokens, "MAX_NEW_TOKENS"),
-    encodeImage: (bytes) => env.VISION.encode(bytes),
-    forwardImage: (request) => env.VISION.fetch(request),
+    limits: decoderLimits(env),
+    apiKeys: () => parseApiKeys(env.API_KEYS),
+    rateLimit: (key, limit) => takeRateLimit(env, key, limit),
+    encodeImage: (bytes, options) => env.VISION.encode(bytes, options),
     session: (name) => env.SESSIONS.get(env.SESSIONS.idFromName(name)),
   };
 }

@@ -18,6 +18,7 @@ export function visionDeps(env: VisionEnv): EncodeDeps {
       ttlSeconds: intVar(env.SOFT_TOKEN_TTL_S, VISION_DEFAULTS.softTokenTtlSeconds, "SOFT_TOKEN_TTL_S"),
       maxChunkBytes: env.SOFT_TOKEN_CHUNK_BYTES ? intVar(env.SOFT_TOKEN_CHUNK_BYTES, 0, "SOFT_TOKEN_CHUNK_BYTES") : undefined,
     }),
+    maxBytes: intVar(env.MAX_IMAGE_BYTES, VISION_DEFAULTS.maxImageBytes, "MAX_IMAGE_BYTES"),
     maxPixels: intVar(env.MAX_IMAGE_PIXELS, VISION_DEFAULTS.maxImagePixels, "MAX_IMAGE_PIXELS"),
   };
 }

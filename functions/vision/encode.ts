@@ -1,9 +1,16 @@
 /**
  * The vision stage as a service: image bytes → (cache check) → preprocess → SigLIP + projector → soft tokens in
- * KV. An image already stored for this model and preprocessing version is not decoded or encoded again.
+ * KV. An image already stored for this model, preprocessing version and owner is not decoded or encoded again.
+ *
+ * Cheap checks come first, before the model loads or anything is hashed: size in bytes, format and declared
+ * pixels (from the header), for PNG a bounded inflate that refuses decompression bombs, for JPEG a scan count
+ * that refuses CPU bombs.
  */
 import { InputError } from "../../shared/errors.ts";
 import { preprocessImage, sniffImage } from "../../shared/image/index.ts";
+import { assertJpegScanLimit } from "../../shared/image/jpeg-scans.ts";
+import { assertNoPngBomb } from "../../shared/image/png-bomb.ts";
+import { FORMAT_NAMES } from "../../shared/image/sniff.ts";
 import { sha256Hex } from "../../shared/worker/hash.ts";
 import { errorResponseBody } from "../../shared/worker/http-errors.ts";
 import { asSoftTokenDtype } from "../../shared/worker/soft-token-codec.ts";
@@ -18,22 +25,52 @@ export interface ImageRecord {
   readonly tokens: number;
 }
 
-/** What encoding needs: the model (loaded lazily), the KV store and the pixel limit. */
+/** What encoding needs: the model (loaded lazily), the KV store and the limits. */
 export interface EncodeDeps {
   readonly model: () => Promise<ServingModel>;
   readonly store: SoftTokenStore;
+  /** Largest image file, in bytes. */
+  readonly maxBytes: number;
+  /** Largest width × height. */
   readonly maxPixels: number;
 }
 
-/** Encodes one image (or finds it already stored). Throws InputError for a bad image. */
-export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array): Promise<ImageRecord> {
+/** Per-request options of an encode. */
+export interface EncodeOptions {
+  /** Owner id of the caller's API key ("" or absent without keys): part of the image id. */
+  readonly owner?: string;
+  /** Encode and store again even when the header says the image is stored (its chunks went missing). */
+  readonly force?: boolean;
+}
+
+/** Refuses, before any decoding, a file that is empty, too big, of another format or too many pixels. */
+async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<void> {
   if (bytes.length === 0) throw new InputError("invalid_request", "the request has no image", "image");
-  sniffImage(bytes); // format and header checks before anything is hashed, stored or decoded
+  if (bytes.length > deps.maxBytes) throw new InputError("payload_too_large", `the image is larger than ${deps.maxBytes} bytes`, "image");
+  const { format, width, height } = sniffImage(bytes);
+  if (format !== "png" && format !== "jpeg") {
+    throw new InputError("unsupported_media_type", `${FORMAT_NAMES[format]} images are not supported; send PNG or JPEG`, "image");
+  }
+  if (width * height > deps.maxPixels) {
+    throw new InputError(
+      "payload_too_large",
+      `the image is ${width}×${height} = ${width * height} pixels, over the limit of ${deps.maxPixels}; downscale it (the model sees a small square)`,
+      "image",
+    );
+  }
+  if (format === "png") await assertNoPngBomb(bytes);
+  else assertJpegScanLimit(bytes);
+}
+
+/** Encodes one image (or finds it already stored). Throws InputError for a bad image. */
+export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<ImageRecord> {
+  await admit(deps, bytes);
   const model = await deps.model();
   const { manifest } = model;
-  const ref = { imageSha256: await sha256Hex(bytes), model: manifest.id, preprocess: model.preprocessVersion };
+  const owner = options.owner ?? "";
+  const ref = { imageSha256: await sha256Hex(bytes), model: manifest.id, preprocess: model.preprocessVersion, owner };
   const imageId = await imageIdFor(ref);
-  const existing = await deps.store.header(imageId);
+  const existing = options.force ? null : await deps.store.header(imageId);
   if (existing) return { image_id: imageId, cached: true, model: manifest.id, tokens: existing.tokens };
 
   const pixels = preprocessImage(bytes, manifest.preprocess, { maxPixels: deps.maxPixels }); // [1, 3, S, S]
@@ -52,9 +89,9 @@ export type EncodeReply =
   | { readonly ok: false; readonly error: { status: number; type: string; message: string; param?: string } };
 
 /** {@link encodeImage} with its errors returned as data (RPC does not carry InputError's fields). */
-export async function encodeReply(deps: EncodeDeps, bytes: Uint8Array): Promise<EncodeReply> {
+export async function encodeReply(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<EncodeReply> {
   try {
-    return { ok: true, image: await encodeImage(deps, bytes) };
+    return { ok: true, image: await encodeImage(deps, bytes, options) };
   } catch (err) {
     const { status, body } = errorResponseBody(err);
     if (status >= 500) console.error("vision encode:", err);

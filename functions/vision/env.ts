@@ -1,4 +1,5 @@
 /** The vision worker's bindings and vars (functions/vision/wrangler.toml). */
+import { MAX_IMAGE_BYTES } from "../../shared/api/image-input.ts";
 import type { ModelEnv } from "../../shared/worker/model-store.ts";
 
 /** Bindings and vars of the vision worker. */
@@ -9,12 +10,20 @@ export interface VisionEnv extends ModelEnv {
   readonly SOFT_TOKEN_TTL_S?: string;
   /** Largest KV value written per chunk, in bytes (≤ 25 MiB). */
   readonly SOFT_TOKEN_CHUNK_BYTES?: string;
-  /** Largest accepted image, width × height. */
+  /** Largest accepted image file, in bytes (keep equal to the decoder's). */
+  readonly MAX_IMAGE_BYTES?: string;
+  /** Largest accepted image, width × height, checked on the header before decoding. */
   readonly MAX_IMAGE_PIXELS?: string;
 }
 
-/** Defaults for the vars above. */
+/**
+ * Defaults for the vars above. The pixel limit keeps a decode inside a 128 MB isolate next to the model:
+ * decoding costs about 20 bytes per pixel for JPEG (jpeg-js keeps every DCT block) and about 11 for 8-bit RGBA
+ * PNG, so 2 MiP (1920×1080 fits) peaks near 45 MB. PaliGemma sees 224–896 px squares, so larger photos lose
+ * nothing by being downscaled before upload.
+ */
 export const VISION_DEFAULTS = Object.freeze({
   softTokenTtlSeconds: 7 * 24 * 3600,
-  maxImagePixels: 16_000_000,
+  maxImageBytes: MAX_IMAGE_BYTES,
+  maxImagePixels: 2 * 1024 * 1024,
 });

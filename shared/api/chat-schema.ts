@@ -64,9 +64,10 @@ export interface ChatPrompt {
 
 /**
  * Maps `messages` to PaliGemma's prompt: exactly one user message; its text parts (joined by " ") are the
- * prefix and at most one image_url part is the image. Throws InputError (422) with the offending path.
+ * prefix and at most one image_url part is the image (of at most `maxImageBytes`). Throws InputError (422)
+ * with the offending path.
  */
-export function chatPrompt(body: ChatRequestBody): ChatPrompt {
+export function chatPrompt(body: ChatRequestBody, maxImageBytes?: number): ChatPrompt {
   let userIndex = -1;
   body.messages.forEach((m, i) => {
     if (m.role === "user") {
@@ -93,7 +94,7 @@ export function chatPrompt(body: ChatRequestBody): ChatPrompt {
     else if (part.type === "image_url") {
       const url = (part as z.output<typeof imagePart>).image_url.url;
       if (image) throw new InputError("unprocessable", "only one image per request is supported", `${base}[${i}]`);
-      image = decodeImageString(url, `${base}[${i}].image_url.url`).bytes;
+      image = decodeImageString(url, `${base}[${i}].image_url.url`, maxImageBytes).bytes;
     } else {
       throw new InputError("unprocessable", `content part type "${part.type}" is not supported`, `${base}[${i}].type`);
     }

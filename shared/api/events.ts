@@ -94,6 +94,9 @@ export class EventReader {
   /** @param stream NDJSON bytes, as written by {@link encodeEvent} */
   constructor(stream: ReadableStream<Uint8Array>) {
     this.reader = stream.getReader();
+    // A stream that breaks (an RPC stream whose Durable Object went away) rejects `closed` too; next() reports
+    // the failure, so this copy must not surface as an unhandled rejection.
+    this.reader.closed.catch(() => undefined);
   }
 
   /** The next event, or null at the end of the stream (or after cancel). */

@@ -4,19 +4,27 @@
  */
 import { InputError } from "../errors.ts";
 
-/** Largest image accepted, in bytes (after base64 decoding). */
+/** Default largest image, in bytes (after base64 decoding); a deployment sets its own with `MAX_IMAGE_BYTES`. */
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-/** Media types the vision worker accepts. */
-export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", "image/jpeg", "image/webp"]);
+/**
+ * Media types the vision worker decodes. WebP, GIF and BMP are recognised by their signature but refused with
+ * 415: workerd cannot compile a WASM decoder at run time and there is no pure-JS one here.
+ */
+export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", "image/jpeg"]);
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * Decodes a request's `image` string (plain base64 or `data:image/…;base64,…`) to bytes.
- * Throws InputError 400 for malformed input, 415 for a non-image data URL, 413 for too large, 422 for http(s).
+ * Throws InputError 400 for malformed input, 415 for a data URL of another type, 413 for more than `maxBytes`,
+ * 422 for http(s).
  */
-export function decodeImageString(value: string, param: string): { bytes: Uint8Array; mediaType: string | null } {
+export function decodeImageString(
+  value: string,
+  param: string,
+  maxBytes: number = MAX_IMAGE_BYTES,
+): { bytes: Uint8Array; mediaType: string | null } {
   if (/^https?:\/\//i.test(value)) {
     throw new InputError(
       "unprocessable",
@@ -46,8 +54,8 @@ export function decodeImageString(value: string, param: string): { bytes: Uint8A
   if (compact.length === 0 || compact.length % 4 === 1 || !BASE64.test(compact)) {
     throw new InputError("invalid_request", "the image is not valid base64", param);
   }
-  if (Math.floor((compact.length * 3) / 4) > MAX_IMAGE_BYTES + 2) {
-    throw new InputError("payload_too_large", `the image is larger than ${MAX_IMAGE_BYTES} bytes`, param);
+  if (Math.floor((compact.length * 3) / 4) > maxBytes + 2) {
+    throw new InputError("payload_too_large", `the image is larger than ${maxBytes} bytes`, param);
   }
   const binary = atob(compact);
   const bytes = new Uint8Array(binary.length);

@@ -30,6 +30,22 @@ export class SerialQueue {
     };
   }
 
+  /**
+   * {@link acquire} that gives up after `ms`: resolves null then. A waiter that gave up keeps its place and
+   * passes the lock on at once when its turn comes, so the order of the others is kept.
+   */
+  async acquireWithin(ms: number): Promise<(() => void) | null> {
+    const acquiring = this.acquire();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    });
+    const winner = await Promise.race([acquiring, expired]);
+    clearTimeout(timer);
+    if (winner === null) void acquiring.then((release) => release());
+    return winner;
+  }
+
   /** Requests queued behind the current holder. */
   get pending(): number {
     return this.waiting;

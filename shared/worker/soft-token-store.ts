@@ -5,8 +5,10 @@
  *   soft/<image_id>        header: JSON {@link SoftTokenHeader} (small, so an existence check is cheap)
  *   soft/<image_id>/<i>    chunk i of the tensor bytes, each at most `maxChunkBytes` (KV values are ≤ 25 MiB)
  * `image_id` = "img_" + sha256(image sha256 ‖ model id ‖ preprocessing version): two models or two
- * preprocessing versions never share an entry. Chunks are written before the header, so a reader that sees a
- * header finds its chunks (until the TTL expires them; a missing chunk reads as a miss).
+ * preprocessing versions never share an entry. With API keys, the owner (see shared/worker/auth.ts) is part of
+ * the id and recorded in the header, so one key's images are neither found nor usable by another.
+ * Chunks are written before the header, so a reader that sees a header finds its chunks (until the TTL expires
+ * them; a missing chunk reads as a miss). A failed write deletes the chunks it wrote: no half-written entry.
  */
 import { ModelFormatError } from "../errors.ts";
 import type { SoftTokens } from "../engine/types.ts";
@@ -36,6 +38,8 @@ export interface SoftTokenHeader {
   readonly scaling: "projector_output";
   readonly tokens: number;
   readonly dim: number;
+  /** Owner id of the API key that stored it ("" or absent: stored without keys, usable by anyone). */
+  readonly owner?: string;
   readonly byte_length: number;
   readonly chunks: number;
   /** Unix milliseconds. */
@@ -47,11 +51,14 @@ export interface SoftTokenRef {
   readonly imageSha256: string;
   readonly model: string;
   readonly preprocess: string;
+  /** Owner id of the storing API key; "" or absent without keys. */
+  readonly owner?: string;
 }
 
-/** The image id for an image under one model and preprocessing version. */
+/** The image id for an image under one model and preprocessing version (and owner, when there is one). */
 export async function imageIdFor(ref: SoftTokenRef): Promise<string> {
-  return `img_${await sha256Hex(`${ref.imageSha256}\n${ref.model}\n${ref.preprocess}`)}`;
+  const owner = ref.owner ? `\n${ref.owner}` : "";
+  return `img_${await sha256Hex(`${ref.imageSha256}\n${ref.model}\n${ref.preprocess}${owner}`)}`;
 }
 
 /** Store settings: entry lifetime and chunk size. */
@@ -90,11 +97,6 @@ export class SoftTokenStore {
     const bytes = encodeSoftTokens(soft, dtype);
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
     const options = { expirationTtl: this.ttl };
-    await Promise.all(
-      Array.from({ length: chunks }, (_, i) =>
-        this.kv.put(chunkKey(imageId, i), bytes.slice(i * this.chunkBytes, (i + 1) * this.chunkBytes), options),
-      ),
-    );
     const header: SoftTokenHeader = {
       format: FORMAT,
       image_id: imageId,
@@ -105,12 +107,29 @@ export class SoftTokenStore {
       scaling: "projector_output",
       tokens: soft.tokens,
       dim: soft.dim,
+      ...(ref.owner ? { owner: ref.owner } : {}),
       byte_length: bytes.length,
       chunks,
       created_at: Date.now(),
     };
-    await this.kv.put(headerKey(imageId), JSON.stringify(header), options);
+    try {
+      await Promise.all(
+        Array.from({ length: chunks }, (_, i) =>
+          this.kv.put(chunkKey(imageId, i), bytes.slice(i * this.chunkBytes, (i + 1) * this.chunkBytes), options),
+        ),
+      );
+      await this.kv.put(headerKey(imageId), JSON.stringify(header), options);
+    } catch (err) {
+      await this.remove(imageId, chunks);
+      throw err;
+    }
     return header;
+  }
+
+  /** Deletes an entry (header first, so no reader sees it half-gone), best effort. */
+  async remove(imageId: string, chunks: number): Promise<void> {
+    const keys = [headerKey(imageId), ...Array.from({ length: chunks }, (_, i) => chunkKey(imageId, i))];
+    for (const key of keys) await this.kv.delete(key).catch(() => undefined);
   }
 
   /** Reads soft tokens back as float32, or null when the entry (or any chunk of it) is gone. */

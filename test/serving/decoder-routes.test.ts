@@ -19,13 +19,15 @@ async function errorOf(res: Response): Promise<{ status: number; type: string; p
 describe("basic routes and errors", () => {
   it("healthz, models, unknown routes", async () => {
     const { app } = await createHarness();
-    expect(await (await app.request("/healthz")).json<any>()).toEqual({ status: "ok", worker: "decoder", model: "paligemma-shapes" });
+    expect(await (await app.request("/healthz")).json<any>()).toEqual({ status: "ok", worker: "decoder", model: "paligemma-shapes", auth: "open" });
     expect(await (await app.request("/v1/models")).json<any>()).toEqual({
       object: "list",
       data: [{ id: "paligemma-shapes", object: "model", created: 0, owned_by: "paligemma-edge" }],
     });
     expect(await errorOf(await app.request("/nope"))).toMatchObject({ status: 404, type: "not_found" });
-    expect(await errorOf(await app.request("/v1/generate"))).toMatchObject({ status: 404, type: "not_found" });
+    const get = await app.request("/v1/generate");
+    expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"]);
+    expect(await errorOf(get)).toMatchObject({ type: "method_not_allowed" });
   });
 
   it("bad bodies are 4xx JSON errors, never 5xx", async () => {
@@ -188,6 +190,8 @@ describe("sessions and the prefix cache", () => {
     await post(h.app, "/v1/generate", { image: base64(IMG), prompt: "caption en", session: "del", stream: false });
     expect((await h.app.request("/v1/sessions/del", { method: "DELETE" })).status).toBe(204);
     const res = await post(h.app, "/v1/generate", { prompt: "caption en", session: "del", stream: false });
-    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ status: 404, type: "not_found", param: "session" });
+    expect((await h.app.request("/v1/sessions/del")).status).toBe(404);
+    expect((await h.app.request("/v1/sessions/del", { method: "DELETE" })).status).toBe(404);
   });
 });

@@ -4,6 +4,8 @@
  * Its fetch handler is the real decoder app over the slow sessions.
  */
 import { createDecoderApp } from "../../functions/decoder/app.ts";
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "../../functions/decoder/limits.ts";
+import { RateLimiterObject } from "../../functions/decoder/rate-limiter.ts";
 import { SessionObject } from "../../functions/decoder/session.ts";
 import { decoderDeps } from "../../functions/decoder/wiring.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
@@ -13,7 +15,7 @@ import { parseManifest } from "../../shared/model/manifest.ts";
 import type { DecoderEnv } from "../../functions/decoder/env.ts";
 import { FakeEngine, endless, type FakeEngineOptions } from "../serving/support/fake-engine.ts";
 
-export { SessionObject };
+export { RateLimiterObject, SessionObject };
 
 /** Fake models of this isolate, by kind. */
 const fakes = new ModelCache<ServingModel>();
@@ -35,6 +37,13 @@ export class FakeSessionObject extends SessionObject {
 export class SlowSessionObject extends SessionObject {
   protected override loadModel(): Promise<ServingModel> {
     return fakes.get("slow", () => fakeModel(this.env, { answer: endless, stepDelayMs: 10 }));
+  }
+}
+
+/** The slow engine with short limits: idle 300 ms, 1.5 s per request, 2 requests per session. */
+export class QuickTimeoutSessionObject extends SlowSessionObject {
+  protected override limits(): SessionLimits {
+    return { ...DEFAULT_SESSION_LIMITS, idleTimeoutMs: 300, requestTimeoutMs: 1500, maxRequests: 2 };
   }
 }
 

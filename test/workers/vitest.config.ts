@@ -35,6 +35,10 @@ export default defineConfig({
   test: {
     root: here,
     include: ["**/*.test.ts"],
+    // workerd also reports the break of a ReadableStream received over RPC (its Durable Object was aborted
+    // mid-stream, as faults.test.ts does on purpose) as an unhandled rejection, even when every read and
+    // `closed` is handled (checked with a bare reader). Only that message is ignored.
+    onUnhandledError: (error) => !/ReadableStream received over RPC disconnected prematurely/.test(error.message ?? ""),
     testTimeout: 60_000,
   },
 });

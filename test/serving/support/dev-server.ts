@@ -37,13 +37,26 @@ export const OFFLINE_ENV = {
   NO_COLOR: "1",
 };
 
-/** Spawns `wrangler dev -c wrangler.toml -c functions/vision/wrangler.toml` and waits for /healthz. */
-export async function startDevServer(timeoutMs = 120_000): Promise<DevServer> {
+/** How to start the server. */
+export interface DevServerOptions {
+  readonly timeoutMs?: number;
+  /** Vars for the decoder worker (`--var NAME:value`), e.g. `{ RATE_LIMIT_RPM: "0" }`. */
+  readonly vars?: Record<string, string>;
+}
+
+/**
+ * Spawns `wrangler dev -c wrangler.toml -c functions/vision/wrangler.toml` and waits for /healthz.
+ * @param options a timeout in ms, or {@link DevServerOptions}
+ */
+export async function startDevServer(options: number | DevServerOptions = {}): Promise<DevServer> {
+  if (typeof options === "number") options = { timeoutMs: options };
+  const timeoutMs = options.timeoutMs ?? 120_000;
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
   const wrangler = join(REPO, "node_modules/wrangler/bin/wrangler.js");
   const args = [wrangler, "dev", "-c", "wrangler.toml", "-c", "functions/vision/wrangler.toml"];
   args.push("--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--inspector-port", String(await freePort()));
+  for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
   const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...OFFLINE_ENV }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   // The server runs in its own process group (so stop() can end workerd too); if this process dies without
   // calling stop(), take the group down with it.

@@ -10,8 +10,12 @@ import { parseManifest, type Manifest } from "../../../shared/model/manifest.ts"
 import { PaliGemmaTokenizer } from "../../../shared/text/tokenizer.ts";
 import { servingModel, type ServingModel } from "../../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../../shared/worker/soft-token-store.ts";
+import { parseApiKeys } from "../../../shared/worker/auth.ts";
+import { TokenBucket } from "../../../shared/worker/token-bucket.ts";
 import { createDecoderApp } from "../../../functions/decoder/app.ts";
 import type { DecoderDeps } from "../../../functions/decoder/deps.ts";
+import type { DecoderEnv } from "../../../functions/decoder/env.ts";
+import { decoderLimits, DEFAULT_SESSION_LIMITS, type SessionLimits } from "../../../functions/decoder/limits.ts";
 import { SessionHost } from "../../../functions/decoder/session-host.ts";
 import type { SessionRecord } from "../../../functions/decoder/session-types.ts";
 import { createVisionApp } from "../../../functions/vision/app.ts";
@@ -49,20 +53,38 @@ export interface Harness {
   readonly model: ServingModel;
   readonly sessions: Map<string, SessionHost>;
   readonly stored: Map<string, SessionRecord>;
+  /** The rate-limit keys taken, in order ("ip:…" or "key:…"). */
+  readonly rateKeys: string[];
   /** Drops a session's in-memory state, keeping its stored record (what eviction does). */
   evict(name: string): void;
 }
 
-/** Builds a harness over `engine` (default: a FakeEngine with `options`). */
-export async function createHarness(
-  opts: { engine?: PaliGemmaEngine; fake?: FakeEngineOptions; maxNewTokens?: number; now?: () => number } = {},
-): Promise<Harness & { engine: PaliGemmaEngine }> {
+/** Harness settings; `vars` are the decoder's wrangler vars (limits, API_KEYS, CORS_ORIGINS, rate limit). */
+export interface HarnessOptions {
+  readonly engine?: PaliGemmaEngine;
+  readonly fake?: FakeEngineOptions;
+  readonly maxNewTokens?: number;
+  readonly now?: () => number;
+  readonly vars?: Partial<Record<keyof DecoderEnv, string>>;
+  readonly session?: Partial<SessionLimits>;
+  readonly maxPixels?: number;
+  /** Wraps the vision worker's encode (fault injection). */
+  readonly encode?: (real: DecoderDeps["encodeImage"]) => DecoderDeps["encodeImage"];
+}
+
+/** Builds a harness over `engine` (default: a FakeEngine with `options`); rate limiting is off unless `vars` set it. */
+export async function createHarness(opts: HarnessOptions = {}): Promise<Harness & { engine: PaliGemmaEngine }> {
   const manifest = shapesManifest();
   const engine = opts.engine ?? new FakeEngine(manifest.config, opts.fake);
   const model = await servingModel(manifest, engine, shapesTokenizer(manifest));
   const kv = new MemoryKV();
   const store = new SoftTokenStore(kv.asKV(), { ttlSeconds: 3600 });
-  const encodeDeps: EncodeDeps = { model: async () => model, store, maxPixels: 16_000_000 };
+  const vars = { RATE_LIMIT_RPM: "0", MAX_NEW_TOKENS: String(opts.maxNewTokens ?? 512), ...opts.vars };
+  const limits = decoderLimits(vars as Partial<DecoderEnv>);
+  const encodeDeps: EncodeDeps = { model: async () => model, store, maxBytes: limits.maxImageBytes, maxPixels: opts.maxPixels ?? 16_000_000 };
+  const sessionLimits = { ...DEFAULT_SESSION_LIMITS, ...opts.session };
+  const buckets = new Map<string, TokenBucket>();
+  const rateKeys: string[] = [];
   const visionApp = createVisionApp(() => encodeDeps);
   const sessions = new Map<string, SessionHost>();
   const stored = new Map<string, SessionRecord>();
@@ -73,16 +95,24 @@ export async function createHarness(
         { model: async () => model, softTokens: (id) => store.get(id), now: opts.now ?? (() => performance.now()) },
         { save: async (r) => void stored.set(name, r), clear: async () => void stored.delete(name) },
         stored.get(name) ?? null,
+        sessionLimits,
       );
       sessions.set(name, h);
     }
     return h;
   };
+  const realEncode: DecoderDeps["encodeImage"] = (bytes, options) => encodeReply(encodeDeps, bytes, options);
   const deps: DecoderDeps = {
     modelId: manifest.id,
-    maxNewTokens: opts.maxNewTokens ?? 512,
-    encodeImage: (bytes) => encodeReply(encodeDeps, bytes),
-    forwardImage: (req) => Promise.resolve(visionApp.request(req)),
+    limits,
+    apiKeys: () => parseApiKeys(vars.API_KEYS),
+    rateLimit: async (key, limit) => {
+      rateKeys.push(key);
+      let bucket = buckets.get(key);
+      if (!bucket) buckets.set(key, (bucket = new TokenBucket()));
+      return bucket.take(limit, Date.now());
+    },
+    encodeImage: opts.encode ? opts.encode(realEncode) : realEncode,
     session: (name) => ({
       generate: (req) => host(name).generate(req),
       describe: async () => host(name).describe(),
@@ -90,7 +120,7 @@ export async function createHarness(
     }),
   };
   const app = createDecoderApp(() => deps);
-  return { app, visionApp, kv, model, engine, sessions, stored, evict: (name) => void sessions.delete(name) };
+  return { app, visionApp, kv, model, engine, sessions, stored, rateKeys, evict: (name) => void sessions.delete(name) };
 }
 
 /** A JSON POST. */
