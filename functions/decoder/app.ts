@@ -20,6 +20,7 @@ import { chatPrompt, chatRequestSchema, chatSampling } from "../../shared/api/ch
 import { generateRequestSchema, nativeSampling } from "../../shared/api/generate-schema.ts";
 import { decodeImageString } from "../../shared/api/image-input.ts";
 import { MULTIPART_OVERHEAD_BYTES, readImageUpload } from "../../shared/api/image-upload.ts";
+import { resolvePrefix } from "../../shared/tasks/request.ts";
 import { nativeDoneFrame, nativeErrorFrame, nativeJson, nativeTokenFrame } from "../../shared/api/native-format.ts";
 import { ChatChunkWriter, chatCompletion, modelList, openaiErrorFrame } from "../../shared/api/openai-format.ts";
 import { sessionIdSchema } from "../../shared/api/params.ts";
@@ -113,10 +114,11 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
     const body = c.req.valid("json");
     const d = deps(c.env);
     const session = sessionRef(c, body.session);
+    const prompt = resolvePrefix(body); // the free prompt, or the task's PaliGemma prefix
     const image = body.image === undefined ? undefined : decodeImageString(body.image, "image", d.limits.maxImageBytes).bytes;
     const { info, reader } = await startRun(d, c.get("owner"), session, {
       model: body.model,
-      prompt: body.prompt,
+      prompt,
       image,
       imageId: body.image_id,
       sampling: nativeSampling(body),
@@ -124,11 +126,11 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
     const headers = { [SESSION_HEADER]: info.session };
     if (!body.stream) {
       const { tokens, done } = await collect(reader);
-      return c.json(nativeJson(info, done, tokens), 200, headers);
+      return c.json(nativeJson(info, done, tokens, prompt), 200, headers);
     }
     return sseResponse(
       reader,
-      { token: nativeTokenFrame, done: (done) => nativeDoneFrame(info, done), error: nativeErrorFrame },
+      { token: nativeTokenFrame, done: (done) => nativeDoneFrame(info, done, prompt), error: nativeErrorFrame },
       headers,
     );
   });

@@ -36,6 +36,7 @@ interface Memory {
   readonly imageId: string;
   readonly owner: string;
   readonly soft: SoftTokens; // [tokens, dim]
+  readonly size: { readonly width: number; readonly height: number } | null; // the original image's
   prefix: { readonly ids: readonly number[]; readonly prefill: PrefillResult } | null;
 }
 
@@ -73,7 +74,7 @@ export class SessionCore {
     this.checkLimits(ids.length, manifest.config.imageTokens, req.sampling.maxTokens);
     const owner = req.owner ?? "";
     const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
-    if (!softHit) this.memory = { imageId, owner, soft: await this.fetchSoftTokens(model, imageId, owner), prefix: null };
+    if (!softHit) this.memory = { imageId, owner, ...(await this.fetchSoftTokens(model, imageId, owner)), prefix: null };
     const memory = this.memory!;
     const cached = memory.prefix !== null && sameIds(memory.prefix.ids, ids) ? memory.prefix.prefill : undefined;
     const cache: PrefixCacheReport = {
@@ -83,7 +84,7 @@ export class SessionCore {
     };
     this.record = { v: 1, model: manifest.id, image_id: imageId, prompt_ids: ids, updated_at: Date.now() };
     await this.deps.save(this.record);
-    const info: RunInfo = { session: req.session, model: manifest.id, image_id: imageId, prompt_tokens: ids.length };
+    const info: RunInfo = { session: req.session, model: manifest.id, image_id: imageId, prompt_tokens: ids.length, image_size: memory.size };
     return { info, events: this.run(model, memory, ids, req, signal, { t0, cache, cached }) };
   }
 
@@ -124,7 +125,7 @@ export class SessionCore {
     }
   }
 
-  private async fetchSoftTokens(model: ServingModel, imageId: string, owner: string): Promise<SoftTokens> {
+  private async fetchSoftTokens(model: ServingModel, imageId: string, owner: string): Promise<Pick<Memory, "soft" | "size">> {
     const entry = await this.deps.softTokens(imageId);
     if (entry === null || (entry.header.owner ?? "") !== owner) {
       throw new InputError(
@@ -138,7 +139,8 @@ export class SessionCore {
     if (header.model !== model.manifest.id || header.scaling !== want.scaling || soft.tokens !== want.tokens || soft.dim !== want.dim) {
       throw new InputError("unprocessable", `image ${imageId} was encoded for model ${header.model}, not ${model.manifest.id}`, "image_id");
     }
-    return soft;
+    const size = header.width && header.height ? { width: header.width, height: header.height } : null;
+    return { soft, size };
   }
 
   private async *run(

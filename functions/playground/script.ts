@@ -49,8 +49,8 @@ export const PLAYGROUND_JS = String.raw`
 
   function setImage(file) {
     if (!file) return;
-    if (!/^image\/(png|jpeg|webp)$/.test(file.type)) {
-      setStatus("Unsupported image type " + (file.type || "(unknown)") + ": use PNG, JPEG or WebP.", "error");
+    if (!/^image\/(png|jpeg)$/.test(file.type)) {
+      setStatus("Unsupported image type " + (file.type || "(unknown)") + ": use PNG or JPEG.", "error");
       return;
     }
     if (image) URL.revokeObjectURL(image.url);

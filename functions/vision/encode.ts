@@ -44,7 +44,7 @@ export interface EncodeOptions {
 }
 
 /** Refuses, before any decoding, a file that is empty, too big, of another format or too many pixels. */
-async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<void> {
+async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<{ width: number; height: number }> {
   if (bytes.length === 0) throw new InputError("invalid_request", "the request has no image", "image");
   if (bytes.length > deps.maxBytes) throw new InputError("payload_too_large", `the image is larger than ${deps.maxBytes} bytes`, "image");
   const { format, width, height } = sniffImage(bytes);
@@ -60,11 +60,12 @@ async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<void> {
   }
   if (format === "png") await assertNoPngBomb(bytes);
   else assertJpegScanLimit(bytes);
+  return { width, height };
 }
 
 /** Encodes one image (or finds it already stored). Throws InputError for a bad image. */
 export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<ImageRecord> {
-  await admit(deps, bytes);
+  const size = await admit(deps, bytes);
   const model = await deps.model();
   const { manifest } = model;
   const owner = options.owner ?? "";
@@ -79,7 +80,7 @@ export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: 
   if (soft.tokens !== declared.tokens || soft.dim !== declared.dim) {
     throw new Error(`vision stage gave [${soft.tokens}, ${soft.dim}] soft tokens, the manifest declares [${declared.tokens}, ${declared.dim}]`);
   }
-  await deps.store.put(imageId, ref, soft, asSoftTokenDtype(declared.dtype));
+  await deps.store.put(imageId, ref, soft, asSoftTokenDtype(declared.dtype), size);
   return { image_id: imageId, cached: false, model: manifest.id, tokens: soft.tokens };
 }
 

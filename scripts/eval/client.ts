@@ -34,12 +34,12 @@ export interface GenerateResult {
 /** How often one request is sent again after a 429, waiting its `retry-after` each time. */
 const MAX_RATE_LIMIT_RETRIES = 30;
 
-const MEDIA_TYPES: Record<string, string> = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", webp: "image/webp" };
+const MEDIA_TYPES: Record<string, string> = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg" };
 
 /** The media type of an image file name, from its extension. */
 export function mediaTypeOf(name: string): string {
   const type = MEDIA_TYPES[name.split(".").pop()?.toLowerCase() ?? ""];
-  if (!type) throw new Error(`${name}: unknown image type (use .png, .jpg or .webp)`);
+  if (!type) throw new Error(`${name}: unknown image type (use .png or .jpg)`);
   return type;
 }
 

@@ -72,6 +72,8 @@ export interface RunInfo {
   readonly model: string;
   readonly image_id: string;
   readonly prompt_tokens: number;
+  /** The original image's size (from the vision worker), for boxes in pixels; null when unknown. */
+  readonly image_size?: { readonly width: number; readonly height: number } | null;
 }
 
 const encoder = new TextEncoder();

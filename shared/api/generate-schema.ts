@@ -4,9 +4,12 @@
  *   {"image": "<base64 or data URL>" | "image_id": "img_…", "prompt": "caption en", "max_tokens": 24,
  *    "temperature": 0, "top_k": 40, "top_p": 0.9, "seed": 1, "stop": ["\n"], "stream": true, "session": "s1"}
  *
+ * Instead of `prompt`, a `task` with its fields: {"task": "detect", "objects": ["circle"]} (shared/tasks).
+ *
  * Unknown fields are rejected (a typo such as `max_token` must not silently fall back to a default).
  */
 import { z } from "zod";
+import { taskFields } from "../tasks/request.ts";
 import {
   DEFAULT_MAX_TOKENS,
   MAX_PROMPT_CHARS,
@@ -24,7 +27,8 @@ export const generateRequestSchema = z
     model: z.string().min(1).optional(),
     image: z.string().min(1).optional(),
     image_id: imageIdSchema.optional(),
-    prompt: z.string().max(MAX_PROMPT_CHARS),
+    prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
+    ...taskFields, // `task` instead of `prompt`: shared/tasks/request.ts
     max_tokens: z.int().min(1).max(MAX_TOKENS_LIMIT).default(DEFAULT_MAX_TOKENS),
     temperature: z.number().min(0).max(2).default(0),
     top_k: z.int().min(0).optional(),

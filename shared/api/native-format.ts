@@ -8,14 +8,20 @@
  */
 import type { DoneEvent, ErrorBody, RunInfo, TokenEvent } from "./events.ts";
 import { sseJson } from "./sse.ts";
+import { answerFields } from "../tasks/answer-fields.ts";
 
 /** The `event: token` frame. */
 export function nativeTokenFrame(token: TokenEvent): string {
   return sseJson({ index: token.index, id: token.id, text: token.text, logprob: token.logprob }, "token");
 }
 
-/** The body of the final `done` event, also the non-streaming response (plus `tokens` there). */
-export function nativeResult(info: RunInfo, done: DoneEvent) {
+/**
+ * The body of the final `done` event, also the non-streaming response (plus `tokens` there). With the request's
+ * prefix and the image's size known, box answers also carry `detections` / `segments` / `dropped` in the
+ * original image's pixels (shared/tasks/answer-fields.ts).
+ */
+export function nativeResult(info: RunInfo, done: DoneEvent, prefix?: string) {
+  const boxes = prefix !== undefined && info.image_size ? answerFields(done.text, info.image_size, prefix) : null;
   return {
     finish_reason: done.finish_reason,
     text: done.text,
@@ -24,12 +30,13 @@ export function nativeResult(info: RunInfo, done: DoneEvent) {
     session: info.session,
     image_id: info.image_id,
     usage: done.usage,
+    ...(boxes ?? {}),
   };
 }
 
 /** The `event: done` frame. */
-export function nativeDoneFrame(info: RunInfo, done: DoneEvent): string {
-  return sseJson(nativeResult(info, done), "done");
+export function nativeDoneFrame(info: RunInfo, done: DoneEvent, prefix?: string): string {
+  return sseJson(nativeResult(info, done, prefix), "done");
 }
 
 /** The `event: error` frame. */
@@ -38,6 +45,6 @@ export function nativeErrorFrame(error: ErrorBody["error"]): string {
 }
 
 /** The non-streaming JSON body: the result plus every token with its log-probability. */
-export function nativeJson(info: RunInfo, done: DoneEvent, tokens: readonly TokenEvent[]) {
-  return { ...nativeResult(info, done), tokens };
+export function nativeJson(info: RunInfo, done: DoneEvent, tokens: readonly TokenEvent[], prefix?: string) {
+  return { ...nativeResult(info, done, prefix), tokens };
 }

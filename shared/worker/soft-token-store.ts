@@ -40,6 +40,9 @@ export interface SoftTokenHeader {
   readonly dim: number;
   /** Owner id of the API key that stored it ("" or absent: stored without keys, usable by anyone). */
   readonly owner?: string;
+  /** The original image's size in pixels (detection boxes are scaled to it); absent in older entries. */
+  readonly width?: number;
+  readonly height?: number;
   readonly byte_length: number;
   readonly chunks: number;
   /** Unix milliseconds. */
@@ -93,7 +96,13 @@ export class SoftTokenStore {
   }
 
   /** Stores soft tokens in `dtype`, chunked; returns the header written. */
-  async put(imageId: string, ref: SoftTokenRef, soft: SoftTokens, dtype: SoftTokenDtype): Promise<SoftTokenHeader> {
+  async put(
+    imageId: string,
+    ref: SoftTokenRef,
+    soft: SoftTokens,
+    dtype: SoftTokenDtype,
+    size?: { readonly width: number; readonly height: number },
+  ): Promise<SoftTokenHeader> {
     const bytes = encodeSoftTokens(soft, dtype);
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
     const options = { expirationTtl: this.ttl };
@@ -108,6 +117,7 @@ export class SoftTokenStore {
       tokens: soft.tokens,
       dim: soft.dim,
       ...(ref.owner ? { owner: ref.owner } : {}),
+      ...(size ? { width: size.width, height: size.height } : {}),
       byte_length: bytes.length,
       chunks,
       created_at: Date.now(),

@@ -96,11 +96,13 @@ describe("npm start's server", () => {
     expect(asset.status).toBe(404); // model files are private assets
   });
 
-  it(`gives the reference answer for all ${CASES.length} eval cases (greedy, 24 new tokens)`, async () => {
+  // Every 4th eval case, ids and text exact; test/tasks/eval.test.ts checks all 247 answers through npm run eval.
+  const SAMPLE = CASES.filter((_, i) => i % 4 === 0);
+  it(`gives the reference answer ids for ${SAMPLE.length} eval cases (greedy, 24 new tokens)`, async () => {
     const ids = new Map<string, string>();
-    for (const name of new Set(CASES.map((c) => c.image))) ids.set(name, (await uploadImage(name)).image_id);
+    for (const name of new Set(SAMPLE.map((c) => c.image))) ids.set(name, (await uploadImage(name)).image_id);
     const mismatches: string[] = [];
-    const queue = [...CASES];
+    const queue = [...SAMPLE];
     const worker = async (lane: number) => {
       for (let c = queue.shift(); c; c = queue.shift()) {
         const res = await postJson("/v1/generate", {
