@@ -45,6 +45,8 @@ export interface LoadReport {
   readonly completed: number;
   readonly errors: number;
   readonly errorKinds: Record<string, number>;
+  /** The first error message seen of each kind (the server's `error.message` where it sent one). */
+  readonly errorMessages: Record<string, string>;
   readonly ttftMs: Quantiles;
   /** Tokens over the time from request to `done`, per stream. */
   readonly tokensPerSecondPerStream: Quantiles;
@@ -88,6 +90,7 @@ export function quantile(values: readonly number[], q: number): number {
 interface Sample {
   readonly ok: boolean;
   readonly kind?: string;
+  readonly message?: string;
   readonly ttftMs?: number;
   readonly tokens: number;
   readonly tokensPerSecond?: number;
@@ -105,6 +108,7 @@ async function streamOnce(opts: LoadOptions, imageId: string, session: string, p
   let tokens = 0;
   let end: "done" | string | undefined;
   let decodeRate: number | undefined;
+  let message: string | undefined;
   try {
     const res = await fetch(`${opts.url}/v1/generate`, {
       method: "POST",
@@ -113,8 +117,8 @@ async function streamOnce(opts: LoadOptions, imageId: string, session: string, p
       signal: AbortSignal.timeout(opts.requestTimeoutS * 1000),
     });
     if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      return { ok: false, kind: `http_${res.status}`, tokens: 0 };
+      const text = await res.text().catch(() => "");
+      return { ok: false, kind: `http_${res.status}`, message: text.slice(0, 500), tokens: 0 };
     }
     const parser = createParser({
       onEvent: (e) => {
@@ -125,16 +129,20 @@ async function streamOnce(opts: LoadOptions, imageId: string, session: string, p
           end = "done";
           decodeRate = (JSON.parse(e.data) as { usage?: { timings?: { tokens_per_second?: number } } }).usage?.timings?.tokens_per_second;
         }
-        else if (e.event === "error") end = `event_${(JSON.parse(e.data) as { error: { type: string } }).error.type}`;
+        else if (e.event === "error") {
+          const error = (JSON.parse(e.data) as { error: { type: string; message: string } }).error;
+          end = `event_${error.type}`;
+          message = error.message;
+        }
       },
     });
     const decoder = new TextDecoder();
     const reader = res.body.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) parser.feed(decoder.decode(r.value, { stream: true }));
   } catch (err) {
-    return { ok: false, kind: (err as Error).name === "TimeoutError" ? "timeout" : "network", tokens };
+    return { ok: false, kind: (err as Error).name === "TimeoutError" ? "timeout" : "network", message: String(err), tokens };
   }
-  if (end !== "done") return { ok: false, kind: end ?? "truncated", tokens };
+  if (end !== "done") return { ok: false, kind: end ?? "truncated", message, tokens };
   const tokensPerSecond = (tokens * 1000) / (performance.now() - t0);
   return { ok: true, ttftMs: first === undefined ? undefined : first - t0, tokens, tokensPerSecond, decodeTokensPerSecond: decodeRate };
 }
@@ -164,7 +172,12 @@ export async function runLoadTest(opts: LoadOptions): Promise<LoadReport> {
   const elapsedS = (performance.now() - start) / 1000;
   const ok = samples.filter((s) => s.ok);
   const errorKinds: Record<string, number> = {};
-  for (const s of samples) if (!s.ok) errorKinds[s.kind!] = (errorKinds[s.kind!] ?? 0) + 1;
+  const errorMessages: Record<string, string> = {};
+  for (const s of samples) {
+    if (s.ok) continue;
+    errorKinds[s.kind!] = (errorKinds[s.kind!] ?? 0) + 1;
+    errorMessages[s.kind!] ??= s.message ?? "";
+  }
   const ttft = ok.flatMap((s) => (s.ttftMs === undefined ? [] : [s.ttftMs]));
   const tps = ok.flatMap((s) => (s.tokensPerSecond === undefined ? [] : [s.tokensPerSecond]));
   const decode = ok.flatMap((s) => (s.decodeTokensPerSecond ? [s.decodeTokensPerSecond] : []));
@@ -176,6 +189,7 @@ export async function runLoadTest(opts: LoadOptions): Promise<LoadReport> {
     completed: ok.length,
     errors: samples.length - ok.length,
     errorKinds,
+    errorMessages,
     ttftMs: { p50: round(quantile(ttft, 0.5)), p95: round(quantile(ttft, 0.95)) },
     tokensPerSecondPerStream: { p50: round(quantile(tps, 0.5)), p95: round(quantile(tps, 0.95)) },
     decodeTokensPerSecond: { p50: round(quantile(decode, 0.5)), p95: round(quantile(decode, 0.95)) },
@@ -198,6 +212,7 @@ export function formatReport(r: LoadReport): string {
     `tokens/s per stream  p50 ${r.tokensPerSecondPerStream.p50}, p95 ${r.tokensPerSecondPerStream.p95} (request to done)`,
     `decode tokens/s      p50 ${r.decodeTokensPerSecond.p50}, p95 ${r.decodeTokensPerSecond.p95} (measured in the session)`,
     `total ${r.totalTokens} tokens, ${r.totalTokensPerSecond} tokens/s`,
+    ...Object.entries(r.errorMessages).map(([k, m]) => `first ${k}: ${m}`),
   ].join("\n");
 }
 

@@ -33,7 +33,7 @@ describe("npm start's server under load", () => {
       passes++;
     }
     const report = await load;
-    expect(report.errorKinds).toEqual({});
+    expect(report.errorKinds, `${JSON.stringify(report.errorMessages)}\n${server.log().slice(-3000)}`).toEqual({});
     expect(report.errors).toBe(0);
     expect(report.completed).toBeGreaterThanOrEqual(16);
     expect(report.totalTokens).toBeGreaterThan(0);
