@@ -10,11 +10,21 @@ import { EmbeddingTable } from "./embedding.ts";
 import { fetchFile } from "./files.ts";
 import { f32, floatData, GraphSession, type Feeds } from "./ort.ts";
 import { attentionMasks, ropeTables } from "./positions.ts";
+import { KernelDecoder, type KernelDecoderOptions } from "../kernel/decoder.ts";
 import type { DecoderState, ModelStore, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "./types.ts";
 
 export interface RuntimeOptions {
   /** Check every file's sha256 against the manifest when it is first read (default true). */
   readonly verify?: boolean;
+  /**
+   * Who runs each decode step (the decoder layers and LM head for one new token): onnxruntime ("ort", the
+   * default) or the kernel module ("kernel", shared/kernel/: int8/int4 GEMVs in WASM SIMD, its own copy of
+   * the decoder and head weights and a KV cache it owns). The prefill always runs on onnxruntime. "kernel"
+   * needs initKernel() (shared/kernel/module.ts) called once per isolate first.
+   */
+  readonly decode?: "ort" | "kernel";
+  /** Options of the kernel decode path. */
+  readonly kernel?: KernelDecoderOptions;
 }
 
 export class PaliGemmaRuntime implements PaliGemmaEngine {
@@ -22,11 +32,13 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
   private readonly sessions = new Map<string, Promise<GraphSession>>();
   private readonly files = new Map<string, Promise<Uint8Array>>();
   private embedding: Promise<EmbeddingTable> | null = null;
+  private kernel: Promise<KernelDecoder> | null = null;
 
   private constructor(
     readonly manifest: Manifest,
     private readonly store: ModelStore,
     private readonly verify: boolean,
+    private readonly opts: RuntimeOptions = {},
   ) {
     this.config = manifest.config;
   }
@@ -36,7 +48,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     const bytes = await store.get("manifest.json");
     if (!bytes) throw new Error("the model store has no manifest.json");
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
-    return new PaliGemmaRuntime(manifest, store, opts.verify ?? true);
+    return new PaliGemmaRuntime(manifest, store, opts.verify ?? true, opts);
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */
@@ -65,6 +77,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
   }
 
   async step(state: DecoderState, id: number): Promise<StepResult> {
+    if (this.opts.decode === "kernel") return (await this.kernelDecoder()).step(state, id);
     const table = await this.embeddings();
     const hidden = new Float32Array(this.config.text.hidden);
     table.lookup(id, hidden);
@@ -150,6 +163,18 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
       for (let r = 0; r < rows; r++) logits.set(out.subarray(r * width, (r + 1) * width), r * vocab + stage.from);
     }
     return logits;
+  }
+
+  /** The kernel decode path, loaded on first use (its own copy of the decoder and head weights). */
+  kernelDecoder(): Promise<KernelDecoder> {
+    this.kernel ??= (async () => {
+      const table = await this.embeddings();
+      // Head files are cached for the embedding table; decoder files are read again (onnxruntime holds its copy).
+      const read = (name: string) => this.files.get(name) ?? fetchFile(this.store, this.manifest, name, this.verify);
+      return KernelDecoder.load(this.manifest, read, (id, out) => table.lookup(id, out), this.opts.kernel);
+    })();
+    this.kernel.catch(() => (this.kernel = null));
+    return this.kernel;
   }
 
   private embeddings(): Promise<EmbeddingTable> {

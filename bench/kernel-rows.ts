@@ -1,0 +1,148 @@
+/**
+ * Benchmark rows of the kernel decode path (shared/kernel/), in the report's JSON contract
+ * `{runtime, dtype, stage, ms, gbps}`: runtime "workerd" is the kernel inside workerd (kernels/bench-worker/
+ * under wrangler's dev server on a free loopback port), "node-kernel" the same code in this Node process.
+ * Weights are synthetic, in the given decoder shape (bench/shapes.ts: Gemma 2B for paligemma-3b).
+ *
+ *   const rows = await kernelRows({ text: shape.config.text, pastTokens: shape.pastTokens, headRows: shape.headRows });
+ *
+ * dtype labels say which onnxruntime row each one is compared with:
+ *   "int4-acc4-kernel" / "int8-acc4-kernel"  int8 activations   ↔ node-native "int4-acc4" / "int8-acc4"
+ *   "int4-kernel" / "int8-kernel"            float activations  ↔ node-native "int4" / "int8"
+ *   "fp32-kernel"                                               ↔ node-native "fp32"
+ * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "head": ms of the
+ * whole head, extrapolated from one `headRows` slice (× vocab / headRows) as the onnxruntime rows are.
+ * gbps = weight bytes streamed (codes + scales) per second of the timed pass, 10⁹ bytes/s.
+ */
+import { statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { KernelBenchRequest, KernelBenchResult } from "../kernels/bench-worker/layer-bench.ts";
+import { runKernelBench } from "../kernels/bench-worker/layer-bench.ts";
+import type { QuantCompute } from "../shared/kernel/linear.ts";
+import { compileKernel } from "../shared/kernel/module.ts";
+import { kernelSourceForNode } from "../shared/kernel/node.ts";
+import type { TextConfig } from "../shared/model/config.ts";
+
+const CONFIG = fileURLToPath(new URL("../kernels/bench-worker/wrangler.toml", import.meta.url));
+
+export type KernelRuntime = "workerd" | "node-kernel";
+
+/** One result row (the JSON contract's fields) plus the kernel instance's memory. */
+export interface KernelRow {
+  readonly runtime: KernelRuntime;
+  readonly dtype: string;
+  readonly stage: "decode_layer" | "head";
+  readonly ms: number;
+  readonly gbps: number;
+  readonly flavor: string; // "relaxed" or "simd": which kernel build ran
+  /** The kernel instance holding this benchmark: .wasm bytes, linear memory, and what of it is not weights. */
+  readonly memory: { readonly codeBytes: number; readonly memoryBytes: number; readonly overheadBytes: number };
+}
+
+export interface KernelRowsOptions {
+  readonly text: TextConfig;
+  readonly pastTokens: number;
+  readonly headRows: number;
+  readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8
+  readonly computes?: readonly QuantCompute[]; // default int8 (acc4) and float (acc0) activations
+  readonly stages?: readonly ("decode_layer" | "head")[]; // default both
+  readonly runtimes?: readonly KernelRuntime[]; // default both
+  readonly blockSize?: number; // default 32, the converter's
+  readonly quick?: boolean; // shorter timing (smoke tests)
+  readonly log?: (line: string) => void;
+}
+
+/** Times every requested dtype × compute × runtime and returns the rows (workerd first). */
+export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> {
+  const log = opts.log ?? (() => {});
+  const runtimes = opts.runtimes ?? ["workerd", "node-kernel"];
+  const requests: { label: string; req: KernelBenchRequest }[] = [];
+  for (const dtype of opts.dtypes ?? ["int4", "int8"]) {
+    for (const compute of dtype === "fp32" ? (["float"] as const) : (opts.computes ?? ["int8", "float"])) {
+      const label = dtype === "fp32" ? "fp32-kernel" : compute === "int8" ? `${dtype}-acc4-kernel` : `${dtype}-kernel`;
+      const req: KernelBenchRequest = {
+        text: opts.text,
+        dtype,
+        blockSize: opts.blockSize ?? 32,
+        compute,
+        pastTokens: opts.pastTokens,
+        headRows: Math.min(opts.headRows, opts.text.vocab),
+        stages: opts.stages ?? ["decode_layer", "head"],
+        roundMs: opts.quick ? 50 : 250,
+        rounds: opts.quick ? 2 : 7,
+      };
+      requests.push({ label, req });
+    }
+  }
+  const rows: KernelRow[] = [];
+  for (const runtime of runtimes) {
+    const run = runtime === "workerd" ? await workerdBench(log) : await nodeBench();
+    try {
+      for (const { label, req } of requests) {
+        log(`  ${runtime}: ${label}`);
+        rows.push(...toRows(runtime, label, req, await run.bench(req)));
+      }
+    } finally {
+      await run.close();
+    }
+  }
+  return rows;
+}
+
+function toRows(runtime: KernelRuntime, dtype: string, req: KernelBenchRequest, r: KernelBenchResult): KernelRow[] {
+  const codeBytes = r.codeBytes || wasmBytes(r.flavor); // workerd is handed compiled modules: same files
+  const memory = { codeBytes, memoryBytes: r.memoryBytes, overheadBytes: r.memoryBytes - r.weightBytes };
+  return r.stages.map((s) => ({
+    runtime,
+    dtype,
+    stage: s.stage,
+    ms: s.stage === "head" ? (s.ms * req.text.vocab) / req.headRows : s.ms,
+    gbps: s.weightBytes / s.ms / 1e6,
+    flavor: r.flavor,
+    memory,
+  }));
+}
+
+function wasmBytes(flavor: string): number {
+  return statSync(new URL(`../kernels/wasm/paligemma-kernel-${flavor}.wasm`, import.meta.url)).size;
+}
+
+interface BenchTarget {
+  bench(req: KernelBenchRequest): Promise<KernelBenchResult>;
+  close(): Promise<void>;
+}
+
+async function nodeBench(): Promise<BenchTarget> {
+  const km = await compileKernel(await kernelSourceForNode());
+  return { bench: (req) => runKernelBench(km, req, () => performance.now()), close: async () => {} };
+}
+
+async function workerdBench(log: (line: string) => void): Promise<BenchTarget> {
+  const t0 = performance.now();
+  const { unstable_startWorker } = await import("wrangler");
+  const worker = await unstable_startWorker({
+    config: CONFIG,
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, logLevel: "error", watch: false, persist: false },
+  });
+  const url = await worker.url;
+  log(`workerd: kernel bench worker ready at ${url.origin} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return {
+    async bench(req) {
+      const res = await fetch(new URL("/bench", url), { method: "POST", body: JSON.stringify(req), headers: { "content-type": "application/json" } });
+      const json = (await res.json()) as KernelBenchResult & { error?: string };
+      if (!res.ok || json.error) throw new Error(`kernel bench worker: ${json.error ?? `HTTP ${res.status}`}`);
+      return json;
+    },
+    close: () => worker.dispose(),
+  };
+}
+
+/** `tsx bench/kernel-rows.ts [--quick]`: the rows for PaliGemma-3B's decoder (Gemma 2B), one JSON line each. */
+async function main(): Promise<void> {
+  const { benchShape } = await import("./shapes.ts");
+  const shape = benchShape("paligemma-3b", 1, 1);
+  const rows = await kernelRows({ text: shape.config.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: process.argv.includes("--quick"), log: (l) => process.stderr.write(`${l}\n`) });
+  for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

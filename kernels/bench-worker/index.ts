@@ -1,0 +1,128 @@
+/**
+ * The decode kernel inside workerd. Routes:
+ *   GET  /ping     → { relaxedSimd } (whether this workerd runs the relaxed-SIMD build)
+ *   POST /bench    KernelBenchRequest + { flavor? } → KernelBenchResult (synthetic weights, layer-bench.ts)
+ *   POST /decode   DecodeRequest → DecodeReply: loads a converted model from a loopback file server and runs
+ *                  kernel decode steps from a given (prefill) cache, for the workerd parity test.
+ *   POST /gemv     GemvRequest → { flavor, y }: one quantised matrix-vector product (kernel tests).
+ *   POST /generate GenerateRequest → GenerateReply: the whole engine (onnxruntime-web prefill, then ort or
+ *                  kernel decode) on such a model, for end-to-end comparisons and tokens/s (generate.ts).
+ * Both builds come in as compiled modules through wrangler's `CompiledWasm` rule, as in production.
+ */
+import relaxedWasm from "../wasm/paligemma-kernel-relaxed.wasm";
+import simdWasm from "../wasm/paligemma-kernel-simd.wasm";
+import { EmbeddingTable } from "../../shared/engine/embedding.ts";
+import { fetchFile } from "../../shared/engine/files.ts";
+import type { DecoderState, ModelStore } from "../../shared/engine/types.ts";
+import { KernelDecoder } from "../../shared/kernel/decoder.ts";
+import { Linear, type QuantCompute } from "../../shared/kernel/linear.ts";
+import { compileKernel, instantiateKernel, type KernelFlavor, type KernelModule } from "../../shared/kernel/module.ts";
+import { toKernelCodes } from "../../shared/kernel/weights.ts";
+import { parseManifest, stagesOf } from "../../shared/model/manifest.ts";
+import { runKernelBench, type KernelBenchRequest } from "./layer-bench.ts";
+import { fromBase64, toBase64 } from "./base64.ts";
+import { generate, type GenerateRequest } from "./generate.ts";
+
+/** POST /decode body: the model's base URL, the cache to start from and the ids to feed. */
+export interface DecodeRequest {
+  readonly modelUrl: string;
+  readonly flavor?: KernelFlavor;
+  readonly compute: QuantCompute;
+  readonly length: number; // positions in the starting cache
+  readonly cache: string; // base64 f32: per layer keys then values, each [kvHeads, length, hd]
+  readonly ids: readonly number[];
+}
+
+export interface DecodeReply {
+  readonly flavor: KernelFlavor;
+  readonly logits: string; // base64 f32[ids.length, vocab]
+  readonly memory: ReturnType<KernelDecoder["memory"]>;
+}
+
+/** POST /gemv body: W (MatMulNBits codes + scales), x, and how to multiply. */
+export interface GemvRequest {
+  readonly flavor?: KernelFlavor;
+  readonly compute: QuantCompute;
+  readonly bits: 4 | 8;
+  readonly n: number;
+  readonly k: number;
+  readonly blockSize: number;
+  readonly codes: string; // base64 u8
+  readonly scales: string; // base64 f32
+  readonly x: string; // base64 f32
+}
+
+async function gemv(req: GemvRequest): Promise<{ flavor: KernelFlavor; y: string }> {
+  const kernel = await instantiateKernel(await kernelFor(req.flavor));
+  const put = (bytes: Uint8Array) => {
+    const at = kernel.heap.alloc(bytes.byteLength);
+    kernel.heap.u8(at, bytes.byteLength).set(bytes);
+    return at;
+  };
+  const codes = fromBase64(req.codes);
+  toKernelCodes(req.bits, codes);
+  const kind = req.bits === 4 ? "q4" : "q8";
+  const m = { kind, n: req.n, k: req.k, blockSize: req.blockSize, codes: put(codes), scales: put(fromBase64(req.scales)) } as const;
+  const x = put(fromBase64(req.x));
+  const y = kernel.heap.alloc(4 * req.n);
+  const lin = new Linear(kernel, { kind, blockSize: req.blockSize }, req.compute, req.k);
+  lin.prepare(x, req.k);
+  lin.apply(m, y);
+  return { flavor: kernel.flavor, y: toBase64(kernel.heap.u8(y, 4 * req.n).slice()) };
+}
+
+function kernelFor(flavor: KernelFlavor | undefined): Promise<KernelModule> {
+  return compileKernel({ kind: "module", module: simdWasm, relaxed: relaxedWasm, prefer: flavor === "simd" ? "simd" : undefined });
+}
+
+async function decode(req: DecodeRequest): Promise<DecodeReply> {
+  const store: ModelStore = {
+    async get(name) {
+      const res = await fetch(new URL(name, req.modelUrl));
+      return res.ok ? new Uint8Array(await res.arrayBuffer()) : null;
+    },
+  };
+  const manifest = parseManifest(JSON.parse(new TextDecoder().decode((await store.get("manifest.json"))!)));
+  const read = (name: string) => fetchFile(store, manifest, name, true);
+  const heads = new Map<string, Uint8Array>();
+  for (const s of stagesOf(manifest, "head")) heads.set(s.weights, await read(s.weights));
+  const table = EmbeddingTable.fromHeads(manifest, heads);
+  const dec = await KernelDecoder.load(manifest, read, (id, out) => table.lookup(id, out), { compute: req.compute, kernel: await kernelFor(req.flavor) });
+  const t = manifest.config.text;
+  const flat = new Float32Array(fromBase64(req.cache).buffer);
+  const per = t.kvHeads * req.length * t.headDim;
+  const layer = (l: number, which: number) => flat.slice((2 * l + which) * per, (2 * l + which + 1) * per);
+  let state: DecoderState = {
+    length: req.length,
+    keys: Array.from({ length: t.layers }, (_, l) => layer(l, 0)),
+    values: Array.from({ length: t.layers }, (_, l) => layer(l, 1)),
+  };
+  const logits = new Float32Array(req.ids.length * t.vocab);
+  req.ids.forEach((id, i) => {
+    const r = dec.step(state, id);
+    logits.set(r.logits, i * t.vocab);
+    state = r.state;
+  });
+  return { flavor: dec.memory().flavor, logits: toBase64(new Uint8Array(logits.buffer)), memory: dec.memory() };
+}
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const path = new URL(request.url).pathname;
+    try {
+      if (path === "/ping") return Response.json({ relaxedSimd: (await kernelFor(undefined)).flavor === "relaxed" });
+      if (path === "/bench" && request.method === "POST") {
+        const req = (await request.json()) as KernelBenchRequest & { flavor?: KernelFlavor };
+        return Response.json(await runKernelBench(await kernelFor(req.flavor), req, () => performance.now()));
+      }
+      if (path === "/gemv" && request.method === "POST") return Response.json(await gemv((await request.json()) as GemvRequest));
+      if (path === "/decode" && request.method === "POST") return Response.json(await decode((await request.json()) as DecodeRequest));
+      if (path === "/generate" && request.method === "POST") {
+        return Response.json(await generate((await request.json()) as GenerateRequest, { kind: "module", module: simdWasm, relaxed: relaxedWasm }));
+      }
+      return new Response("not found", { status: 404 });
+    } catch (e) {
+      return Response.json({ error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }, { status: 500 });
+    }
+  },
+};

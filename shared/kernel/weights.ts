@@ -1,0 +1,163 @@
+/**
+ * Copies a converted model's decoder and head weights into a kernel instance's memory, once. The kernel owns
+ * these copies; the weight files can be dropped afterwards. Matrices are stored row-major [N, K] (one output
+ * per row, ideal for GEMV dot products): int8/int4 keep onnxruntime's MatMulNBits layout (int8 codes made
+ * signed, see `toKernelCodes`); fp32/fp16 files hold the transposed [K, N] matrix, which is transposed back
+ * (fp16 widened to fp32).
+ */
+import { ModelFormatError } from "../errors.ts";
+import { fromHalf } from "../model/half.ts";
+import type { Manifest, ManifestStage, TensorEntry } from "../model/manifest.ts";
+import { blobBytes, blocksPerRow } from "../model/weights.ts";
+import type { KernelHeap } from "./heap.ts";
+
+/** A weight matrix W[n, k] in kernel memory (addresses are byte offsets). */
+export type KernelMatrix =
+  | { readonly kind: "f32"; readonly n: number; readonly k: number; readonly w: number }
+  | { readonly kind: "q4" | "q8"; readonly n: number; readonly k: number; readonly blockSize: number; readonly codes: number; readonly scales: number };
+
+/** One decoder layer; norm weights are f32[H] holding Gemma's (1 + w). */
+export interface KernelLayer {
+  readonly inputNorm: number;
+  readonly postAttnNorm: number;
+  readonly preFfNorm: number | null; // Gemma 2 only
+  readonly postFfNorm: number | null; // Gemma 2 only
+  readonly q: KernelMatrix; // [heads·hd, H]
+  readonly k: KernelMatrix; // [kvHeads·hd, H]
+  readonly v: KernelMatrix; // [kvHeads·hd, H]
+  readonly o: KernelMatrix; // [H, heads·hd]
+  readonly gate: KernelMatrix; // [I, H]
+  readonly up: KernelMatrix; // [I, H]
+  readonly down: KernelMatrix; // [H, I]
+}
+
+/** One vocabulary slice of the tied LM head: rows [from, to). */
+export interface KernelHeadSlice {
+  readonly from: number;
+  readonly to: number;
+  readonly norm: number; // final RMSNorm (1 + w), f32[H]
+  readonly table: KernelMatrix; // [to - from, H]
+}
+
+/** Reads a stage's weight file from the model store (fetched and checked by the runtime). */
+export type WeightFileReader = (name: string) => Promise<Uint8Array>;
+
+/** Copies tensors of one weight file into the heap. */
+class StageReader {
+  private readonly entries: Map<string, TensorEntry>;
+
+  constructor(
+    private readonly manifest: Manifest,
+    private readonly stage: ManifestStage,
+    private readonly bytes: Uint8Array,
+    private readonly heap: KernelHeap,
+  ) {
+    this.entries = new Map((manifest.tensors[stage.weights] ?? []).map((e) => [e.name, e]));
+  }
+
+  /** A norm weight f32[n] (already 1 + w). */
+  vector(name: string, n: number): number {
+    const e = this.entry(name, "FLOAT", [n]);
+    const at = this.heap.alloc(4 * n);
+    this.heap.u8(at, e.length).set(this.raw(e));
+    return at;
+  }
+
+  /** The linear layer `name` (`dec.l3.attn.q`, `head.embed`) as W[n, k]. */
+  matrix(name: string, n: number, k: number): KernelMatrix {
+    const { dtype, blockSize } = this.manifest.weights;
+    if (dtype === "int8" || dtype === "int4") {
+      const bits = dtype === "int8" ? 8 : 4;
+      const layout = { n, k, bits, blockSize } as const;
+      const blocks = blocksPerRow(layout);
+      const codes = this.entry(`${name}.qweight`, "UINT8", [n, blocks, blobBytes(layout)]);
+      const scales = this.entry(`${name}.scales`, "FLOAT", [n * blocks]);
+      const c = this.heap.alloc(codes.length);
+      const dst = this.heap.u8(c, codes.length);
+      dst.set(this.raw(codes));
+      toKernelCodes(bits, dst);
+      const s = this.heap.alloc(scales.length);
+      this.heap.u8(s, scales.length).set(this.raw(scales));
+      return { kind: bits === 8 ? "q8" : "q4", n, k, blockSize, codes: c, scales: s };
+    }
+    const e = this.entry(`${name}.weight`, dtype === "fp32" ? "FLOAT" : "FLOAT16", [k, n]);
+    const raw = this.raw(e);
+    const src = dtype === "fp32" ? new Float32Array(raw.buffer, raw.byteOffset, k * n) : new Uint16Array(raw.buffer, raw.byteOffset, k * n);
+    const at = this.heap.alloc(4 * n * k);
+    const dst = this.heap.f32(at, n * k);
+    const half = dtype === "fp16";
+    for (let r = 0; r < k; r++) {
+      for (let c = 0; c < n; c++) dst[c * k + r] = half ? fromHalf(src[r * n + c]) : src[r * n + c];
+    }
+    return { kind: "f32", n, k, w: at };
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  private entry(name: string, dtype: TensorEntry["dtype"], dims: number[]): TensorEntry {
+    const e = this.entries.get(name);
+    const where = `${this.stage.weights} (${this.stage.name})`;
+    if (!e) throw new ModelFormatError(`${where}: no tensor ${name} in the manifest`);
+    if (e.dtype !== dtype || e.dims.join() !== dims.join()) {
+      throw new ModelFormatError(`${where}: ${name} is ${e.dtype}[${e.dims}], the kernel expects ${dtype}[${dims}]`);
+    }
+    if (e.offset + e.length > this.bytes.byteLength) throw new ModelFormatError(`${where}: ${name} lies past the end of the file`);
+    return e;
+  }
+
+  private raw(e: TensorEntry): Uint8Array {
+    return this.bytes.subarray(e.offset, e.offset + e.length);
+  }
+}
+
+/** Loads the layers of one decoder stage (names as converter/graphs/decoder.ts writes them). */
+export function loadDecoderStage(manifest: Manifest, stage: ManifestStage, bytes: Uint8Array, heap: KernelHeap): KernelLayer[] {
+  const t = manifest.config.text;
+  const r = new StageReader(manifest, stage, bytes, heap);
+  const q = t.heads * t.headDim;
+  const kv = t.kvHeads * t.headDim;
+  const layers: KernelLayer[] = [];
+  for (let i = stage.from; i < stage.to; i++) {
+    const p = `dec.l${i}`;
+    const gemma2 = t.family === "gemma2";
+    layers.push({
+      inputNorm: r.vector(`${p}.input_norm.weight`, t.hidden),
+      postAttnNorm: r.vector(`${p}.post_attn_norm.weight`, t.hidden),
+      preFfNorm: gemma2 ? r.vector(`${p}.pre_ff_norm.weight`, t.hidden) : null,
+      postFfNorm: gemma2 ? r.vector(`${p}.post_ff_norm.weight`, t.hidden) : null,
+      q: r.matrix(`${p}.attn.q`, q, t.hidden),
+      k: r.matrix(`${p}.attn.k`, kv, t.hidden),
+      v: r.matrix(`${p}.attn.v`, kv, t.hidden),
+      o: r.matrix(`${p}.attn.o`, t.hidden, q),
+      gate: r.matrix(`${p}.gate`, t.intermediate, t.hidden),
+      up: r.matrix(`${p}.up`, t.intermediate, t.hidden),
+      down: r.matrix(`${p}.down`, t.hidden, t.intermediate),
+    });
+  }
+  return layers;
+}
+
+/** Loads one head stage: the final norm and the embedding rows [from, to) (names as converter/graphs/head.ts). */
+export function loadHeadStage(manifest: Manifest, stage: ManifestStage, bytes: Uint8Array, heap: KernelHeap): KernelHeadSlice {
+  const r = new StageReader(manifest, stage, bytes, heap);
+  const h = manifest.config.text.hidden;
+  return { from: stage.from, to: stage.to, norm: r.vector("head.norm.weight", h), table: r.matrix("head.embed", stage.to - stage.from, h) };
+}
+
+/**
+ * Turns MatMulNBits codes into the kernel's, in place: int4 unchanged (unsigned nibbles, zero point 8); int8
+ * stored signed (code − 128, i.e. the top bit flipped), the operand the 8-bit dot products take as it is.
+ */
+export function toKernelCodes(bits: 4 | 8, codes: Uint8Array): void {
+  if (bits === 4) return;
+  for (let i = 0; i < codes.length; i++) codes[i] ^= 0x80;
+}
+
+/** Bytes a matrix occupies in kernel memory. */
+export function matrixBytes(m: KernelMatrix): number {
+  if (m.kind === "f32") return 4 * m.n * m.k;
+  const blocks = Math.ceil(m.k / m.blockSize);
+  return m.n * blocks * ((m.blockSize * (m.kind === "q4" ? 4 : 8)) / 8) + 4 * m.n * blocks;
+}
