@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { configureOrt } from "../shared/engine/ort.ts";
+import { initKernelForNode } from "../shared/kernel/node.ts";
 import { PaliGemmaRuntime, type RuntimeOptions } from "../shared/engine/runtime.ts";
 import type { ModelStore } from "../shared/engine/types.ts";
 
@@ -30,5 +31,6 @@ export async function initOrtForNode(): Promise<void> {
 /** Loads a converted model folder with onnxruntime-web. */
 export async function loadModel(dir: string, opts?: RuntimeOptions): Promise<PaliGemmaRuntime> {
   await initOrtForNode();
+  if (opts?.decode === "kernel") await initKernelForNode();
   return PaliGemmaRuntime.load(folderStore(dir), opts);
 }

@@ -17,6 +17,7 @@ interface Opts {
   topK?: string;
   topP?: string;
   seed?: string;
+  decode: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -34,10 +35,12 @@ export function registerGenerate(program: Command): void {
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)", "0")
     .option("--top-p <p>", "nucleus sampling mass (1 = off)", "1")
     .option("--seed <s>", "random seed", "0")
+    .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
-      const model = await loadModel(modelDir);
+      if (o.decode !== "ort" && o.decode !== "kernel") throw new Error(`--decode must be ort or kernel, got ${o.decode}`);
+      const model = await loadModel(modelDir, { decode: o.decode });
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;
       let ids: number[];

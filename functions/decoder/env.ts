@@ -6,6 +6,8 @@ import type { SessionObject } from "./session.ts";
 
 /** Bindings, vars and secrets of the decoder worker (and its Durable Objects). */
 export interface DecoderEnv extends ModelEnv {
+  /** "kernel" (default): decode steps in the WASM SIMD kernel (kernels/); "ort": in onnxruntime-web. */
+  readonly DECODE?: string;
   /** Soft tokens written by the vision worker. */
   readonly SOFT_TOKENS: KVNamespace;
   /** One Durable Object per session. */

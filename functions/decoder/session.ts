@@ -48,7 +48,8 @@ export class SessionObject extends DurableObject<DecoderEnv> {
 
   /** The model this session decodes with (overridden in tests to inject a fake engine). */
   protected loadModel(): Promise<ServingModel> {
-    return workersModel(models, this.env, { tokenizer: true });
+    // DECODE = "ort" runs the decode steps on onnxruntime instead of the decode kernel (the default).
+    return workersModel(models, this.env, { tokenizer: true, decode: this.env.DECODE === "ort" ? "ort" : "kernel" });
   }
 
   /** Generates for one request; the reply's stream carries NDJSON session events. */

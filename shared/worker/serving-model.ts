@@ -45,8 +45,8 @@ export async function loadTokenizer(store: ModelStore, manifest: Manifest): Prom
 }
 
 /** Loads a converted model from a store (ORT must already be configured for this runtime). */
-export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean }): Promise<ServingModel> {
-  const runtime = await PaliGemmaRuntime.load(store);
+export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; decode?: "ort" | "kernel" }): Promise<ServingModel> {
+  const runtime = await PaliGemmaRuntime.load(store, { decode: opts.decode });
   const tokenizer = opts.tokenizer ? await loadTokenizer(store, runtime.manifest) : null;
   return servingModel(runtime.manifest, runtime, tokenizer);
 }

@@ -5,7 +5,10 @@
  */
 // A relative path: wrangler's module collector resolves .wasm imports against the importing file, not node_modules.
 import ortWasm from "../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
+import kernelSimd from "../../kernels/wasm/paligemma-kernel-simd.wasm";
+import kernelRelaxed from "../../kernels/wasm/paligemma-kernel-relaxed.wasm";
 import { configureOrt } from "../engine/ort.ts";
+import { initKernel } from "../kernel/module.ts";
 import { ModelCache } from "./model-cache.ts";
 import { modelStoreFor, type ModelEnv } from "./model-store.ts";
 import { loadServingModel, type ServingModel } from "./serving-model.ts";
@@ -14,10 +17,17 @@ import { loadServingModel, type ServingModel } from "./serving-model.ts";
  * The model `env` names, loaded once per isolate and shared by its requests (read-only). Called from request
  * handlers only, never at module load.
  */
-export function workersModel(cache: ModelCache<ServingModel>, env: ModelEnv, opts: { tokenizer: boolean }): Promise<ServingModel> {
-  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}`;
+export function workersModel(
+  cache: ModelCache<ServingModel>,
+  env: ModelEnv,
+  opts: { tokenizer: boolean; decode?: "ort" | "kernel" },
+): Promise<ServingModel> {
+  const decode = opts.decode ?? "ort";
+  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${decode}`;
   return cache.get(key, async () => {
     configureOrt({ kind: "module", module: ortWasm });
-    return loadServingModel(modelStoreFor(env), opts);
+    // The decode kernel (kernels/): int8/int4/fp32 GEMV steps in WASM SIMD; the prefill stays on onnxruntime.
+    if (decode === "kernel") await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
+    return loadServingModel(modelStoreFor(env), { ...opts, decode });
   });
 }

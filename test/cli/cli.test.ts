@@ -47,11 +47,13 @@ describe("paligemma2-tiny through the CLI", () => {
     expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
   });
 
-  it("generate --greedy prints the greedy ids as the last stdout line", async () => {
-    const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy");
-    const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
-    expect(last).toEqual({ ids: g.greedyIds, text: "", finish_reason: "length" });
-  });
+  for (const decode of ["ort", "kernel"]) {
+    it(`generate --greedy --decode ${decode} prints the greedy ids as the last stdout line`, async () => {
+      const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy", "--decode", decode);
+      const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
+      expect(last).toEqual({ ids: g.greedyIds, text: "", finish_reason: "length" });
+    });
+  }
 
   it("bad arguments fail with a clear message and exit code 1", async () => {
     await expect(cli("generate", model, "--input-ids", "1,x", "--image", join(g.dir, "image.png"), "--max-new-tokens", "2")).rejects.toMatchObject({

@@ -22,8 +22,8 @@ function worst(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-it("paligemma-shapes: soft tokens, full-sequence logits and greedy steps match transformers in workerd", async () => {
-  const { engine } = await workersModel(new ModelCache<ServingModel>(), env, { tokenizer: false });
+for (const decode of ["ort", "kernel"] as const) it(`paligemma-shapes (${decode} decode): soft tokens, full-sequence logits and greedy steps match transformers in workerd`, async () => {
+  const { engine } = await workersModel(new ModelCache<ServingModel>(), env, { tokenizer: false, decode });
   const idsBytes = fromBase64(env.GOLDEN_INPUT_IDS);
   const ids = Array.from(new BigInt64Array(idsBytes.buffer, idsBytes.byteOffset, idsBytes.byteLength / 8), Number);
   const golden = f32(env.GOLDEN_LOGITS);
