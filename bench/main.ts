@@ -14,6 +14,7 @@ import { runBench } from "./run.ts";
 import { RUNTIME_NAMES, type RuntimeName } from "./runtimes/types.ts";
 import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
 import { FULL_REPS, QUICK_REPS } from "./timing.ts";
+import { kernelRows, type KernelRow } from "./kernel-rows.ts";
 
 const DEFAULT_DTYPES = "fp32,fp16,int8,int8-acc4,int4,int4-acc4";
 
@@ -44,6 +45,7 @@ interface CliOptions {
   decoderLayers: number;
   visionLayers: number;
   workDir?: string;
+  kernel: boolean;
 }
 
 const program = new Command()
@@ -58,6 +60,7 @@ const program = new Command()
   .option("--decoder-layers <n>", "decoder layers in the timed graph (per-layer ms = graph ms ÷ n)", positiveInt, 2)
   .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
+  .option("--no-kernel", "skip the decode kernel's rows (kernels/: int8/int4 GEMV in WASM SIMD, in workerd and Node)")
   .action(async (o: CliOptions) => {
     const shape = benchShape(o.shape, o.visionLayers, o.decoderLayers);
     const order = RUNTIME_NAMES.filter((r) => o.runtimes.includes(r)).reverse(); // the native baseline first
@@ -74,9 +77,35 @@ const program = new Command()
       (line) => process.stderr.write(`${line}\n`),
     );
     process.stdout.write(`${formatReport(shape, outcome.bandwidthGbps, outcome.results, outcome.machine)}\n`);
+    let kernel: KernelRow[] = [];
+    if (o.kernel && o.stages.includes("decode_layer")) {
+      try {
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        kernel = await kernelRows({ text: shape.config.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log });
+        process.stdout.write(`${formatKernelRows(kernel, outcome.results)}\n`);
+      } catch (err) {
+        outcome.failures.push(`decode kernel: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const f of outcome.failures) process.stderr.write(`failed: ${f}\n`);
-    if (o.json) process.stdout.write(`${JSON.stringify(toJson(outcome.bandwidthGbps, sortResults(outcome.results)))}\n`);
+    if (o.json) {
+      const json = toJson(outcome.bandwidthGbps, sortResults(outcome.results));
+      // The JSON contract's runtimes are workerd / node-web / node-native: the kernel's workerd rows join them.
+      const extra = kernel.filter((r) => r.runtime === "workerd").map((r) => ({ runtime: "workerd" as const, dtype: r.dtype, stage: r.stage, ms: Number(r.ms.toFixed(3)), gbps: Number(r.gbps.toFixed(3)) }));
+      process.stdout.write(`${JSON.stringify({ ...json, results: [...json.results, ...extra] })}\n`);
+    }
     if (outcome.failures.length) process.exitCode = 1;
   });
+
+/** The kernel's rows, each against onnxruntime-node's row for the same weights (dtype without "-kernel"). */
+function formatKernelRows(rows: readonly KernelRow[], results: readonly { runtime: string; dtype: string; stage: string; ms: number }[]): string {
+  const lines = ["decode kernel (kernels/): ms per layer / whole-head pass; × native = onnxruntime-node ms ÷ kernel ms", "", "| runtime | dtype | stage | ms | GB/s | × native | build | module memory MB |", "|---|---|---|---:|---:|---:|---|---:|"];
+  for (const r of rows) {
+    const base = results.find((n) => n.runtime === "node-native" && n.dtype === r.dtype.replace(/-kernel$/, "") && n.stage === r.stage);
+    const ratio = base ? (base.ms / r.ms).toFixed(2) : "–";
+    lines.push(`| ${r.runtime} | ${r.dtype} | ${r.stage} | ${r.ms.toFixed(2)} | ${r.gbps.toFixed(2)} | ${ratio} | ${r.flavor} | ${(r.memory.overheadBytes / 1e6).toFixed(2)} |`);
+  }
+  return lines.join("\n");
+}
 
 await program.parseAsync();
