@@ -99,7 +99,7 @@ const program = new Command()
 
 /** The kernel's rows, each against onnxruntime-node's row for the same weights (dtype without "-kernel"). */
 function formatKernelRows(rows: readonly KernelRow[], results: readonly { runtime: string; dtype: string; stage: string; ms: number }[]): string {
-  const lines = ["decode kernel (kernels/): ms per layer / whole-head pass; × native = onnxruntime-node ms ÷ kernel ms", "", "| runtime | dtype | stage | ms | GB/s | × native | build | module memory MB |", "|---|---|---|---:|---:|---:|---|---:|"];
+  const lines = ["decode kernel (kernels/): ms per layer / whole-head pass; × native = onnxruntime-node ms ÷ kernel ms", "", "| runtime | dtype | stage | ms | GB/s | × native | build | kernel memory beside weights, MB |", "|---|---|---|---:|---:|---:|---|---:|"];
   for (const r of rows) {
     const base = results.find((n) => n.runtime === "node-native" && n.dtype === r.dtype.replace(/-kernel$/, "") && n.stage === r.stage);
     const ratio = base ? (base.ms / r.ms).toFixed(2) : "–";
