@@ -4,14 +4,14 @@
  * `open` reads config.json, preprocessor_config.json and the safetensors headers only, then checks every tensor
  * name, shape and dtype against the config; weights are read one tensor at a time with `read`.
  */
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ModelFormatError } from "../../shared/errors.ts";
 import type { ModelConfig } from "../../shared/model/config.ts";
 import { isFloatDtype, type FloatDtype } from "./dtypes.ts";
 import { parseHfConfigDetails } from "./hf-config.ts";
 import { parsePreprocessorConfig, type PreprocessorConfig } from "./preprocessor.ts";
-import { TensorStore } from "./tensor-store.ts";
+import { exists, TensorStore } from "./tensor-store.ts";
 import { validateTensors, type StoredTensor } from "./validate.ts";
 
 /** File names inside a checkpoint folder (transformers' CONFIG_NAME, IMAGE_PROCESSOR_NAME, tokenizer files). */
@@ -127,11 +127,3 @@ function inFile<T>(path: string, parse: () => T): T {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

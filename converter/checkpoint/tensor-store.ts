@@ -115,7 +115,8 @@ function parseIndex(path: string, text: string): Map<string, string> {
   return out;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a file exists (and is accessible). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Checkpoint } from "../../converter/checkpoint/checkpoint.ts";
 import { hfNames } from "../../converter/checkpoint/names.ts";
 import { ModelFormatError } from "../../shared/errors.ts";
+import { readRaw, type RawTensor } from "../helpers/safetensors-raw.ts";
 
 const SHARED = process.env.PALIGEMMA_SHARED_DIR ?? fileURLToPath(new URL("../../../shared/", import.meta.url));
 const PG1 = join(SHARED, "golden/paligemma1-tiny");
@@ -20,24 +21,6 @@ const json = (path: string): any => JSON.parse(readFileSync(path, "utf8"));
 const tmp = mkdtempSync(join(tmpdir(), "ckpt-bad-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface RawTensor {
-  dtype: string;
-  shape: number[];
-  bytes: Buffer;
-}
-
-/** Independent safetensors reader for the tests: every tensor's header entry and bytes. */
-function readRaw(path: string): Map<string, RawTensor> {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8"));
-  const out = new Map<string, RawTensor>();
-  for (const [name, e] of Object.entries<any>(header)) {
-    if (name === "__metadata__") continue;
-    out.set(name, { dtype: e.dtype, shape: e.shape, bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) });
-  }
-  return out;
-}
 
 function writeRaw(path: string, tensors: Map<string, RawTensor>): void {
   const header: Record<string, unknown> = {};

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Checkpoint } from "../../converter/checkpoint/checkpoint.ts";
 import { hfNames } from "../../converter/checkpoint/names.ts";
+import { readRaw } from "../helpers/safetensors-raw.ts";
 
 const SHARED = process.env.PALIGEMMA_SHARED_DIR ?? fileURLToPath(new URL("../../../shared/", import.meta.url));
 const PG1 = join(SHARED, "golden/paligemma1-tiny");
@@ -18,24 +19,6 @@ const SHARDS = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safete
 
 const json = (path: string): any => JSON.parse(readFileSync(path, "utf8"));
 
-interface RawTensor {
-  dtype: string;
-  shape: number[];
-  bytes: Buffer;
-}
-
-/** Independent safetensors reader for the tests: every tensor's header entry and bytes. */
-function readRaw(path: string): Map<string, RawTensor> {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8"));
-  const out = new Map<string, RawTensor>();
-  for (const [name, e] of Object.entries<any>(header)) {
-    if (name === "__metadata__") continue;
-    out.set(name, { dtype: e.dtype, shape: e.shape, bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) });
-  }
-  return out;
-}
 
 /** The ModelConfig that config_full.json (every HF field, defaults included) describes, mapped by hand. */
 function fromFullConfig(full: any) {
