@@ -78,7 +78,8 @@ const program = new Command()
     );
     process.stdout.write(`${formatReport(shape, outcome.bandwidthGbps, outcome.results, outcome.machine)}\n`);
     let kernel: KernelRow[] = [];
-    if (o.kernel && o.stages.includes("decode_layer")) {
+    // The kernel targets workerd; its Node rows ride along for comparison (table only, not the JSON contract).
+    if (o.kernel && o.runtimes.includes("workerd") && o.stages.includes("decode_layer")) {
       try {
         const log = (line: string) => process.stderr.write(`${line}\n`);
         kernel = await kernelRows({ text: shape.config.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log });
