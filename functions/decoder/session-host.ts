@@ -4,8 +4,8 @@
  * the session record, and turning a prepared run into an NDJSON stream that aborts when its reader cancels.
  *
  * Limits (limits.ts): at most `maxRequests` requests per session at once (running and queued; more are a 429),
- * a wait for the lock of at most `requestTimeoutMs` (then a 429), and a stream that ends with a `timeout` error
- * after `requestTimeoutMs` in all, or after `idleMs` without a read, so no client can hold a session forever.
+ * a wait for the lock of at most 2 × `requestTimeoutMs` (one full request ahead; then a 429), and a stream that
+ * ends with a `timeout` error `requestTimeoutMs` after it got the lock, or after `idleMs` without a read, so no client can hold a session forever.
  */
 import { eventStream } from "../../shared/worker/event-stream.ts";
 import { errorResponseBody, RateLimitedError } from "../../shared/worker/http-errors.ts";
@@ -52,10 +52,11 @@ export class SessionHost {
       const err = new RateLimitedError(`the session is busy: ${inFlight} requests are running or waiting (at most ${maxRequests})`, 1, "session");
       return { ok: false, error: replyError(err) };
     }
+    // A queued request may wait for the one ahead of it to use its whole time limit, then gets its own.
+    const release = await this.queue.acquireWithin(2 * requestTimeoutMs);
     const started = Date.now();
-    const release = await this.queue.acquireWithin(requestTimeoutMs);
     if (release === null) {
-      const err = new RateLimitedError(`the session stayed busy for ${requestTimeoutMs} ms; try again later`, 1, "session");
+      const err = new RateLimitedError(`the session stayed busy for ${2 * requestTimeoutMs} ms; try again later`, 1, "session");
       return { ok: false, error: replyError(err) };
     }
     const abort = new AbortController();
