@@ -8,8 +8,7 @@
  */
 import * as ort from "onnxruntime-node";
 import type { BenchGraph } from "../graphs.ts";
-import { calibrate, sampleRuns } from "../timing.ts";
-import type { BenchRuntime, LoadedGraph } from "./types.ts";
+import { inProcessGraph, type BenchRuntime, type LoadedGraph } from "./types.ts";
 
 const OPTIONS: ort.InferenceSession.SessionOptions = {
   executionProviders: ["cpu"],
@@ -29,13 +28,7 @@ export async function nodeNativeRuntime(): Promise<BenchRuntime> {
       const loadMs = performance.now() - t0;
       const feeds: Record<string, ort.Tensor> = {};
       for (const f of graph.feeds) feeds[f.name] = new ort.Tensor("float32", f.data, f.dims);
-      const run = () => session.run(feeds);
-      return {
-        loadMs,
-        calibrate: (warmup) => calibrate(run, warmup),
-        sample: (batch, count) => sampleRuns(run, batch, count),
-        release: () => session.release(),
-      };
+      return inProcessGraph(loadMs, () => session.run(feeds), () => session.release());
     },
     async close() {},
   };

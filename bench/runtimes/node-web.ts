@@ -6,8 +6,7 @@ import { readFileSync } from "node:fs";
 import { initOrtForNode } from "../../cli/node-runtime.ts";
 import { f32, GraphSession, type Feeds } from "../../shared/engine/ort.ts";
 import type { BenchGraph } from "../graphs.ts";
-import { calibrate, sampleRuns } from "../timing.ts";
-import type { BenchRuntime, LoadedGraph } from "./types.ts";
+import { inProcessGraph, type BenchRuntime, type LoadedGraph } from "./types.ts";
 
 /** The node-web runtime. */
 export async function nodeWebRuntime(): Promise<BenchRuntime> {
@@ -22,13 +21,7 @@ export async function nodeWebRuntime(): Promise<BenchRuntime> {
       const loadMs = performance.now() - t0;
       const feeds: Feeds = {};
       for (const f of graph.feeds) feeds[f.name] = f32(f.data, f.dims);
-      const run = () => session.run(feeds);
-      return {
-        loadMs,
-        calibrate: (warmup) => calibrate(run, warmup),
-        sample: (batch, count) => sampleRuns(run, batch, count),
-        release: () => session.release(),
-      };
+      return inProcessGraph(loadMs, () => session.run(feeds), () => session.release());
     },
     async close() {},
   };

@@ -1,5 +1,6 @@
 /** What every benchmarked runtime offers: load a graph, then warm it up and take timed samples on demand. */
 import type { BenchGraph } from "../graphs.ts";
+import { calibrate, sampleRuns } from "../timing.ts";
 
 /** workerd: onnxruntime-web in workerd; node-web: onnxruntime-web in Node; node-native: onnxruntime-node. */
 export type RuntimeName = "workerd" | "node-web" | "node-native";
@@ -23,4 +24,14 @@ export interface BenchRuntime {
   load(graph: BenchGraph): Promise<LoadedGraph>;
   /** Frees whatever the runtime holds (a workerd process, for one). */
   close(): Promise<void>;
+}
+
+/** A graph loaded in-process: `run` executes it once with its inputs bound. */
+export function inProcessGraph(loadMs: number, run: () => Promise<unknown>, release: () => Promise<void>): LoadedGraph {
+  return {
+    loadMs,
+    calibrate: (warmup) => calibrate(run, warmup),
+    sample: (batch, count) => sampleRuns(run, batch, count),
+    release,
+  };
 }
