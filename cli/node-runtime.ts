@@ -31,6 +31,6 @@ export async function initOrtForNode(): Promise<void> {
 /** Loads a converted model folder with onnxruntime-web. */
 export async function loadModel(dir: string, opts?: RuntimeOptions): Promise<PaliGemmaRuntime> {
   await initOrtForNode();
-  if (opts?.decode === "kernel") await initKernelForNode();
+  if (opts?.decode === "kernel" || opts?.vision === "kernel") await initKernelForNode();
   return PaliGemmaRuntime.load(folderStore(dir), opts);
 }

@@ -96,7 +96,7 @@ function axpy(y: usize, x: usize, a: f32, n: i32): void {
  * polynomial for expf, 2^n by building the exponent bits. Inputs are clamped to [-87, 87] (no inf, no denormal).
  */
 // @ts-ignore: decorator
-@inline function expv(t: v128): v128 {
+@inline export function expv(t: v128): v128 {
   t = f32x4.max(f32x4.min(t, f32x4.splat(87)), f32x4.splat(-87));
   const n = f32x4.nearest(f32x4.mul(t, f32x4.splat(1.44269504088896341))); // log2(e)
   const r = f32x4.sub(f32x4.sub(t, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
@@ -111,21 +111,22 @@ function axpy(y: usize, x: usize, a: f32, n: i32): void {
   return f32x4.mul(p, scale);
 }
 
+/** gelu_tanh on four lanes: x·σ(2u) with u = √(2/π)(x + 0.044715x³), which equals 0.5·x·(1 + tanh u). */
+// @ts-ignore: decorator
+@inline export function geluv(x: v128): v128 {
+  const t = f32x4.mul(f32x4.splat(-1.5957691216057308), madd(f32x4.mul(f32x4.splat(0.044715), x), f32x4.mul(x, x), x)); // −2u
+  return f32x4.div(x, f32x4.add(f32x4.splat(1), expv(t)));
+}
+
 /**
  * gate[i] = gelu_tanh(gate[i]) · up[i] (Gemma's gated MLP; gelu with the tanh approximation), computed as
  * x·σ(2u) with u = √(2/π)(x + 0.044715x³), which equals 0.5·x·(1 + tanh u).
  */
 export function geluMul(gate: usize, up: usize, n: i32): void {
-  const c = f32x4.splat(-1.5957691216057308); // −2·√(2/π)
-  const k = f32x4.splat(0.044715);
-  const one = f32x4.splat(1);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    const x = v128.load(gate + o);
-    const t = f32x4.mul(c, madd(f32x4.mul(k, x), f32x4.mul(x, x), x)); // −2u
-    const g = f32x4.div(x, f32x4.add(one, expv(t)));
-    v128.store(gate + o, f32x4.mul(g, v128.load(up + o)));
+    v128.store(gate + o, f32x4.mul(geluv(v128.load(gate + o)), v128.load(up + o)));
   }
   for (; i < n; i++) {
     const x = f(gate, i);

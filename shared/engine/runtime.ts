@@ -11,6 +11,7 @@ import { fetchFile } from "./files.ts";
 import { f32, floatData, GraphSession, type Feeds } from "./ort.ts";
 import { attentionMasks, ropeTables } from "./positions.ts";
 import { KernelDecoder, type KernelDecoderOptions } from "../kernel/decoder.ts";
+import { KernelVision } from "../kernel/vision.ts";
 import type { DecoderState, ModelStore, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "./types.ts";
 
 export interface RuntimeOptions {
@@ -25,6 +26,12 @@ export interface RuntimeOptions {
   readonly decode?: "ort" | "kernel";
   /** Options of the kernel decode path. */
   readonly kernel?: KernelDecoderOptions;
+  /**
+   * Who encodes images: onnxruntime ("ort", the default) or the kernel module ("kernel", shared/kernel/
+   * vision.ts: float32 GEMMs with fused multiply-adds, its own float32 copy of the vision weights). "kernel"
+   * needs initKernel() too.
+   */
+  readonly vision?: "ort" | "kernel";
 }
 
 export class PaliGemmaRuntime implements PaliGemmaEngine {
@@ -33,6 +40,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
   private readonly files = new Map<string, Promise<Uint8Array>>();
   private embedding: Promise<EmbeddingTable> | null = null;
   private kernel: Promise<KernelDecoder> | null = null;
+  private kernelVisionP: Promise<KernelVision> | null = null;
 
   private constructor(
     readonly manifest: Manifest,
@@ -57,6 +65,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     if (pixels.length !== 3 * vision.imageSize ** 2) {
       throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${vision.imageSize}, ${vision.imageSize}]`, "pixel_values");
     }
+    if (this.opts.vision === "kernel") return { data: (await this.kernelVision()).encode(pixels), tokens: n, dim: projectionDim };
     let feeds: Feeds = { pixel_values: f32(pixels, [1, 3, vision.imageSize, vision.imageSize]) };
     let out: Float32Array = new Float32Array(0);
     for (const stage of stagesOf(this.manifest, "vision")) {
@@ -175,6 +184,13 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     })();
     this.kernel.catch(() => (this.kernel = null));
     return this.kernel;
+  }
+
+  /** The kernel vision path, loaded on first use (reads the vision weight files; onnxruntime never loads them). */
+  kernelVision(): Promise<KernelVision> {
+    this.kernelVisionP ??= KernelVision.load(this.manifest, (name) => fetchFile(this.store, this.manifest, name, this.verify));
+    this.kernelVisionP.catch(() => (this.kernelVisionP = null));
+    return this.kernelVisionP;
   }
 
   private embeddings(): Promise<EmbeddingTable> {

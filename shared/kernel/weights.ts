@@ -8,7 +8,7 @@
 import { ModelFormatError } from "../errors.ts";
 import { fromHalf } from "../model/half.ts";
 import type { Manifest, ManifestStage, TensorEntry } from "../model/manifest.ts";
-import { blobBytes, blocksPerRow } from "../model/weights.ts";
+import { bitsOf, blobBytes, blocksPerRow, dequantRow } from "../model/weights.ts";
 import type { KernelHeap } from "./heap.ts";
 
 /** A weight matrix W[n, k] in kernel memory (addresses are byte offsets). */
@@ -92,6 +92,60 @@ class StageReader {
     return { kind: "f32", n, k, w: at };
   }
 
+  /** A float32 tensor copied as it is (position embeddings, conv kernels: never quantised). */
+  floats(name: string, dims: number[]): number {
+    const e = this.entry(name, "FLOAT", dims);
+    const at = this.heap.alloc(e.length);
+    this.heap.u8(at, e.length).set(this.raw(e));
+    return at;
+  }
+
+  /**
+   * The linear layer `name` with bias as B[k, n] in packB's panel layout (what gemm multiplies by): any
+   * dtype, widened or dequantised to float32 (onnxruntime's MatMulNBits accuracy_level 0 arithmetic).
+   */
+  packed(name: string, n: number, k: number): PackedMatrix {
+    const { dtype, blockSize } = this.manifest.weights;
+    let dense: Float32Array; // B[k, n] at dense[r·rs + c·cs]
+    let rs = n;
+    let cs = 1;
+    if (dtype === "int8" || dtype === "int4") {
+      const layout = { n, k, bits: bitsOf(dtype), blockSize } as const;
+      const codes = this.raw(this.entry(`${name}.qweight`, "UINT8", [n, blocksPerRow(layout), blobBytes(layout)]));
+      const s = this.raw(this.entry(`${name}.scales`, "FLOAT", [n * blocksPerRow(layout)]));
+      const scales = new Float32Array(s.buffer, s.byteOffset, s.byteLength / 4);
+      dense = new Float32Array(n * k); // one output per row: B[r][c] = dense[c·k + r]
+      for (let c = 0; c < n; c++) dequantRow(layout, codes, scales, c, dense.subarray(c * k, (c + 1) * k));
+      rs = 1;
+      cs = k;
+    } else if (dtype === "fp16") {
+      const raw = this.raw(this.entry(`${name}.weight`, "FLOAT16", [k, n]));
+      const half = new Uint16Array(raw.buffer, raw.byteOffset, k * n);
+      dense = new Float32Array(k * n);
+      for (let i = 0; i < dense.length; i++) dense[i] = fromHalf(half[i]);
+    } else {
+      const raw = this.raw(this.entry(`${name}.weight`, "FLOAT", [k, n]));
+      dense = new Float32Array(raw.buffer, raw.byteOffset, k * n);
+    }
+    return packMatrix(this.heap, dense, rs, cs, k, n, this.biasOf(`${name}.bias`, n));
+  }
+
+  /** B[k, n] = Wᵀ for a float32 W[n, k] stored one output per row (the patch-embedding conv), with bias. */
+  packedRows(name: string, dims: number[], n: number, k: number, bias: string): PackedMatrix {
+    const raw = this.raw(this.entry(name, "FLOAT", dims));
+    return packMatrix(this.heap, new Float32Array(raw.buffer, raw.byteOffset, n * k), 1, k, k, n, this.biasOf(bias, n));
+  }
+
+  /** A LayerNorm's weight and bias, f32[n] each. */
+  layerNorm(name: string, n: number): LayerNormWeights {
+    return { w: this.floats(`${name}.weight`, [n]), b: this.floats(`${name}.bias`, [n]) };
+  }
+
+  private biasOf(name: string, n: number): Float32Array {
+    const raw = this.raw(this.entry(name, "FLOAT", [n]));
+    return new Float32Array(raw.buffer, raw.byteOffset, n);
+  }
+
   has(name: string): boolean {
     return this.entries.has(name);
   }
@@ -144,6 +198,116 @@ export function loadHeadStage(manifest: Manifest, stage: ManifestStage, bytes: U
   const r = new StageReader(manifest, stage, bytes, heap);
   const h = manifest.config.text.hidden;
   return { from: stage.from, to: stage.to, norm: r.vector("head.norm.weight", h), table: r.matrix("head.embed", stage.to - stage.from, h) };
+}
+
+/** A LayerNorm's parameters in kernel memory (f32[n] each). */
+export interface LayerNormWeights {
+  readonly w: number;
+  readonly b: number;
+}
+
+/** B[k, n] in packB's layout (panels of 8 columns, zero-padded) and its bias f32[⌈n/8⌉·8] (0: none). */
+export interface PackedMatrix {
+  readonly k: number;
+  readonly n: number;
+  readonly b: number;
+  readonly bias: number;
+}
+
+/** One SigLIP encoder layer. */
+export interface VisionLayerWeights {
+  readonly ln1: LayerNormWeights;
+  readonly ln2: LayerNormWeights;
+  readonly q: PackedMatrix; // [D, D]
+  readonly k: PackedMatrix;
+  readonly v: PackedMatrix;
+  readonly o: PackedMatrix;
+  readonly fc1: PackedMatrix; // [D, I]
+  readonly fc2: PackedMatrix; // [I, D]
+}
+
+/** The whole vision tower: patch embedding (first stage), layers, post-norm and projector (last stage). */
+export interface VisionWeights {
+  readonly patch: PackedMatrix; // [3·p², D]
+  readonly pos: number; // f32[N, D]
+  readonly layers: readonly VisionLayerWeights[];
+  readonly post: LayerNormWeights;
+  readonly proj: PackedMatrix; // [D, P]
+}
+
+/** Bytes of kernel memory a packed matrix holds (panels + bias). */
+export function packedBytes(m: PackedMatrix): number {
+  const cols = Math.ceil(m.n / 8) * 8;
+  return 4 * cols * (m.k + (m.bias ? 1 : 0));
+}
+
+/** Packs B[r][c] = src[r·rs + c·cs] (r < k, c < n) into a fresh packB-layout block, with `bias` padded. */
+export function packMatrix(heap: KernelHeap, src: Float32Array, rs: number, cs: number, k: number, n: number, bias: Float32Array | null): PackedMatrix {
+  const cols = Math.ceil(n / 8) * 8;
+  const b = heap.alloc(4 * k * cols);
+  const dst = heap.f32(b, k * cols);
+  let o = 0;
+  for (let p = 0; p < n; p += 8) {
+    const w = Math.min(8, n - p);
+    for (let r = 0; r < k; r++) {
+      const row = r * rs + p * cs;
+      for (let j = 0; j < w; j++) dst[o + j] = src[row + j * cs];
+      for (let j = w; j < 8; j++) dst[o + j] = 0;
+      o += 8;
+    }
+  }
+  let at = 0;
+  if (bias) {
+    at = heap.alloc(4 * cols);
+    const v = heap.f32(at, cols);
+    v.fill(0);
+    v.set(bias);
+  }
+  return { k, n, b, bias: at };
+}
+
+/**
+ * Loads every vision stage of a model (in order) into one heap: the names converter/graphs/vision.ts writes.
+ * `files` gives each stage's weight file.
+ */
+export function loadVisionStages(manifest: Manifest, stages: readonly ManifestStage[], files: readonly Uint8Array[], heap: KernelHeap): VisionWeights {
+  const c = manifest.config;
+  const v = c.vision;
+  const d = v.hidden;
+  const pp = 3 * v.patchSize ** 2;
+  let patch: PackedMatrix | null = null;
+  let pos = 0;
+  let post: LayerNormWeights | null = null;
+  let proj: PackedMatrix | null = null;
+  const layers: VisionLayerWeights[] = [];
+  stages.forEach((stage, s) => {
+    const r = new StageReader(manifest, stage, files[s], heap);
+    if (stage.from === 0) {
+      patch = r.packedRows("vis.patch.weight", [d, 3, v.patchSize, v.patchSize], d, pp, "vis.patch.bias");
+      pos = r.floats("vis.pos", [c.imageTokens, d]);
+    }
+    for (let i = stage.from; i < stage.to; i++) {
+      const p = `vis.l${i}`;
+      layers.push({
+        ln1: r.layerNorm(`${p}.ln1`, d),
+        ln2: r.layerNorm(`${p}.ln2`, d),
+        q: r.packed(`${p}.q`, d, d),
+        k: r.packed(`${p}.k`, d, d),
+        v: r.packed(`${p}.v`, d, d),
+        o: r.packed(`${p}.o`, d, d),
+        fc1: r.packed(`${p}.fc1`, v.intermediate, d),
+        fc2: r.packed(`${p}.fc2`, d, v.intermediate),
+      });
+    }
+    if (stage.to === v.layers) {
+      post = r.layerNorm("vis.post_ln", d);
+      proj = r.packed("proj", c.projectionDim, d);
+    }
+  });
+  if (!patch || !post || !proj || layers.length !== v.layers) {
+    throw new ModelFormatError(`the vision stages cover ${layers.length} of ${v.layers} layers; the kernel needs all of them`);
+  }
+  return { patch, pos, layers, post, proj };
 }
 
 /**

@@ -1,0 +1,122 @@
+// Float32 matrix products for the prefill-shaped work (the vision encoder): C[m, n] = A[m, k] · B[k, n]
+// (+ bias[n]) (+ C). B is packed once (packB) into panels of 8 columns, panel after panel, each holding
+// B[0..k)[8p, 8p + 8) row after row and zero-padded past n, so the inner loop reads 8 consecutive floats of
+// B and one float of each of 6 rows of A per step: a 6 × 8 tile of accumulators (12 vectors) stays in
+// registers. With relaxed SIMD every step is 12 fused multiply-adds.
+import { madd } from "./simd";
+
+const NR = 8; // columns per panel
+// Spill tile for a panel that sticks out past n (one row of 8 floats).
+const TILE = memory.data(NR * 4, 16);
+
+/**
+ * dst ← B packed into panels, where B[r][c] = src[r·rowStride + c·colStride] (strides in floats) for r < k,
+ * c < n. dst needs 4 · k · ceil(n / 8) · 8 bytes. Weights stored [k, n] row-major pack with (n, 1); a
+ * matrix stored [n, k] (one output per row, or keys as B = Kᵀ) with (1, k-stride).
+ */
+export function packB(dst: usize, src: usize, rowStride: i32, colStride: i32, k: i32, n: i32): void {
+  for (let p = 0; p < n; p += NR) {
+    const cols = min(NR, n - p);
+    for (let r = 0; r < k; r++) {
+      const row = src + ((<usize>r * <usize>rowStride + <usize>p * <usize>colStride) << 2);
+      for (let j = 0; j < NR; j++) store<f32>(dst + (<usize>j << 2), j < cols ? load<f32>(row + ((<usize>j * <usize>colStride) << 2)) : 0);
+      dst += NR << 2;
+    }
+  }
+}
+
+/** Writes one 8-wide row of a tile: + bias, + the old C when `acc`, only the first `cols` columns. */
+// @ts-ignore: decorator
+@inline function put(c: usize, lo: v128, hi: v128, bias: usize, acc: bool, cols: i32): void {
+  if (bias) {
+    lo = f32x4.add(lo, v128.load(bias));
+    hi = f32x4.add(hi, v128.load(bias, 16));
+  }
+  if (cols == NR) {
+    if (acc) {
+      lo = f32x4.add(lo, v128.load(c));
+      hi = f32x4.add(hi, v128.load(c, 16));
+    }
+    v128.store(c, lo);
+    v128.store(c, hi, 16);
+    return;
+  }
+  v128.store(TILE, lo);
+  v128.store(TILE, hi, 16);
+  for (let j = 0; j < cols; j++) {
+    const at = c + (<usize>j << 2);
+    store<f32>(at, acc ? load<f32>(at) + load<f32>(TILE + (<usize>j << 2)) : load<f32>(TILE + (<usize>j << 2)));
+  }
+}
+
+/** Six rows of A (lda bytes apart) × one panel: C rows ldc bytes apart. */
+// @ts-ignore: decorator
+@inline function tile6(c: usize, ldc: usize, a: usize, lda: usize, b: usize, k: i32, bias: usize, acc: bool, cols: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  const a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda;
+  const end = <usize>k << 2;
+  for (let i: usize = 0; i < end; i += 4) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    b += NR << 2;
+    let x = v128.load32_splat(a + i);
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a1 + i);
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a2 + i);
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a3 + i);
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
+    x = v128.load32_splat(a4 + i);
+    c40 = madd(x, b0, c40);
+    c41 = madd(x, b1, c41);
+    x = v128.load32_splat(a5 + i);
+    c50 = madd(x, b0, c50);
+    c51 = madd(x, b1, c51);
+  }
+  put(c, c00, c01, bias, acc, cols);
+  put(c + ldc, c10, c11, bias, acc, cols);
+  put(c + 2 * ldc, c20, c21, bias, acc, cols);
+  put(c + 3 * ldc, c30, c31, bias, acc, cols);
+  put(c + 4 * ldc, c40, c41, bias, acc, cols);
+  put(c + 5 * ldc, c50, c51, bias, acc, cols);
+}
+
+/** One row of A × one panel (the rows left over after the 6-row tiles). */
+// @ts-ignore: decorator
+@inline function tile1(c: usize, a: usize, b: usize, k: i32, bias: usize, acc: bool, cols: i32): void {
+  let lo = f32x4.splat(0), hi = f32x4.splat(0);
+  const end = <usize>k << 2;
+  for (let i: usize = 0; i < end; i += 4) {
+    const x = v128.load32_splat(a + i);
+    lo = madd(x, v128.load(b), lo);
+    hi = madd(x, v128.load(b, 16), hi);
+    b += NR << 2;
+  }
+  put(c, lo, hi, bias, acc, cols);
+}
+
+/**
+ * C[m, n] = A[m, k] · B + bias (+ the old C when acc ≠ 0). lda / ldc: row strides of A and C in floats; bp:
+ * B packed by packB; bias: 0 or f32[ceil(n / 8) · 8] (zero-padded).
+ */
+export function gemm(c: usize, ldc: i32, a: usize, lda: i32, bp: usize, bias: usize, m: i32, n: i32, k: i32, acc: i32): void {
+  const ldcB = <usize>ldc << 2;
+  const ldaB = <usize>lda << 2;
+  const add = acc != 0;
+  for (let p = 0; p < n; p += NR) {
+    const panel = bp + ((<usize>p * <usize>k) << 2);
+    const cols = min(NR, n - p);
+    const bp8 = bias ? bias + (<usize>p << 2) : 0;
+    const cp = c + (<usize>p << 2);
+    let i = 0;
+    for (; i + 6 <= m; i += 6) tile6(cp + <usize>i * ldcB, ldcB, a + <usize>i * ldaB, ldaB, panel, k, bp8, add, cols);
+    for (; i < m; i++) tile1(cp + <usize>i * ldcB, a + <usize>i * ldaB, panel, k, bp8, add, cols);
+  }
+}
