@@ -16,7 +16,7 @@
  */
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { KernelBenchRequest, KernelBenchResult } from "../kernels/bench-worker/layer-bench.ts";
+import type { KernelBenchRequest, KernelBenchResult, KernelStage, VisionBenchShape } from "../kernels/bench-worker/layer-bench.ts";
 import { runKernelBench } from "../kernels/bench-worker/layer-bench.ts";
 import type { QuantCompute } from "../shared/kernel/linear.ts";
 import { compileKernel } from "../shared/kernel/module.ts";
@@ -31,7 +31,7 @@ export type KernelRuntime = "workerd" | "node-kernel";
 export interface KernelRow {
   readonly runtime: KernelRuntime;
   readonly dtype: string;
-  readonly stage: "decode_layer" | "head";
+  readonly stage: KernelStage;
   readonly ms: number;
   readonly gbps: number;
   readonly flavor: string; // "relaxed" or "simd": which kernel build ran
@@ -46,6 +46,8 @@ export interface KernelRowsOptions {
   readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8
   readonly computes?: readonly QuantCompute[]; // default int8 (acc4) and float (acc0) activations
   readonly stages?: readonly ("decode_layer" | "head")[]; // default both
+  /** Also time one vision encoder layer of this shape (float32: row "fp32-kernel", stage "vision_layer"). */
+  readonly vision?: VisionBenchShape;
   readonly runtimes?: readonly KernelRuntime[]; // default both
   readonly blockSize?: number; // default 32, the converter's
   readonly quick?: boolean; // shorter timing (smoke tests)
@@ -73,6 +75,22 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
       };
       requests.push({ label, req });
     }
+  }
+  if (opts.vision) {
+    const base = requests[0]?.req;
+    const req: KernelBenchRequest = {
+      text: opts.text,
+      vision: opts.vision,
+      dtype: "fp32",
+      blockSize: opts.blockSize ?? 32,
+      compute: "float",
+      pastTokens: opts.pastTokens,
+      headRows: Math.min(opts.headRows, opts.text.vocab),
+      stages: ["vision_layer"],
+      roundMs: base?.roundMs ?? (opts.quick ? 50 : 250),
+      rounds: opts.quick ? 2 : 5,
+    };
+    requests.push({ label: "fp32-kernel", req });
   }
   const rows: KernelRow[] = [];
   for (const runtime of runtimes) {

@@ -19,3 +19,9 @@ export function parseIds(list: string): number[] {
   }
   return ids;
 }
+
+/** An engine choice (`--decode`, `--vision`): "ort" or "kernel". */
+export function engineOption(flag: string, value: string): "ort" | "kernel" {
+  if (value !== "ort" && value !== "kernel") throw new Error(`${flag} must be ort or kernel, got ${value}`);
+  return value;
+}

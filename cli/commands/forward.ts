@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
-import { parseIds, writeF32 } from "../io.ts";
+import { engineOption, parseIds, writeF32 } from "../io.ts";
 import { pixelsFrom } from "../model-io.ts";
 
 export function registerForward(program: Command): void {
@@ -13,8 +13,9 @@ export function registerForward(program: Command): void {
     .option("--image <file>", "PNG or JPEG image (preprocessed as the model expects)")
     .requiredOption("--logits-out <file>", "output: float32[L, vocab] little-endian")
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
-    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string }) => {
-      const model = await loadModel(modelDir);
+    .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
+    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string }) => {
+      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision) });
       const ids = parseIds(o.inputIds);
       const soft = await model.encodeImage(pixelsFrom(model, o));
       if (o.imageFeaturesOut) {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
-import { parseIds } from "../io.ts";
+import { engineOption, parseIds } from "../io.ts";
 import { loadTokenizer, pixelsFrom } from "../model-io.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
@@ -18,6 +18,7 @@ interface Opts {
   topP?: string;
   seed?: string;
   decode: string;
+  vision: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -36,11 +37,11 @@ export function registerGenerate(program: Command): void {
     .option("--top-p <p>", "nucleus sampling mass (1 = off)", "1")
     .option("--seed <s>", "random seed", "0")
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
+    .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
-      if (o.decode !== "ort" && o.decode !== "kernel") throw new Error(`--decode must be ort or kernel, got ${o.decode}`);
-      const model = await loadModel(modelDir, { decode: o.decode });
+      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision) });
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;
       let ids: number[];

@@ -13,7 +13,8 @@ const models = new ModelCache<ServingModel>();
 /** Encoding dependencies for one request's env. */
 export function visionDeps(env: VisionEnv): EncodeDeps {
   return {
-    model: () => workersModel(models, env, { tokenizer: false }),
+    // ENCODE = "ort" encodes with onnxruntime-web instead of the kernel module (the default).
+    model: () => workersModel(models, env, { tokenizer: false, vision: env.ENCODE === "ort" ? "ort" : "kernel" }),
     store: new SoftTokenStore(env.SOFT_TOKENS, {
       ttlSeconds: intVar(env.SOFT_TOKEN_TTL_S, VISION_DEFAULTS.softTokenTtlSeconds, "SOFT_TOKEN_TTL_S"),
       maxChunkBytes: env.SOFT_TOKEN_CHUNK_BYTES ? intVar(env.SOFT_TOKEN_CHUNK_BYTES, 0, "SOFT_TOKEN_CHUNK_BYTES") : undefined,

@@ -4,6 +4,8 @@ import type { ModelEnv } from "../../shared/worker/model-store.ts";
 
 /** Bindings and vars of the vision worker. */
 export interface VisionEnv extends ModelEnv {
+  /** "kernel" (default): the SigLIP tower as float32 GEMMs in the kernel module (kernels/); "ort": onnxruntime-web. */
+  readonly ENCODE?: string;
   /** Soft tokens, shared with the decoder worker. */
   readonly SOFT_TOKENS: KVNamespace;
   /** Lifetime of a stored image's soft tokens, in seconds (KV's minimum is 60). */

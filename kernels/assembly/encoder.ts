@@ -1,7 +1,7 @@
 // Row-wise parts of a SigLIP encoder layer over all image tokens at once (transformers v4.47 semantics, in
 // float32); the matrix products are gemm.ts. Buffers are f32 arrays addressed by byte offset.
-import { hsumF } from "./simd";
-import { expv, geluv } from "./ops";
+import { hsumF, madd } from "./simd";
+import { expv } from "./ops";
 
 /** out[r] = (x[r] − mean) / sqrt(var + eps) · w + b for `rows` rows of n (biased variance, as LayerNorm). */
 export function layerNorm(out: usize, x: usize, w: usize, b: usize, rows: i32, n: i32, eps: f32): void {
@@ -47,14 +47,19 @@ export function softmaxRows(x: usize, ld: i32, rows: i32, n: i32, scale: f32): v
   const sv = f32x4.splat(scale);
   for (let r = 0; r < rows; r++) {
     const p = x + ((<usize>r * <usize>ld) << 2);
-    let m: f32 = -Infinity;
-    for (let j = 0; j < n; j++) m = max(m, load<f32>(p + (<usize>j << 2)) * scale);
-    const mv = f32x4.splat(m);
-    let s = f32x4.splat(0);
+    let mx = f32x4.splat(-Infinity);
     let j = 0;
+    for (; j + 4 <= n; j += 4) mx = f32x4.max(mx, v128.load(p + (<usize>j << 2)));
+    mx = f32x4.max(mx, v128.shuffle<u32>(mx, mx, 2, 3, 0, 1));
+    let top = max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1));
+    for (; j < n; j++) top = max(top, load<f32>(p + (<usize>j << 2)));
+    const m = top * scale; // the largest scaled score (scale > 0)
+    const mv = f32x4.splat(-m);
+    let s = f32x4.splat(0);
+    j = 0;
     for (; j + 4 <= n; j += 4) {
       const o = <usize>j << 2;
-      const e = expv(f32x4.sub(f32x4.mul(v128.load(p + o), sv), mv));
+      const e = expv(madd(v128.load(p + o), sv, mv));
       v128.store(p + o, e);
       s = f32x4.add(s, e);
     }
@@ -69,15 +74,5 @@ export function softmaxRows(x: usize, ld: i32, rows: i32, n: i32, scale: f32): v
     j = 0;
     for (; j + 4 <= n; j += 4) v128.store(p + (<usize>j << 2), f32x4.mul(v128.load(p + (<usize>j << 2)), iv));
     for (; j < n; j++) store<f32>(p + (<usize>j << 2), load<f32>(p + (<usize>j << 2)) / sum);
-  }
-}
-
-/** x[i] = gelu_tanh(x[i]) over n floats. */
-export function gelu(x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(x + (<usize>i << 2), geluv(v128.load(x + (<usize>i << 2))));
-  for (; i < n; i++) {
-    const v = load<f32>(x + (<usize>i << 2));
-    store<f32>(x + (<usize>i << 2), v / (1 + Mathf.exp(-1.5957691216057308 * (v + 0.044715 * v * v * v))));
   }
 }

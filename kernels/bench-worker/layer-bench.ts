@@ -9,26 +9,39 @@ import { KvSequence } from "../../shared/kernel/cache.ts";
 import { Forward } from "../../shared/kernel/forward.ts";
 import type { KernelHeap } from "../../shared/kernel/heap.ts";
 import { Linear, type QuantCompute } from "../../shared/kernel/linear.ts";
-import { instantiateKernel, type KernelModule } from "../../shared/kernel/module.ts";
-import { matrixBytes, type KernelHeadSlice, type KernelLayer, type KernelMatrix } from "../../shared/kernel/weights.ts";
+import { instantiateKernel, type Kernel, type KernelModule } from "../../shared/kernel/module.ts";
+import { VisionEncoder } from "../../shared/kernel/vision.ts";
+import { matrixBytes, packedBytes, type KernelHeadSlice, type KernelLayer, type KernelMatrix, type PackedMatrix, type VisionLayerWeights } from "../../shared/kernel/weights.ts";
+
+/** A SigLIP encoder's sizes (the vision_layer stage). */
+export interface VisionBenchShape {
+  readonly tokens: number;
+  readonly hidden: number;
+  readonly heads: number;
+  readonly intermediate: number;
+}
 
 /** What to time. */
 export interface KernelBenchRequest {
   readonly text: TextConfig;
+  /** Needed for "vision_layer": its weights are float32 whatever `dtype` says (the kernel vision path). */
+  readonly vision?: VisionBenchShape;
   readonly dtype: "fp32" | "int8" | "int4";
   readonly blockSize: number;
   readonly compute: QuantCompute;
   readonly pastTokens: number;
   readonly headRows: number;
-  readonly stages: readonly ("decode_layer" | "head")[];
+  readonly stages: readonly KernelStage[];
   /** Minimum timed milliseconds per round, and rounds (the median round is reported). */
   readonly roundMs: number;
   readonly rounds: number;
 }
 
+export type KernelStage = "decode_layer" | "head" | "vision_layer";
+
 /** One timed stage: ms per pass (median round) and the weight bytes one pass streams. */
 export interface KernelBenchStage {
-  readonly stage: "decode_layer" | "head";
+  readonly stage: KernelStage;
   readonly ms: number;
   readonly weightBytes: number;
   readonly rounds: readonly number[];
@@ -118,6 +131,10 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
   const layerBytes = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down].reduce((a, m) => a + matrixBytes(m), 0);
   const stages: KernelBenchStage[] = [];
   for (const stage of req.stages) {
+    if (stage === "vision_layer") {
+      stages.push(visionStage(kernel, req, now));
+      continue;
+    }
     const fwd = stage === "decode_layer" ? new Forward(kernel, config, [layer], [head], linear) : new Forward(kernel, config, [], [head], linear);
     const logits = stage === "head" ? new Float32Array(req.headRows) : null;
     const pass = () => {
@@ -127,6 +144,33 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
     stages.push({ stage, weightBytes: stage === "head" ? matrixBytes(head.table) : layerBytes, ...timeRounds(pass, req, now) });
   }
   return { flavor: kernel.flavor, stages, memoryBytes: heap.stats().memoryBytes, weightBytes: layerBytes + matrixBytes(head.table), codeBytes: km.codeBytes };
+}
+
+/** One SigLIP encoder layer over all image tokens (the real VisionEncoder code), synthetic float32 weights. */
+function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number): KernelBenchStage {
+  if (!req.vision) throw new Error("vision_layer needs the request's vision shape");
+  const { tokens: n, hidden: d, heads, intermediate } = req.vision;
+  const heap = kernel.heap;
+  let seed = 31;
+  const packed = (k: number, nOut: number): PackedMatrix => {
+    const cols = Math.ceil(nOut / 8) * 8;
+    const b = heap.alloc(4 * k * cols);
+    fillFloats(heap, b, k * cols, seed++, 0.06);
+    const bias = heap.alloc(4 * cols);
+    fillFloats(heap, bias, cols, seed++, 0.02);
+    return { k, n: nOut, b, bias };
+  };
+  const ln = () => ({ w: norm(heap, d), b: heap.calloc(4 * d) });
+  const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), q: packed(d, d), k: packed(d, d), v: packed(d, d), o: packed(d, d), fc1: packed(d, intermediate), fc2: packed(intermediate, d) };
+  const encoder = new VisionEncoder(kernel, { tokens: n, hidden: d, heads, intermediate, eps: 1e-6, extraK: 0 });
+  const x = heap.alloc(4 * n * d);
+  const x0 = new Float32Array(n * d).map((_, i) => Math.sin(i));
+  const pass = () => {
+    heap.f32(x, n * d).set(x0); // the layer works in place: every pass starts from the same input
+    encoder.layer(x, layer);
+  };
+  const weightBytes = [layer.q, layer.k, layer.v, layer.o, layer.fc1, layer.fc2].reduce((a, m) => a + packedBytes(m), 0);
+  return { stage: "vision_layer", weightBytes, ...timeRounds(pass, req, now) };
 }
 
 const MAX_PASSES = 100_000;

@@ -41,10 +41,9 @@ export interface KernelExports {
   softcapInPlace(x: number, n: number, cap: number): void;
   dot(a: number, b: number, n: number): number;
   packB(dst: number, src: number, rowStride: number, colStride: number, k: number, n: number): void;
-  gemm(c: number, ldc: number, a: number, lda: number, bp: number, bias: number, m: number, n: number, k: number, acc: number): void;
+  gemm(c: number, ldc: number, a: number, lda: number, bp: number, bias: number, m: number, n: number, k: number, flags: number, work: number): void;
   layerNorm(out: number, x: number, w: number, b: number, rows: number, n: number, eps: number): void;
   softmaxRows(x: number, ld: number, rows: number, n: number, scale: number): void;
-  gelu(x: number, n: number): void;
 }
 
 /** One instance of the kernel module with the allocator over its linear memory. */

@@ -14,6 +14,10 @@ import { stagesOf, type Manifest } from "../model/manifest.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelModule } from "./module.ts";
 import { loadVisionStages, packedBytes, type PackedMatrix, type VisionLayerWeights, type VisionWeights, type WeightFileReader } from "./weights.ts";
 
+/** gemm flags (kernels/assembly/gemm.ts): add the old C; apply gelu_tanh after the bias. */
+const ACCUMULATE = 1;
+const GELU = 2;
+
 /** Sizes of the encoder the scratch is laid out for. */
 export interface EncoderDims {
   readonly tokens: number; // N
@@ -21,6 +25,8 @@ export interface EncoderDims {
   readonly heads: number;
   readonly intermediate: number; // I
   readonly eps: number;
+  /** Widest other input this encoder's `linear` is given (the patch embedding's 3·p²), 0 if none. */
+  readonly extraK: number;
 }
 
 /** Runs encoder layers in place on activations x f32[N, D] held in kernel memory. */
@@ -32,6 +38,7 @@ export class VisionEncoder {
   private readonly keys: number; // one head's Kᵀ packed: B[hd, N]
   private readonly values: number; // one head's V packed: B[N, hd]
   private readonly mid: number; // [N, I]
+  private readonly work: number; // A repacked by gemm: [N, widest k]
   /** Bytes of scratch this encoder holds. */
   readonly scratchBytes: number;
 
@@ -42,8 +49,8 @@ export class VisionEncoder {
     const { tokens: n, hidden: d, heads, intermediate } = dims;
     const hd = d / heads;
     const pad = (x: number) => Math.ceil(x / 8) * 8;
-    const sizes = [n * d, 3 * n * d, n * d, n * n, hd * pad(n), n * pad(hd), n * intermediate].map((x) => 4 * x);
-    [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid] = sizes.map((b) => kernel.heap.alloc(b));
+    const sizes = [n * d, 3 * n * d, n * d, n * n, hd * pad(n), n * pad(hd), n * intermediate, n * Math.max(d, intermediate, n, dims.extraK)].map((x) => 4 * x);
+    [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid, this.work] = sizes.map((b) => kernel.heap.alloc(b));
     this.scratchBytes = sizes.reduce((a, b) => a + b, 0);
   }
 
@@ -53,27 +60,26 @@ export class VisionEncoder {
     const { tokens: n, hidden: d, heads, intermediate, eps } = this.dims;
     const hd = d / heads;
     ex.layerNorm(this.h, x, w.ln1.w, w.ln1.b, n, d, eps);
-    this.linear(this.qkv, 3 * d, this.h, d, w.q, false);
-    this.linear(this.qkv + 4 * d, 3 * d, this.h, d, w.k, false);
-    this.linear(this.qkv + 8 * d, 3 * d, this.h, d, w.v, false);
+    this.linear(this.qkv, 3 * d, this.h, d, w.q);
+    this.linear(this.qkv + 4 * d, 3 * d, this.h, d, w.k);
+    this.linear(this.qkv + 8 * d, 3 * d, this.h, d, w.v);
     for (let head = 0; head < heads; head++) {
       const col = 4 * head * hd;
       ex.packB(this.keys, this.qkv + 4 * d + col, 1, 3 * d, hd, n); // B[i][j] = k[j][i]
-      ex.gemm(this.scores, n, this.qkv + col, 3 * d, this.keys, 0, n, n, hd, 0);
+      ex.gemm(this.scores, n, this.qkv + col, 3 * d, this.keys, 0, n, n, hd, 0, this.work);
       ex.softmaxRows(this.scores, n, n, n, hd ** -0.5);
       ex.packB(this.values, this.qkv + 8 * d + col, 3 * d, 1, n, hd);
-      ex.gemm(this.ctx + col, d, this.scores, n, this.values, 0, n, hd, n, 0);
+      ex.gemm(this.ctx + col, d, this.scores, n, this.values, 0, n, hd, n, 0, this.work);
     }
-    this.linear(x, d, this.ctx, d, w.o, true); // residual added in the GEMM
+    this.linear(x, d, this.ctx, d, w.o, ACCUMULATE); // the residual is added in the GEMM
     ex.layerNorm(this.h, x, w.ln2.w, w.ln2.b, n, d, eps);
-    this.linear(this.mid, intermediate, this.h, d, w.fc1, false);
-    ex.gelu(this.mid, n * intermediate);
-    this.linear(x, d, this.mid, intermediate, w.fc2, true);
+    this.linear(this.mid, intermediate, this.h, d, w.fc1, GELU);
+    this.linear(x, d, this.mid, intermediate, w.fc2, ACCUMULATE);
   }
 
-  /** c[N, m.n] (ldc floats per row) = a[N, m.k] (lda) · m + bias (+ c when `residual`). */
-  linear(c: number, ldc: number, a: number, lda: number, m: PackedMatrix, residual: boolean): void {
-    this.kernel.exports.gemm(c, ldc, a, lda, m.b, m.bias, this.dims.tokens, m.n, m.k, residual ? 1 : 0);
+  /** c[N, m.n] (ldc floats per row) = a[N, m.k] (lda) · m + bias, then per `flags` (+ old c, gelu). */
+  linear(c: number, ldc: number, a: number, lda: number, m: PackedMatrix, flags = 0): void {
+    this.kernel.exports.gemm(c, ldc, a, lda, m.b, m.bias, this.dims.tokens, m.n, m.k, flags, this.work);
   }
 }
 
@@ -104,7 +110,7 @@ export class KernelVision {
     const c = manifest.config;
     const v = c.vision;
     const n = c.imageTokens;
-    const encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps });
+    const encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: 3 * v.patchSize ** 2 });
     const heap = kernel.heap;
     return new KernelVision(c, kernel, weights, encoder, heap.alloc(4 * n * v.hidden), heap.alloc(4 * n * 3 * v.patchSize ** 2), heap.alloc(4 * n * c.projectionDim));
   }
@@ -120,11 +126,11 @@ export class KernelVision {
     const d = v.hidden;
     const pp = 3 * v.patchSize ** 2;
     im2col(pixels, s, v.patchSize, heap.f32(this.patches, n * pp));
-    ex.gemm(this.x, d, this.patches, pp, w.patch.b, w.patch.bias, n, d, pp, 0); // the conv as one GEMM
+    this.encoder.linear(this.x, d, this.patches, pp, w.patch); // the conv as one GEMM
     ex.addInto(this.x, w.pos, n * d);
     for (const layer of w.layers) this.encoder.layer(this.x, layer);
     ex.layerNorm(this.x, this.x, w.post.w, w.post.b, n, d, v.layerNormEps);
-    this.encoder.linear(this.out, projectionDim, this.x, d, w.proj, false);
+    this.encoder.linear(this.out, projectionDim, this.x, d, w.proj);
     return heap.f32(this.out, n * projectionDim).slice();
   }
 

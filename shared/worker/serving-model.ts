@@ -45,8 +45,8 @@ export async function loadTokenizer(store: ModelStore, manifest: Manifest): Prom
 }
 
 /** Loads a converted model from a store (ORT must already be configured for this runtime). */
-export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; decode?: "ort" | "kernel" }): Promise<ServingModel> {
-  const runtime = await PaliGemmaRuntime.load(store, { decode: opts.decode });
+export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; decode?: "ort" | "kernel"; vision?: "ort" | "kernel" }): Promise<ServingModel> {
+  const runtime = await PaliGemmaRuntime.load(store, { decode: opts.decode, vision: opts.vision });
   const tokenizer = opts.tokenizer ? await loadTokenizer(store, runtime.manifest) : null;
   return servingModel(runtime.manifest, runtime, tokenizer);
 }

@@ -20,14 +20,16 @@ import { loadServingModel, type ServingModel } from "./serving-model.ts";
 export function workersModel(
   cache: ModelCache<ServingModel>,
   env: ModelEnv,
-  opts: { tokenizer: boolean; decode?: "ort" | "kernel" },
+  opts: { tokenizer: boolean; decode?: "ort" | "kernel"; vision?: "ort" | "kernel" },
 ): Promise<ServingModel> {
   const decode = opts.decode ?? "ort";
-  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${decode}`;
+  const vision = opts.vision ?? "ort";
+  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${decode}:${vision}`;
   return cache.get(key, async () => {
     configureOrt({ kind: "module", module: ortWasm });
-    // The decode kernel (kernels/): int8/int4/fp32 GEMV steps in WASM SIMD; the prefill stays on onnxruntime.
-    if (decode === "kernel") await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
-    return loadServingModel(modelStoreFor(env), { ...opts, decode });
+    // The kernel module (kernels/): decode steps as int8/int4/fp32 GEMVs, the vision tower as float32 GEMMs
+    // with fused multiply-adds; the prefill stays on onnxruntime.
+    if (decode === "kernel" || vision === "kernel") await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
+    return loadServingModel(modelStoreFor(env), { ...opts, decode, vision });
   });
 }

@@ -47,9 +47,15 @@ describe("paligemma2-tiny through the CLI", () => {
     expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
   });
 
-  for (const decode of ["ort", "kernel"]) {
-    it(`generate --greedy --decode ${decode} prints the greedy ids as the last stdout line`, async () => {
-      const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy", "--decode", decode);
+  it("forward --vision kernel gives the same image features", async () => {
+    const feats = join(work, "feats-kernel.f32");
+    await cli("forward", model, "--input-ids", g.inputIds.join(","), "--pixel-values", join(g.dir, "pixel_values.bin"), "--logits-out", join(work, "logits-kernel.f32"), "--image-features-out", feats, "--vision", "kernel");
+    expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
+  });
+
+  for (const engine of ["ort", "kernel"]) {
+    it(`generate --greedy --decode ${engine} --vision ${engine} prints the greedy ids as the last stdout line`, async () => {
+      const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy", "--decode", engine, "--vision", engine);
       const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
       expect(last).toEqual({ ids: g.greedyIds, text: "", finish_reason: "length" });
     });

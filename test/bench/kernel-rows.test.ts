@@ -1,0 +1,26 @@
+/**
+ * Smoke test of the benchmark's kernel rows (bench/kernel-rows.ts) on the tiny shape in this Node process:
+ * every decode dtype × compute gives decode_layer and head rows, and the vision shape gives one fp32
+ * vision_layer row, each with a finite positive time (no speed is asserted).
+ */
+import { expect, it } from "vitest";
+import { kernelRows } from "../../bench/kernel-rows.ts";
+import { benchShape } from "../../bench/shapes.ts";
+
+it("kernelRows: decode, head and vision rows on the tiny shape", async () => {
+  const c = benchShape("tiny").config;
+  const vision = { tokens: c.imageTokens, hidden: c.vision.hidden, heads: c.vision.heads, intermediate: c.vision.intermediate };
+  const rows = await kernelRows({ text: c.text, pastTokens: 20, headRows: 256, runtimes: ["node-kernel"], quick: true, vision });
+  const keys = rows.map((r) => `${r.dtype}/${r.stage}`).sort();
+  expect(keys).toEqual(
+    ["int4-acc4-kernel", "int4-kernel", "int8-acc4-kernel", "int8-kernel"]
+      .flatMap((d) => [`${d}/decode_layer`, `${d}/head`])
+      .concat(["fp32-kernel/vision_layer"])
+      .sort(),
+  );
+  for (const r of rows) {
+    expect(r.runtime).toBe("node-kernel");
+    expect(Number.isFinite(r.ms) && r.ms > 0, `${r.dtype} ${r.stage}: ${r.ms} ms`).toBe(true);
+    expect(r.gbps).toBeGreaterThan(0);
+  }
+}, 60_000);

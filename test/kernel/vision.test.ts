@@ -1,0 +1,55 @@
+/**
+ * The kernel vision path (shared/kernel/vision.ts) on every golden checkpoint: soft tokens within the fp32
+ * golden tolerance of transformers' projector output, and within float32 rounding of onnxruntime's on the
+ * same converted model, for float weights, dequantised int4 weights and a model whose vision tower is split
+ * over several stages (identical to the unsplit one). Runs the plain-SIMD build (Node 20); the relaxed-SIMD
+ * build is checked inside workerd (test/workers/golden-parity.test.ts).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { convert } from "../../converter/convert.ts";
+import { loadModel } from "../../cli/node-runtime.ts";
+import { stagesOf } from "../../shared/model/manifest.ts";
+import type { WeightDtype } from "../../shared/model/weights.ts";
+import { GOLDEN_CASES, loadGolden, maxAbsDiff, type GoldenCase } from "../helpers/golden.ts";
+
+const work = mkdtempSync(join(tmpdir(), "pg-kvision-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function encodeBoth(name: GoldenCase, dtype: WeightDtype, maxShardMb: number | null = null) {
+  const g = loadGolden(name);
+  const out = join(work, `${name}-${dtype}-${maxShardMb ?? "whole"}`);
+  await convert(g.dir, out, { dtype, maxShardMb });
+  const ort = await loadModel(out);
+  const kernel = await loadModel(out, { vision: "kernel" });
+  const [a, b] = [await ort.encodeImage(g.pixelValues), await kernel.encodeImage(g.pixelValues)];
+  expect([b.tokens, b.dim]).toEqual([a.tokens, a.dim]);
+  return { g, ort: a.data, kernel: b.data, stages: stagesOf(kernel.manifest, "vision").length, memory: (await kernel.kernelVision()).memory() };
+}
+
+describe("kernel vision path", () => {
+  for (const name of GOLDEN_CASES) {
+    it(`${name} fp32: soft tokens match transformers (1e-4) and onnxruntime`, async () => {
+      const r = await encodeBoth(name, "fp32");
+      expect(r.memory.flavor).toBe("simd");
+      expect(maxAbsDiff(r.kernel, r.g.projectorOutput).max).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(r.kernel, r.ort).max).toBeLessThanOrEqual(1e-4);
+    });
+  }
+
+  it("int4 weights are dequantised as onnxruntime's MatMulNBits does (accuracy_level 0)", async () => {
+    const r = await encodeBoth("paligemma2-tiny", "int4");
+    expect(maxAbsDiff(r.kernel, r.ort).max).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(r.kernel, r.g.projectorOutput).max).toBeGreaterThan(1e-3); // the int4 error really is there
+  });
+
+  it("a vision tower split over several stages gives the same soft tokens as one stage", async () => {
+    const whole = await encodeBoth("paligemma-shapes", "fp32");
+    const split = await encodeBoth("paligemma-shapes", "fp32", 2);
+    expect(whole.stages).toBe(1);
+    expect(split.stages).toBeGreaterThan(1);
+    expect(split.kernel).toEqual(whole.kernel);
+  });
+});
