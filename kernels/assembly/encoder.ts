@@ -49,8 +49,8 @@ export function softmaxRows(x: usize, ld: i32, rows: i32, n: i32, scale: f32): v
     const p = x + ((<usize>r * <usize>ld) << 2);
     let mx = f32x4.splat(-Infinity);
     let j = 0;
-    for (; j + 4 <= n; j += 4) mx = f32x4.max(mx, v128.load(p + (<usize>j << 2)));
-    mx = f32x4.max(mx, v128.shuffle<u32>(mx, mx, 2, 3, 0, 1));
+    for (; j + 4 <= n; j += 4) mx = f32x4.pmax(mx, v128.load(p + (<usize>j << 2)));
+    mx = f32x4.pmax(mx, v128.shuffle<u32>(mx, mx, 2, 3, 0, 1));
     let top = max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1));
     for (; j < n; j++) top = max(top, load<f32>(p + (<usize>j << 2)));
     const m = top * scale; // the largest scaled score (scale > 0)

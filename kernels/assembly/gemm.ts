@@ -116,7 +116,37 @@ function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
   put(c + 5 * ldc, c50, c51, bias, flags, cols);
 }
 
-/** One row of A × one panel (the rows left over after the 6-row tiles). */
+/** Four rows of A (unpacked, lda bytes apart) × one panel: the usual leftover of 6-row blocks (256 = 42·6 + 4). */
+// @ts-ignore: decorator
+@inline function tile4(c: usize, ldc: usize, a: usize, lda: usize, b: usize, k: i32, bias: usize, flags: i32, cols: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
+  const end = <usize>k << 2;
+  for (let i: usize = 0; i < end; i += 4) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    b += NR << 2;
+    let x = v128.load32_splat(a + i);
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a1 + i);
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a2 + i);
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a3 + i);
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
+  }
+  put(c, c00, c01, bias, flags, cols);
+  put(c + ldc, c10, c11, bias, flags, cols);
+  put(c + 2 * ldc, c20, c21, bias, flags, cols);
+  put(c + 3 * ldc, c30, c31, bias, flags, cols);
+}
+
+/** One row of A × one panel (the rows left over after the 6- and 4-row tiles). */
 // @ts-ignore: decorator
 @inline function tile1(c: usize, a: usize, b: usize, k: i32, bias: usize, flags: i32, cols: i32): void {
   let lo = f32x4.splat(0), hi = f32x4.splat(0);
@@ -146,6 +176,11 @@ export function gemm(c: usize, ldc: i32, a: usize, lda: i32, bp: usize, bias: us
     const bp8 = bias ? bias + (<usize>p << 2) : 0;
     const cp = c + (<usize>p << 2);
     for (let i = 0; i < full; i += 6) tile6(cp + <usize>i * ldcB, ldcB, work + <usize>i * (<usize>k << 2), panel, k, bp8, flags, cols);
-    for (let i = full; i < m; i++) tile1(cp + <usize>i * ldcB, a + <usize>i * ldaB, panel, k, bp8, flags, cols);
+    let i = full;
+    if (m - i >= 4) {
+      tile4(cp + <usize>i * ldcB, ldcB, a + <usize>i * ldaB, ldaB, panel, k, bp8, flags, cols);
+      i += 4;
+    }
+    for (; i < m; i++) tile1(cp + <usize>i * ldcB, a + <usize>i * ldaB, panel, k, bp8, flags, cols);
   }
 }

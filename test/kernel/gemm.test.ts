@@ -33,7 +33,8 @@ describe("kernel GEMM and encoder rows (plain-SIMD build)", async () => {
     { m: 6, n: 8, k: 5 }, // one tile
     { m: 13, n: 21, k: 37 }, // leftover rows and a partial panel
     { m: 256, n: 72, k: 64 },
-    { m: 5, n: 3, k: 1 }, // no full row block
+    { m: 5, n: 3, k: 1 }, // no full row block: a 4-row tile and one row
+    { m: 10, n: 16, k: 9 }, // a 6-row block and a 4-row tile
   ]) {
     for (const flags of [0, 1, 2]) {
       it(`C[${m}, ${n}] = A[${m}, ${k}] · B${flags === 1 ? " + C (residual)" : flags === 2 ? ", gelu" : ""}, strided A and C`, () => {
