@@ -56,3 +56,8 @@ export function headFeeds(shape: BenchShape): FeedSpec[] {
   const h = shape.config.text.hidden;
   return [{ name: "hidden", dims: [1, h], data: randomNormal("feed.head_hidden", h, 1) }];
 }
+
+/** The manifest stage kind a benchmark stage is cut from. */
+export function stageKind(stage: StageName): "vision" | "decoder" | "head" {
+  return stage === "vision_layer" ? "vision" : stage === "decode_layer" ? "decoder" : "head";
+}

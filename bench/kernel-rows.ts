@@ -43,7 +43,7 @@ export interface KernelRowsOptions {
   readonly text: TextConfig;
   readonly pastTokens: number;
   readonly headRows: number;
-  readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8
+  readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8, fp32
   readonly computes?: readonly QuantCompute[]; // default int8 (acc4) and float (acc0) activations
   readonly stages?: readonly ("decode_layer" | "head")[]; // default both
   /** Also time one vision encoder layer of this shape (float32: row "fp32-kernel", stage "vision_layer"). */
@@ -59,7 +59,7 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
   const log = opts.log ?? (() => {});
   const runtimes = opts.runtimes ?? ["workerd", "node-kernel"];
   const requests: { label: string; req: KernelBenchRequest }[] = [];
-  for (const dtype of opts.dtypes ?? ["int4", "int8"]) {
+  for (const dtype of opts.dtypes ?? ["int4", "int8", "fp32"]) {
     for (const compute of dtype === "fp32" ? (["float"] as const) : (opts.computes ?? ["int8", "float"])) {
       const label = dtype === "fp32" ? "fp32-kernel" : compute === "int8" ? `${dtype}-acc4-kernel` : `${dtype}-kernel`;
       const req: KernelBenchRequest = {

@@ -5,6 +5,8 @@
 import { readFileSync } from "node:fs";
 import { initOrtForNode } from "../../cli/node-runtime.ts";
 import { f32, GraphSession, type Feeds } from "../../shared/engine/ort.ts";
+import { prepackFor } from "../../shared/engine/runtime.ts";
+import { stageKind } from "../feeds.ts";
 import type { BenchGraph } from "../graphs.ts";
 import { inProcessGraph, type BenchRuntime, type LoadedGraph } from "./types.ts";
 
@@ -15,9 +17,9 @@ export async function nodeWebRuntime(): Promise<BenchRuntime> {
     name: "node-web",
     async load(graph: BenchGraph): Promise<LoadedGraph> {
       const t0 = performance.now();
-      const session = await GraphSession.create(readFileSync(graph.graphPath), [
-        { path: graph.weightsName, data: readFileSync(graph.weightsPath) },
-      ]);
+      const session = await GraphSession.create(readFileSync(graph.graphPath), [{ path: graph.weightsName, data: readFileSync(graph.weightsPath) }], {
+        prepack: prepackFor(stageKind(graph.stage), "ort"),
+      });
       const loadMs = performance.now() - t0;
       const feeds: Feeds = {};
       for (const f of graph.feeds) feeds[f.name] = f32(f.data, f.dims);

@@ -18,6 +18,8 @@ export interface LoadRequest {
   readonly weightsName: string;
   /** Graph inputs in order; `<source>/feeds` is their float32 data concatenated in the same order. */
   readonly feeds: readonly { readonly name: string; readonly dims: readonly number[] }[];
+  /** Create the session with weight pre-packing (as the runtime does for decoder/head stages decoding on onnxruntime). */
+  readonly prepack: boolean;
 }
 
 /** Reply of `POST /load`: ms spent downloading the files and creating the session. */

@@ -48,7 +48,7 @@ async function load(req: p.LoadRequest): Promise<p.LoadReply> {
   const t0 = performance.now();
   const [graph, weights, feedBytes] = await Promise.all(["graph", "weights", "feeds"].map((f) => download(`${req.source}/${f}`)));
   const t1 = performance.now();
-  const session = await GraphSession.create(graph, [{ path: req.weightsName, data: weights }]);
+  const session = await GraphSession.create(graph, [{ path: req.weightsName, data: weights }], { prepack: req.prepack });
   loaded.set(req.id, { session, feeds: toFeeds(req.feeds, feedBytes) });
   return { fetchMs: t1 - t0, loadMs: performance.now() - t1 };
 }

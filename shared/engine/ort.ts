@@ -44,14 +44,25 @@ function routeInstantiate(module: WebAssembly.Module): void {
   WebAssembly.instantiate = routed;
 }
 
-/** Options every session gets: single thread, no pre-packing (faster GEMV and 3–10× quicker creation here). */
-function sessionOptions(externalData: { path: string; data: Uint8Array }[]): ort.InferenceSession.SessionOptions {
+/** How a session is created. */
+export interface SessionCreateOptions {
+  /**
+   * Let onnxruntime repack MatMul weights into its GEMM layout at load (default false). Measured here
+   * (bench/RESULTS.md): single-token decoder layers ~1.3× faster, no gain for the batched vision tower and
+   * prefill, ~37 % more WASM memory for the weights and ~30 % slower creation. The runtime asks for it only
+   * where onnxruntime runs decode steps (see `prepackFor` in runtime.ts).
+   */
+  readonly prepack?: boolean;
+}
+
+/** Options every session gets: single thread, all graph optimisations, pre-packing only when asked. */
+function sessionOptions(externalData: { path: string; data: Uint8Array }[], opts: SessionCreateOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
-    extra: { session: { disable_prepacking: "1" } },
+    extra: opts.prepack ? {} : { session: { disable_prepacking: "1" } },
     externalData,
   };
 }
@@ -60,9 +71,9 @@ function sessionOptions(externalData: { path: string; data: Uint8Array }[]): ort
 export class GraphSession {
   private constructor(private readonly session: ort.InferenceSession) {}
 
-  static async create(graph: Uint8Array, externalData: { path: string; data: Uint8Array }[]): Promise<GraphSession> {
+  static async create(graph: Uint8Array, externalData: { path: string; data: Uint8Array }[], opts: SessionCreateOptions = {}): Promise<GraphSession> {
     if (!configured) throw new Error("configureOrt() must be called before the first session is created");
-    return new GraphSession(await ort.InferenceSession.create(graph, sessionOptions(externalData)));
+    return new GraphSession(await ort.InferenceSession.create(graph, sessionOptions(externalData, opts)));
   }
 
   get inputNames(): readonly string[] {

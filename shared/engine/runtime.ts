@@ -34,6 +34,15 @@ export interface RuntimeOptions {
   readonly vision?: "ort" | "kernel";
 }
 
+/**
+ * Whether a stage's onnxruntime session pre-packs its weights: only decoder and head stages, and only when
+ * onnxruntime runs the decode steps (single-token GEMVs, ~1.3× faster packed). With the kernel decoding, those
+ * sessions serve the prefill only, where packing buys nothing and costs memory; vision never gains from it.
+ */
+export function prepackFor(kind: ManifestStage["kind"], decode: "ort" | "kernel"): boolean {
+  return kind !== "vision" && decode === "ort";
+}
+
 export class PaliGemmaRuntime implements PaliGemmaEngine {
   readonly config: ModelConfig;
   private readonly sessions = new Map<string, Promise<GraphSession>>();
@@ -217,7 +226,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
       s = (async () => {
         const [graph, weights] = await Promise.all([this.file(stage.graph), this.file(stage.weights)]);
         if (stage.kind !== "head") this.files.delete(stage.weights); // onnxruntime keeps its own copy
-        return GraphSession.create(graph, [{ path: stage.weights, data: weights }]);
+        return GraphSession.create(graph, [{ path: stage.weights, data: weights }], { prepack: prepackFor(stage.kind, this.opts.decode ?? "ort") });
       })();
       s.catch(() => this.sessions.delete(stage.name));
       this.sessions.set(stage.name, s);

@@ -7,13 +7,13 @@ import { expect, it } from "vitest";
 import { kernelRows } from "../../bench/kernel-rows.ts";
 import { benchShape } from "../../bench/shapes.ts";
 
-it("kernelRows: decode, head and vision rows on the tiny shape", async () => {
+it("kernelRows: decode and head rows per dtype, and the vision row, on the tiny shape", async () => {
   const c = benchShape("tiny").config;
   const vision = { tokens: c.imageTokens, hidden: c.vision.hidden, heads: c.vision.heads, intermediate: c.vision.intermediate };
   const rows = await kernelRows({ text: c.text, pastTokens: 20, headRows: 256, runtimes: ["node-kernel"], quick: true, vision });
   const keys = rows.map((r) => `${r.dtype}/${r.stage}`).sort();
   expect(keys).toEqual(
-    ["int4-acc4-kernel", "int4-kernel", "int8-acc4-kernel", "int8-kernel"]
+    ["int4-acc4-kernel", "int4-kernel", "int8-acc4-kernel", "int8-kernel", "fp32-kernel"]
       .flatMap((d) => [`${d}/decode_layer`, `${d}/head`])
       .concat(["fp32-kernel/vision_layer"])
       .sort(),
