@@ -100,6 +100,17 @@ function norm(heap: KernelHeap, n: number): number {
 /** Runs the request on a fresh instance of `km`; `now` is the clock in ms. */
 export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, now: () => number): Promise<KernelBenchResult> {
   const kernel = await instantiateKernel(km);
+  const stages: KernelBenchStage[] = [];
+  const decodeStages = req.stages.filter((s): s is "decode_layer" | "head" => s !== "vision_layer");
+  if (decodeStages.length) stages.push(...decodeBench(kernel, req, decodeStages, now));
+  if (req.stages.includes("vision_layer")) stages.push(visionStage(kernel, req, now));
+  // The weights of every timed stage (the decode layer, the head slice and the vision layer are separate matrices).
+  const weightBytes = stages.reduce((a, s) => a + s.weightBytes, 0);
+  return { flavor: kernel.flavor, stages, memoryBytes: kernel.heap.stats().memoryBytes, weightBytes, codeBytes: km.codeBytes };
+}
+
+/** One decoder layer for one token over the cache, and one head slice (the real Forward code). */
+function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("decode_layer" | "head")[], now: () => number): KernelBenchStage[] {
   const heap = kernel.heap;
   const t = req.text;
   const config = { text: { ...t, layers: 1 } } as unknown as ModelConfig;
@@ -123,27 +134,19 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
   const linear = new Linear(kernel, { kind, blockSize: req.blockSize }, req.compute, Math.max(t.hidden, q, t.intermediate));
   const seq = new KvSequence(heap, config.text);
   seq.reserve(req.pastTokens + 1);
-  for (let l = 0; l < 1; l++) {
-    fillFloats(heap, seq.keys[l], kv * seq.capacity, 21, 2);
-    fillFloats(heap, seq.values[l], kv * seq.capacity, 22, 2);
-  }
+  fillFloats(heap, seq.keys[0], kv * seq.capacity, 21, 2);
+  fillFloats(heap, seq.values[0], kv * seq.capacity, 22, 2);
   const token = new Float32Array(t.hidden).map((_, i) => Math.sin(i));
   const layerBytes = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down].reduce((a, m) => a + matrixBytes(m), 0);
-  const stages: KernelBenchStage[] = [];
-  for (const stage of req.stages) {
-    if (stage === "vision_layer") {
-      stages.push(visionStage(kernel, req, now));
-      continue;
-    }
+  return which.map((stage) => {
     const fwd = stage === "decode_layer" ? new Forward(kernel, config, [layer], [head], linear) : new Forward(kernel, config, [], [head], linear);
     const logits = stage === "head" ? new Float32Array(req.headRows) : null;
     const pass = () => {
       seq.length = req.pastTokens;
       fwd.run(seq, token, logits);
     };
-    stages.push({ stage, weightBytes: stage === "head" ? matrixBytes(head.table) : layerBytes, ...timeRounds(pass, req, now) });
-  }
-  return { flavor: kernel.flavor, stages, memoryBytes: heap.stats().memoryBytes, weightBytes: layerBytes + matrixBytes(head.table), codeBytes: km.codeBytes };
+    return { stage, weightBytes: stage === "head" ? matrixBytes(head.table) : layerBytes, ...timeRounds(pass, req, now) };
+  });
 }
 
 /** One SigLIP encoder layer over all image tokens (the real VisionEncoder code), synthetic float32 weights. */

@@ -1,7 +1,7 @@
 /**
  * A loaded model as the serving layer uses it: the manifest, the engine and the tokenizer. Both workers load
- * it through the same runtime; the runtime creates a stage's ORT session only when it is first used, so the
- * vision worker only ever builds the vision stages and the decoder only the decoder and head stages.
+ * it through the same runtime, which loads a stage (an ORT session, or the kernel module's copy) only when it is
+ * first used: the vision worker only ever loads the vision stages, the decoder the decoder and head stages.
  */
 import type { PaliGemmaEngine, ModelStore } from "../engine/types.ts";
 import { PaliGemmaRuntime } from "../engine/runtime.ts";
