@@ -1,5 +1,5 @@
 // Float32 matrix products for the prefill-shaped work (the vision encoder): C[m, n] = A[m, k] · B[k, n]
-// (+ bias[n]) (+ C) (then gelu). B is packed once (packB) into panels of 8 columns, panel after panel, each
+// + bias[n], optionally through gelu, optionally added to the old C. B is packed once (packB) into panels of 8 columns, panel after panel, each
 // holding B[0..k)[8p, 8p + 8) row after row and zero-padded past n; A is repacked on every call into blocks of
 // 6 rows interleaved column by column. The inner loop then reads 8 consecutive floats of B and 6 consecutive
 // floats of A per step from two pointers: a 6 × 8 tile of accumulators (12 vectors) stays in registers, and
@@ -7,7 +7,7 @@
 import { madd } from "./simd";
 import { geluv } from "./ops";
 
-/** gemm flags: add the old C (residual connections); apply gelu_tanh after the bias. */
+/** gemm flags: add the result to the old C (residual connections); apply gelu_tanh to A·B + bias first. */
 const ACCUMULATE = 1;
 const GELU = 2;
 
@@ -31,7 +31,7 @@ export function packB(dst: usize, src: usize, rowStride: i32, colStride: i32, k:
   }
 }
 
-/** Writes one 8-wide row of a tile: + bias, + the old C and/or gelu per `flags`, only the first `cols` columns. */
+/** Writes one 8-wide row of a tile: + bias, then gelu and/or + the old C per `flags`, only the first `cols` columns. */
 // @ts-ignore: decorator
 @inline function put(c: usize, lo: v128, hi: v128, bias: usize, flags: i32, cols: i32): void {
   if (bias) {
@@ -161,9 +161,9 @@ function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
 }
 
 /**
- * C[m, n] = A[m, k] · B + bias (+ the old C with flags & 1) (then gelu_tanh with flags & 2). lda / ldc: row
- * strides of A and C in floats; bp: B packed by packB; bias: 0 or f32[ceil(n / 8) · 8] (zero-padded); work:
- * scratch for A repacked, 4 · k · m bytes.
+ * C[m, n] = act(A[m, k] · B + bias) (+ the old C with flags & 1), act = gelu_tanh with flags & 2, else identity.
+ * lda / ldc: row strides of A and C in floats; bp: B packed by packB; bias: 0 or f32[ceil(n / 8) · 8]
+ * (zero-padded); work: scratch for A repacked, 4 · k · m bytes.
  */
 export function gemm(c: usize, ldc: i32, a: usize, lda: i32, bp: usize, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize): void {
   const ldcB = <usize>ldc << 2;
