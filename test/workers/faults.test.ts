@@ -14,7 +14,7 @@ import type { DecoderDeps } from "../../functions/decoder/deps.ts";
 import { decoderDeps } from "../../functions/decoder/wiring.ts";
 import { visionDeps } from "../../functions/vision/deps.ts";
 import { encodeReply } from "../../functions/vision/encode.ts";
-import { greedy, storeFakeSoftTokens } from "./support.ts";
+import { greedy, readTokens, storeFakeSoftTokens, waitIdle } from "./support.ts";
 
 const IMAGE = `img_${"2".repeat(64)}`;
 
@@ -41,22 +41,6 @@ async function kvKeys(prefix: string): Promise<string[]> {
   return (await env.SOFT_TOKENS.list({ prefix })).keys.map((k) => k.name);
 }
 
-/** Reads a streamed body until `n` token events have arrived; returns the reader and the text so far. */
-async function readTokens(res: Response, n: number) {
-  const reader = res.body!.getReader();
-  let text = "";
-  while ((text.match(/event: token/g) ?? []).length < n) text += new TextDecoder().decode((await reader.read()).value);
-  return { reader, text };
-}
-
-async function waitIdle(stub: { describe(): Promise<{ busy: boolean }> }) {
-  let info = await stub.describe();
-  for (let i = 0; i < 100 && info.busy; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    info = await stub.describe();
-  }
-  return info;
-}
 
 describe("a session evicted mid-generation", () => {
   it("ends the client's stream with an error event; the next request works from stored state", async () => {

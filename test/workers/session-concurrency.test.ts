@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EventReader } from "../../shared/api/events.ts";
-import { collect, greedy, storeFakeSoftTokens } from "./support.ts";
+import { collect, greedy, readTokens, storeFakeSoftTokens, waitIdle } from "./support.ts";
 
 const IMAGE = `img_${"1".repeat(64)}`;
 
@@ -54,11 +54,7 @@ describe("session Durable Objects", () => {
     const reader = new EventReader(reply.stream);
     for (let i = 0; i < 3; i++) expect((await reader.next())?.type).toBe("token");
     await reader.cancel();
-    let info = await stub.describe();
-    for (let i = 0; i < 50 && info.busy; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      info = await stub.describe();
-    }
+    const info = await waitIdle(stub);
     expect(info).toMatchObject({ busy: false, last_run: { finish_reason: "aborted" } });
     expect(info.last_run!.completion_tokens).toBeLessThan(50);
     const next = await collect(await stub.generate({ session: "cancel", prompt: "caption en", sampling: greedy(2) }));
@@ -85,16 +81,9 @@ describe("the decoder app over session objects", () => {
       body: JSON.stringify({ image_id: IMAGE, prompt: "caption en", max_tokens: 500 }),
     });
     expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
-    const reader = res.body!.getReader();
-    let text = "";
-    while ((text.match(/event: token/g) ?? []).length < 3) text += new TextDecoder().decode((await reader.read()).value);
+    const { reader } = await readTokens(res, 3);
     await reader.cancel();
-    const stub = env.SLOW_SESSIONS.get(env.SLOW_SESSIONS.idFromName("http-cancel"));
-    let info = await stub.describe();
-    for (let i = 0; i < 50 && info.busy; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      info = await stub.describe();
-    }
+    const info = await waitIdle(env.SLOW_SESSIONS.get(env.SLOW_SESSIONS.idFromName("http-cancel")));
     expect(info).toMatchObject({ busy: false, last_run: { finish_reason: "aborted" } });
     expect(info.last_run!.completion_tokens).toBeLessThan(50);
   });

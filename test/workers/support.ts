@@ -32,3 +32,21 @@ export async function storeFakeSoftTokens(kv: KVNamespace, imageId: string): Pro
 export function fromBase64(b64: string): Uint8Array {
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
+
+/** Reads a streamed body until `n` token events have arrived; returns the reader and the text so far. */
+export async function readTokens(res: Response, n: number): Promise<{ reader: ReadableStreamDefaultReader<Uint8Array>; text: string }> {
+  const reader = res.body!.getReader();
+  let text = "";
+  while ((text.match(/event: token/g) ?? []).length < n) text += new TextDecoder().decode((await reader.read()).value);
+  return { reader, text };
+}
+
+/** Polls a session object until it is no longer busy (up to 2 s) and returns its last description. */
+export async function waitIdle<T extends { busy: boolean }>(stub: { describe(): Promise<T> }): Promise<T> {
+  let info = await stub.describe();
+  for (let i = 0; i < 100 && info.busy; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    info = await stub.describe();
+  }
+  return info;
+}
