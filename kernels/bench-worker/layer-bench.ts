@@ -164,7 +164,7 @@ function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number)
     return { k, n: nOut, b, bias };
   };
   const ln = () => ({ w: norm(heap, d), b: heap.calloc(4 * d) });
-  const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), q: packed(d, d), k: packed(d, d), v: packed(d, d), o: packed(d, d), fc1: packed(d, intermediate), fc2: packed(intermediate, d) };
+  const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), qkv: packed(d, 3 * d), o: packed(d, d), fc1: packed(d, intermediate), fc2: packed(intermediate, d) };
   const encoder = new VisionEncoder(kernel, { tokens: n, hidden: d, heads, intermediate, eps: 1e-6, extraK: 0 });
   const x = heap.alloc(4 * n * d);
   const x0 = new Float32Array(n * d).map((_, i) => Math.sin(i));
@@ -172,7 +172,7 @@ function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number)
     heap.f32(x, n * d).set(x0); // the layer works in place: every pass starts from the same input
     encoder.layer(x, layer);
   };
-  const weightBytes = [layer.q, layer.k, layer.v, layer.o, layer.fc1, layer.fc2].reduce((a, m) => a + packedBytes(m), 0);
+  const weightBytes = [layer.qkv, layer.o, layer.fc1, layer.fc2].reduce((a, m) => a + packedBytes(m), 0);
   return { stage: "vision_layer", weightBytes, ...timeRounds(pass, req, now) };
 }
 

@@ -60,9 +60,7 @@ export class VisionEncoder {
     const { tokens: n, hidden: d, heads, intermediate, eps } = this.dims;
     const hd = d / heads;
     ex.layerNorm(this.h, x, w.ln1.w, w.ln1.b, n, d, eps);
-    this.linear(this.qkv, 3 * d, this.h, d, w.q);
-    this.linear(this.qkv + 4 * d, 3 * d, this.h, d, w.k);
-    this.linear(this.qkv + 8 * d, 3 * d, this.h, d, w.v);
+    this.linear(this.qkv, 3 * d, this.h, d, w.qkv);
     for (let head = 0; head < heads; head++) {
       const col = 4 * head * hd;
       ex.packB(this.keys, this.qkv + 4 * d + col, 1, 3 * d, hd, n); // B[i][j] = k[j][i]
@@ -137,7 +135,7 @@ export class KernelVision {
   /** Kernel memory: weights, scratch, and the linear memory's size. */
   memory(): { flavor: string; weightBytes: number; scratchBytes: number; memoryBytes: number } {
     const w = this.weights;
-    const mats = [w.patch, w.proj, ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.fc1, l.fc2])];
+    const mats = [w.patch, w.proj, ...w.layers.flatMap((l) => [l.qkv, l.o, l.fc1, l.fc2])];
     const weightBytes = mats.reduce((a, m) => a + packedBytes(m), 0);
     return { flavor: this.kernel.flavor, weightBytes, scratchBytes: this.encoder.scratchBytes, memoryBytes: this.kernel.heap.stats().memoryBytes };
   }

@@ -101,10 +101,22 @@ class StageReader {
   }
 
   /**
-   * The linear layer `name` with bias as B[k, n] in packB's panel layout (what gemm multiplies by): any
-   * dtype, widened or dequantised to float32 (onnxruntime's MatMulNBits accuracy_level 0 arithmetic).
+   * The linear layers `names` (each [k → n], with bias) side by side as one B[k, n · names.length] in packB's
+   * panel layout (what gemm multiplies by; q | k | v in one product): any dtype, widened or dequantised to
+   * float32 (onnxruntime's MatMulNBits accuracy_level 0 arithmetic).
    */
-  packed(name: string, n: number, k: number): PackedMatrix {
+  packed(names: readonly string[], n: number, k: number): PackedMatrix {
+    return packMatrix(this.heap, names.map((name) => this.columns(name, n, k)), k);
+  }
+
+  /** B[k, n] = Wᵀ for a float32 W[n, k] stored one output per row (the patch-embedding conv), with bias. */
+  packedRows(name: string, dims: number[], n: number, k: number, bias: string): PackedMatrix {
+    const raw = this.raw(this.entry(name, "FLOAT", dims));
+    return packMatrix(this.heap, [{ src: new Float32Array(raw.buffer, raw.byteOffset, n * k), rs: 1, cs: k, n, bias: this.biasOf(bias, n) }], k);
+  }
+
+  /** The linear layer `name` as float32 B[k, n] (read in place for fp32) and its bias. */
+  private columns(name: string, n: number, k: number): ColumnSource {
     const { dtype, blockSize } = this.manifest.weights;
     let dense: Float32Array; // B[k, n] at dense[r·rs + c·cs]
     let rs = n;
@@ -127,13 +139,7 @@ class StageReader {
       const raw = this.raw(this.entry(`${name}.weight`, "FLOAT", [k, n]));
       dense = new Float32Array(raw.buffer, raw.byteOffset, k * n);
     }
-    return packMatrix(this.heap, dense, rs, cs, k, n, this.biasOf(`${name}.bias`, n));
-  }
-
-  /** B[k, n] = Wᵀ for a float32 W[n, k] stored one output per row (the patch-embedding conv), with bias. */
-  packedRows(name: string, dims: number[], n: number, k: number, bias: string): PackedMatrix {
-    const raw = this.raw(this.entry(name, "FLOAT", dims));
-    return packMatrix(this.heap, new Float32Array(raw.buffer, raw.byteOffset, n * k), 1, k, k, n, this.biasOf(bias, n));
+    return { src: dense, rs, cs, n, bias: this.biasOf(`${name}.bias`, n) };
   }
 
   /** A LayerNorm's weight and bias, f32[n] each. */
@@ -218,10 +224,8 @@ export interface PackedMatrix {
 export interface VisionLayerWeights {
   readonly ln1: LayerNormWeights;
   readonly ln2: LayerNormWeights;
-  readonly q: PackedMatrix; // [D, D]
-  readonly k: PackedMatrix;
-  readonly v: PackedMatrix;
-  readonly o: PackedMatrix;
+  readonly qkv: PackedMatrix; // [D, 3D]: q | k | v
+  readonly o: PackedMatrix; // [D, D]
   readonly fc1: PackedMatrix; // [D, I]
   readonly fc2: PackedMatrix; // [I, D]
 }
@@ -241,27 +245,39 @@ export function packedBytes(m: PackedMatrix): number {
   return 4 * cols * (m.k + (m.bias ? 1 : 0));
 }
 
-/** Packs B[r][c] = src[r·rs + c·cs] (r < k, c < n) into a fresh packB-layout block, with `bias` padded. */
-export function packMatrix(heap: KernelHeap, src: Float32Array, rs: number, cs: number, k: number, n: number, bias: Float32Array | null): PackedMatrix {
+/** n columns of a float32 B[k, n] at src[r·rs + c·cs], and their bias (null: none). */
+export interface ColumnSource {
+  readonly src: Float32Array;
+  readonly rs: number;
+  readonly cs: number;
+  readonly n: number;
+  readonly bias: Float32Array | null;
+}
+
+/**
+ * Packs the columns of `parts`, side by side, into a fresh packB-layout block with their biases (zero-padded);
+ * either every part has a bias or none has.
+ */
+export function packMatrix(heap: KernelHeap, parts: readonly ColumnSource[], k: number): PackedMatrix {
+  const withBias = parts.filter((p) => p.bias).length;
+  if (withBias !== 0 && withBias !== parts.length) throw new Error("packMatrix: some parts have a bias and some do not");
+  const n = parts.reduce((a, p) => a + p.n, 0);
   const cols = Math.ceil(n / 8) * 8;
   const b = heap.alloc(4 * k * cols);
-  const dst = heap.f32(b, k * cols);
-  let o = 0;
-  for (let p = 0; p < n; p += 8) {
-    const w = Math.min(8, n - p);
-    for (let r = 0; r < k; r++) {
-      const row = r * rs + p * cs;
-      for (let j = 0; j < w; j++) dst[o + j] = src[row + j * cs];
-      for (let j = w; j < 8; j++) dst[o + j] = 0;
-      o += 8;
+  const dst = heap.f32(b, k * cols).fill(0);
+  let c = 0; // first column of the current part in B
+  for (const part of parts) {
+    for (let j = 0; j < part.n; j++, c++) {
+      let o = (c >> 3) * 8 * k + (c & 7); // B[0][c] in its panel
+      for (let r = 0; r < k; r++, o += 8) dst[o] = part.src[r * part.rs + j * part.cs];
     }
   }
   let at = 0;
-  if (bias) {
+  if (withBias) {
     at = heap.alloc(4 * cols);
-    const v = heap.f32(at, cols);
-    v.fill(0);
-    v.set(bias);
+    const v = heap.f32(at, cols).fill(0);
+    let off = 0;
+    for (const part of parts) v.set(part.bias!, (off += part.n) - part.n);
   }
   return { k, n, b, bias: at };
 }
@@ -291,17 +307,15 @@ export function loadVisionStages(manifest: Manifest, stages: readonly ManifestSt
       layers.push({
         ln1: r.layerNorm(`${p}.ln1`, d),
         ln2: r.layerNorm(`${p}.ln2`, d),
-        q: r.packed(`${p}.q`, d, d),
-        k: r.packed(`${p}.k`, d, d),
-        v: r.packed(`${p}.v`, d, d),
-        o: r.packed(`${p}.o`, d, d),
-        fc1: r.packed(`${p}.fc1`, v.intermediate, d),
-        fc2: r.packed(`${p}.fc2`, d, v.intermediate),
+        qkv: r.packed([`${p}.q`, `${p}.k`, `${p}.v`], d, d),
+        o: r.packed([`${p}.o`], d, d),
+        fc1: r.packed([`${p}.fc1`], v.intermediate, d),
+        fc2: r.packed([`${p}.fc2`], d, v.intermediate),
       });
     }
     if (stage.to === v.layers) {
       post = r.layerNorm("vis.post_ln", d);
-      proj = r.packed("proj", c.projectionDim, d);
+      proj = r.packed(["proj"], c.projectionDim, d);
     }
   });
   if (!patch || !post || !proj || layers.length !== v.layers) {
