@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { preprocessImage } from "../shared/image/index.ts";
+import { provideImageCodecsForNode } from "../shared/image/codecs-node.ts";
 import type { PaliGemmaRuntime } from "../shared/engine/runtime.ts";
 import { PaliGemmaTokenizer } from "../shared/text/tokenizer.ts";
 import { readF32 } from "./io.ts";
@@ -18,8 +19,9 @@ export function loadTokenizer(modelDir: string, model: PaliGemmaRuntime): PaliGe
 }
 
 /** Pixel values float32[1,3,S,S] from --pixel-values or --image (exactly one). */
-export function pixelsFrom(model: PaliGemmaRuntime, opts: { pixelValues?: string; image?: string }): Float32Array {
+export async function pixelsFrom(model: PaliGemmaRuntime, opts: { pixelValues?: string; image?: string }): Promise<Float32Array> {
   if (!!opts.pixelValues === !!opts.image) throw new Error("give exactly one of --pixel-values and --image");
   if (opts.pixelValues) return readF32(opts.pixelValues);
+  await provideImageCodecsForNode();
   return preprocessImage(new Uint8Array(readFileSync(opts.image!)), model.manifest.preprocess, { maxPixels: CLI_MAX_PIXELS });
 }

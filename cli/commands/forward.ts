@@ -17,7 +17,7 @@ export function registerForward(program: Command): void {
     .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string }) => {
       const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision) });
       const ids = parseIds(o.inputIds);
-      const soft = await model.encodeImage(pixelsFrom(model, o));
+      const soft = await model.encodeImage(await pixelsFrom(model, o));
       if (o.imageFeaturesOut) {
         // transformers' get_image_features(): projector output / sqrt(text hidden), in float32.
         const s = Math.fround(Math.sqrt(model.config.text.hidden));

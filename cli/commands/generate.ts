@@ -51,7 +51,7 @@ export function registerGenerate(program: Command): void {
       } else {
         ids = parseIds(o.inputIds!);
       }
-      const soft = await model.encodeImage(pixelsFrom(model, o));
+      const soft = await model.encodeImage(await pixelsFrom(model, o));
       const result = await generateAll(
         model,
         soft,

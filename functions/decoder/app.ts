@@ -69,6 +69,10 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
   const app = new Hono<DecoderAppEnv>();
   app.onError(onError);
   app.notFound(notFound);
+  app.use("*", async (c, next) => {
+    c.set("disconnect", c.req.raw.signal);
+    await next();
+  });
 
   /** JSON-only routes: other content types are a 415, oversized bodies a 413. */
   const jsonBody: MiddlewareHandler<DecoderAppEnv> = async (c, next) => {
@@ -122,6 +126,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
       image,
       imageId: body.image_id,
       sampling: nativeSampling(body),
+      signal: c.get("disconnect"),
     });
     const headers = { [SESSION_HEADER]: info.session };
     if (!body.stream) {
@@ -141,7 +146,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
     const session = sessionRef(c, body.session);
     const { prompt, image } = chatPrompt(body, d.limits.maxImageBytes);
     const sampling = chatSampling(body);
-    const { info, reader } = await startRun(d, c.get("owner"), session, { model: body.model, prompt, image, sampling });
+    const { info, reader } = await startRun(d, c.get("owner"), session, { model: body.model, prompt, image, sampling, signal: c.get("disconnect") });
     const ctx = {
       id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
       created: Math.floor(Date.now() / 1000),

@@ -12,6 +12,8 @@ import type { SessionInfo, SessionReply, SessionRequest } from "./session-types.
 /** The RPC methods of one session. */
 export interface SessionApi {
   generate(req: SessionRequest): Promise<SessionReply>;
+  /** Stops the run `runId` if it is still going (its client went away); a finished or unknown run is ignored. */
+  cancel(runId: string): Promise<void>;
   describe(): Promise<SessionInfo>;
   reset(): Promise<void>;
 }

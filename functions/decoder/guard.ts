@@ -22,6 +22,11 @@ import type { DecoderEnv } from "./env.ts";
 export interface GuardVariables {
   /** Owner id of the request's API key; "" when the API is open. */
   owner: string;
+  /**
+   * The incoming request's signal, aborted when the client disconnects (`enable_request_signal`), taken before
+   * any middleware replaces `c.req.raw` (Hono's body limit wraps the request in a new one with a new signal).
+   */
+  disconnect: AbortSignal;
 }
 
 /** The app's Hono environment. */

@@ -38,6 +38,8 @@ export interface RunInput {
   readonly image?: Uint8Array;
   readonly imageId?: string;
   readonly sampling: SamplingParams;
+  /** Aborted when the client disconnects (the incoming request's signal). */
+  readonly signal?: AbortSignal;
 }
 
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
@@ -105,7 +107,8 @@ export async function startRun(
   let imageId = input.imageId;
   if (input.image) imageId = (await encodeFor(deps, input.image, owner)).image_id;
   const api = deps.session(scopedSessionName(owner, session.name));
-  const req: SessionRequest = { session: session.name, named: session.named, owner, prompt: input.prompt, imageId, sampling: input.sampling };
+  const runId = randomId("run_");
+  const req: SessionRequest = { session: session.name, named: session.named, owner, prompt: input.prompt, imageId, sampling: input.sampling, runId };
   let reply = await ask(api, req);
   if (input.image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
@@ -113,5 +116,11 @@ export async function startRun(
     reply = await ask(api, { ...req, imageId });
   }
   if (!reply.ok) throw errorFrom(reply.error);
-  return { info: reply.info, reader: new EventReader(reply.stream) };
+  // A client that goes away cancels the reader (the response body's cancel, or the request's abort signal);
+  // the session is then told by RPC too, because cancelling a stream received over RPC does not always reach
+  // the Durable Object that is writing it (seen under wrangler dev: the lock stayed held until the idle timeout).
+  const reader = new EventReader(reply.stream, () => void api.cancel(runId).catch((err) => console.error("session cancel RPC:", err)));
+  if (input.signal?.aborted) await reader.cancel();
+  else input.signal?.addEventListener("abort", () => void reader.cancel(), { once: true });
+  return { info: reply.info, reader };
 }

@@ -33,6 +33,8 @@ export class SessionHost {
   private readonly queue = new SerialQueue();
   private readonly core: SessionCore;
   private name: string | null = null;
+  /** The run holding the lock, by its id, so that {@link cancel} can stop it. */
+  private running: { readonly id: string; readonly abort: AbortController } | null = null;
 
   /** @param record the stored record, loaded before the first request */
   constructor(
@@ -60,15 +62,26 @@ export class SessionHost {
       return { ok: false, error: replyError(err) };
     }
     const abort = new AbortController();
+    const running = { id: req.runId ?? "", abort };
+    this.running = running;
+    const done = (): void => {
+      if (this.running === running) this.running = null;
+      release();
+    };
     try {
       this.name = req.session;
       const run = await this.core.prepare(req, abort.signal);
       const deadlineMs = Math.max(1, requestTimeoutMs - (Date.now() - started));
-      return { ok: true, info: run.info, stream: eventStream(run.events, abort, release, { deadlineMs, idleMs: idleTimeoutMs }) };
+      return { ok: true, info: run.info, stream: eventStream(run.events, abort, done, { deadlineMs, idleMs: idleTimeoutMs }) };
     } catch (err) {
-      release();
+      done();
       return { ok: false, error: replyError(err) };
     }
+  }
+
+  /** Stops run `runId` if it holds the session now: its stream ends and the lock is released at once. */
+  cancel(runId: string): void {
+    if (runId && this.running?.id === runId) this.running.abort.abort();
   }
 
   /** The session's state. */

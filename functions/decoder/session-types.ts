@@ -15,6 +15,8 @@ export interface SessionRequest {
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
   readonly sampling: SamplingParams;
+  /** The decoder worker's id for this run, for {@link SessionApi.cancel}-style calls when the client goes away. */
+  readonly runId?: string;
 }
 
 /** An error as data (RPC does not carry InputError's type and status). */

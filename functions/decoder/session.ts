@@ -60,6 +60,11 @@ export class SessionObject extends DurableObject<DecoderEnv> {
     return reply;
   }
 
+  /** Stops run `runId` if it is still going (the decoder worker saw its client go away). */
+  async cancel(runId: string): Promise<void> {
+    this.ready().cancel(runId);
+  }
+
   /** The session's stored record, memory and lock state. */
   async describe(): Promise<SessionInfo> {
     return this.ready().describe();

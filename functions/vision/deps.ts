@@ -1,4 +1,7 @@
 /** Production wiring of the vision worker: the model from this isolate's cache, the KV store, the limits. */
+// A relative path: wrangler's module collector resolves .wasm imports against the importing file, not node_modules.
+import jpegDecoder from "../../node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
+import { provideImageCodecs } from "../../shared/image/codecs.ts";
 import { intVar } from "../../shared/worker/http-errors.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
@@ -6,6 +9,8 @@ import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { workersModel } from "../../shared/worker/workers-model.ts";
 import type { EncodeDeps } from "./encode.ts";
 import { VISION_DEFAULTS, type VisionEnv } from "./env.ts";
+
+provideImageCodecs({ jpeg: jpegDecoder });
 
 /** Read-only models of this isolate (weights and graphs; no request data). */
 const models = new ModelCache<ServingModel>();

@@ -3,13 +3,10 @@
  * KV. An image already stored for this model, preprocessing version and owner is not decoded or encoded again.
  *
  * Cheap checks come first, before the model loads or anything is hashed: size in bytes, format and declared
- * pixels (from the header), for PNG a bounded inflate that refuses decompression bombs, for JPEG a scan count
- * that refuses CPU bombs.
+ * pixels (from the header). The decoders then bound their own work by the declared size (shared/image).
  */
 import { InputError } from "../../shared/errors.ts";
 import { preprocessImage, sniffImage } from "../../shared/image/index.ts";
-import { assertJpegScanLimit } from "../../shared/image/jpeg-scans.ts";
-import { assertNoPngBomb } from "../../shared/image/png-bomb.ts";
 import { FORMAT_NAMES } from "../../shared/image/sniff.ts";
 import { sha256Hex } from "../../shared/worker/hash.ts";
 import { errorResponseBody } from "../../shared/worker/http-errors.ts";
@@ -44,7 +41,7 @@ export interface EncodeOptions {
 }
 
 /** Refuses, before any decoding, a file that is empty, too big, of another format or too many pixels. */
-async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<{ width: number; height: number }> {
+function admit(deps: EncodeDeps, bytes: Uint8Array): { width: number; height: number } {
   if (bytes.length === 0) throw new InputError("invalid_request", "the request has no image", "image");
   if (bytes.length > deps.maxBytes) throw new InputError("payload_too_large", `the image is larger than ${deps.maxBytes} bytes`, "image");
   const { format, width, height } = sniffImage(bytes);
@@ -58,14 +55,12 @@ async function admit(deps: EncodeDeps, bytes: Uint8Array): Promise<{ width: numb
       "image",
     );
   }
-  if (format === "png") await assertNoPngBomb(bytes);
-  else assertJpegScanLimit(bytes);
   return { width, height };
 }
 
 /** Encodes one image (or finds it already stored). Throws InputError for a bad image. */
 export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<ImageRecord> {
-  const size = await admit(deps, bytes);
+  const size = admit(deps, bytes);
   const model = await deps.model();
   const { manifest } = model;
   const owner = options.owner ?? "";
@@ -74,7 +69,7 @@ export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: 
   const existing = options.force ? null : await deps.store.header(imageId);
   if (existing) return { image_id: imageId, cached: true, model: manifest.id, tokens: existing.tokens };
 
-  const pixels = preprocessImage(bytes, manifest.preprocess, { maxPixels: deps.maxPixels }); // [1, 3, S, S]
+  const pixels = await preprocessImage(bytes, manifest.preprocess, { maxPixels: deps.maxPixels }); // [1, 3, S, S]
   const soft = await model.engine.encodeImage(pixels); // [tokens, dim], projector output
   const declared = manifest.softTokens;
   if (soft.tokens !== declared.tokens || soft.dim !== declared.dim) {

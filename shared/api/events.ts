@@ -92,9 +92,18 @@ export class EventReader {
   private readonly decoder = new TextDecoder();
   private buffer = "";
   private ended = false;
+  /** A done or error event was read: the run is over, a later cancel stops nothing. */
+  private finished = false;
 
-  /** @param stream NDJSON bytes, as written by {@link encodeEvent} */
-  constructor(stream: ReadableStream<Uint8Array>) {
+  /**
+   * @param stream NDJSON bytes, as written by {@link encodeEvent}
+   * @param onCancel called once when the reader is cancelled before the run's last event (the client went
+   *   away): stream cancellation alone does not always cross an RPC boundary, so the caller can also say so.
+   */
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private onCancel?: () => void,
+  ) {
     this.reader = stream.getReader();
     // A stream that breaks (an RPC stream whose Durable Object went away) rejects `closed` too; next() reports
     // the failure, so this copy must not surface as an unhandled rejection.
@@ -108,13 +117,14 @@ export class EventReader {
       if (newline >= 0) {
         const line = this.buffer.slice(0, newline);
         this.buffer = this.buffer.slice(newline + 1);
-        if (line.trim().length > 0) return JSON.parse(line) as SessionEvent;
+        if (line.trim().length > 0) return this.seen(JSON.parse(line) as SessionEvent);
         continue;
       }
       if (this.ended) {
         const rest = this.buffer.trim();
         this.buffer = "";
-        return rest.length > 0 ? (JSON.parse(rest) as SessionEvent) : null;
+        this.finished = true;
+        return rest.length > 0 ? this.seen(JSON.parse(rest) as SessionEvent) : null;
       }
       const { done, value } = await this.reader.read();
       if (done) {
@@ -126,10 +136,18 @@ export class EventReader {
     }
   }
 
-  /** Stops reading and cancels the source stream. */
+  /** Stops reading and cancels the source stream (and tells `onCancel` when the run was not over). */
   async cancel(reason?: unknown): Promise<void> {
     this.ended = true;
     this.buffer = "";
+    const onCancel = this.finished ? undefined : this.onCancel;
+    this.onCancel = undefined;
+    onCancel?.();
     await this.reader.cancel(reason).catch(() => undefined);
+  }
+
+  private seen(event: SessionEvent): SessionEvent {
+    if (event.type !== "token") this.finished = true;
+    return event;
   }
 }

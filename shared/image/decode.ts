@@ -1,30 +1,25 @@
 import { InputError } from "../errors.ts";
-import { decodeJpegToRgb } from "./jpeg.ts";
-import { decodePngToRgb } from "./png.ts";
+import { imageCodecs } from "./codecs.ts";
+import { decodeJpegWithinBudget } from "./jpeg/index.ts";
+import { decodePng } from "./png/index.ts";
 import { FORMAT_NAMES, sniffImage } from "./sniff.ts";
 import type { DecodeLimits, RgbImage } from "./types.ts";
 
-/** A decoder error's message, with its cause's (fast-png wraps inflate errors). */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? ` ${err.cause.message}` : "";
-  return `${err.message}${cause}`.trim();
-}
-
 /**
  * Decodes a PNG or JPEG file into 8-bit RGB (HWC), as Pillow's `Image.open(f).convert("RGB")` would
- * (alpha dropped, greyscale and palette expanded; see `decodePngToRgb` and `decodeJpegToRgb`).
+ * (alpha dropped, greyscale and palette expanded; see `png/` and `jpeg/`).
  *
- * The header is read first and the declared size checked against `limits.maxPixels` before any
- * decoder runs. Every failure caused by the input is an {@link InputError} with `param: "image"`:
- * - `unsupported_media_type` (415): empty input, unknown signature, WebP / GIF / BMP (recognised
- *   but not decodable: workerd cannot compile WASM decoders at run time), sub-byte interlaced PNG;
- * - `payload_too_large` (413): declared width·height over `limits.maxPixels`;
+ * The header is read first and the declared size checked against `limits.maxPixels` before any decoder
+ * runs; each decoder then bounds its own work by that size (PNG: inflated bytes; JPEG: scans and block
+ * visits). Every failure caused by the input is an {@link InputError} with `param: "image"`:
+ * - `unsupported_media_type` (415): empty input, unknown signature, WebP / GIF / BMP, a JPEG process libjpeg
+ *   does not decode;
+ * - `payload_too_large` (413): declared width·height over `limits.maxPixels`, a JPEG over its work budgets;
  * - `invalid_request` (400): truncated or corrupt header or data ("could not decode the PNG image: …").
  *
  * @throws RangeError only for invalid `limits` (a programming error, not bad input).
  */
-export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): RgbImage {
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
   if (!(limits.maxPixels > 0) || !Number.isFinite(limits.maxPixels)) {
     throw new RangeError(`maxPixels must be a positive finite number, got ${limits.maxPixels}`);
   }
@@ -42,14 +37,7 @@ export function decodeImage(bytes: Uint8Array, limits: DecodeLimits): RgbImage {
       "image",
     );
   }
-  let image: RgbImage;
-  try {
-    image = header.format === "png" ? decodePngToRgb(bytes) : decodeJpegToRgb(bytes, limits.maxPixels);
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    const reason = describe(err);
-    throw new InputError("invalid_request", `could not decode the ${name} image: ${reason}`, "image");
-  }
+  const image = header.format === "png" ? await decodePng(bytes) : await decodeJpegWithinBudget(bytes, imageCodecs().jpeg);
   if (image.width !== width || image.height !== height || image.data.length !== pixels * 3) {
     throw new InputError(
       "invalid_request",

@@ -55,6 +55,6 @@ export function toPixelValues(img: RgbImage, s: PreprocessSettings): Float32Arra
  * @returns float32[1, 3, S, S], channels first, values in [-1, 1] for the PaliGemma settings.
  * @throws InputError for any problem with the file (see {@link decodeImage}).
  */
-export function preprocessImage(bytes: Uint8Array, s: PreprocessSettings, limits: DecodeLimits): Float32Array<ArrayBuffer> {
-  return toPixelValues(decodeImage(bytes, limits), s);
+export async function preprocessImage(bytes: Uint8Array, s: PreprocessSettings, limits: DecodeLimits): Promise<Float32Array<ArrayBuffer>> {
+  return toPixelValues(await decodeImage(bytes, limits), s);
 }

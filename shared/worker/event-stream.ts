@@ -6,7 +6,8 @@
  *
  * Two clocks bound how long a stream may keep its session: `deadlineMs` (the whole request) and `idleMs` (a
  * reader that takes nothing, e.g. a client that stays connected but never reads). Either ends the stream with
- * an `error` event of type `timeout`, aborts the generation and releases the session.
+ * an `error` event of type `timeout`, aborts the generation and releases the session. Signalling `abort` from
+ * outside (the caller learned that the client went away) ends it the same way, with type `cancelled`.
  */
 import { encodeEvent, type SessionEvent } from "../api/events.ts";
 
@@ -28,7 +29,7 @@ export function eventStream(
   let closed = false;
   let ended = false; // no more events will be enqueued
   let pulling = false;
-  let timedOut: string | null = null;
+  let stopped: { type: "timeout" | "cancelled"; message: string } | null = null;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   let ctrl!: ReadableStreamDefaultController<Uint8Array>;
@@ -40,12 +41,12 @@ export function eventStream(
     closed = true;
     onClose();
   };
-  /** Ends the stream with a timeout error (now, or when a pull in progress returns). */
-  const finishTimedOut = async (): Promise<void> => {
+  /** Ends the stream with the stop's error event (now, or when a pull in progress returns). */
+  const finishStopped = async (): Promise<void> => {
     if (ended) return;
     ended = true;
     try {
-      ctrl.enqueue(encodeEvent({ type: "error", error: { type: "timeout", message: timedOut! } }));
+      ctrl.enqueue(encodeEvent({ type: "error", error: stopped! }));
       ctrl.close();
     } catch {
       // cancelled meanwhile
@@ -56,12 +57,14 @@ export function eventStream(
       close();
     }
   };
-  const timeOut = (message: string): void => {
-    if (ended || timedOut !== null) return;
-    timedOut = message;
+  const stop = (type: "timeout" | "cancelled", message: string): void => {
+    if (ended || stopped !== null) return;
+    stopped = { type, message };
     abort.abort();
-    if (!pulling) void finishTimedOut();
+    if (!pulling) void finishStopped();
   };
+  const timeOut = (message: string): void => stop("timeout", message);
+  abort.signal.addEventListener("abort", () => stop("cancelled", "the client went away; the generation was stopped"), { once: true });
   const armIdle = (): void => {
     if (timeouts.idleMs === undefined || ended) return;
     idleTimer = setTimeout(() => timeOut(`the client read nothing for ${timeouts.idleMs} ms; the stream was ended`), timeouts.idleMs);
@@ -81,7 +84,7 @@ export function eventStream(
       try {
         const next = await events.next();
         pulling = false;
-        if (timedOut !== null) return finishTimedOut();
+        if (stopped !== null) return finishStopped();
         if (next.done) {
           ended = true;
           close();

@@ -28,9 +28,9 @@ const SEED_PALETTE_PNG = encodePng({
 });
 const SEED_JPEG = rgbaJpeg(24, 16, [120, 60, 240]);
 
-function checkDecode(bytes: Uint8Array): void {
+async function checkDecode(bytes: Uint8Array): Promise<void> {
   try {
-    const img = decodeImage(bytes, LIMITS);
+    const img = await decodeImage(bytes, LIMITS);
     expect(img.width * img.height).toBeLessThanOrEqual(LIMITS.maxPixels);
     expect(img.data).toBeInstanceOf(Uint8Array);
     expect(img.data.length).toBe(img.width * img.height * 3);
@@ -70,18 +70,18 @@ describe("decodeImage never throws anything but InputError", () => {
     ["RGBA PNG", SEED_PNG],
     ["4-bit palette PNG", SEED_PALETTE_PNG],
     ["JPEG", SEED_JPEG],
-  ])("mutated %s", (_, seed) => {
-    checkDecode(seed); // the seed itself is valid
-    fc.assert(
-      fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => checkDecode(applyEdits(seed, edits))),
+  ])("mutated %s", async (_, seed) => {
+    await checkDecode(seed); // the seed itself is valid
+    await fc.assert(
+      fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => checkDecode(applyEdits(seed, edits))),
       { numRuns: 400, seed: 20240611 },
     );
   });
 
-  it("random bytes, bare or behind a PNG/JPEG signature", () => {
+  it("random bytes, bare or behind a PNG/JPEG signature", async () => {
     const prefixes = [new Uint8Array(0), SEED_PNG.subarray(0, 8), SEED_PNG.subarray(0, 33), SEED_JPEG.subarray(0, 3)];
-    fc.assert(
-      fc.property(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 256 }), (prefix, tail) =>
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 256 }), (prefix, tail) =>
         checkDecode(new Uint8Array([...prefix, ...tail])),
       ),
       { numRuns: 400, seed: 7 },

@@ -47,7 +47,7 @@ function worstDiff(got: Float32Array, want: Float32Array, size: number): { max: 
 }
 
 describe.each(CASES)("golden pixel_values: %s", (name) => {
-  it("preprocesses image.png exactly like transformers (max abs diff ≤ 1e-6)", () => {
+  it("preprocesses image.png exactly like transformers (max abs diff ≤ 1e-6)", async () => {
     const dir = join(GOLDEN, name);
     const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as GoldenMeta;
     const pre = meta.image_preprocessing;
@@ -63,7 +63,7 @@ describe.each(CASES)("golden pixel_values: %s", (name) => {
     expect(meta.files.pixel_values.shape).toEqual([1, 3, settings.size, settings.size]);
 
     const want = readFloat32(join(dir, "pixel_values.bin"));
-    const got = preprocessImage(new Uint8Array(readFileSync(join(dir, "image.png"))), settings, LIMITS);
+    const got = await preprocessImage(new Uint8Array(readFileSync(join(dir, "image.png"))), settings, LIMITS);
     expect(got.length).toBe(3 * settings.size * settings.size);
     expect(want.length).toBe(got.length);
     const { max, where } = worstDiff(got, want, settings.size);
@@ -79,10 +79,10 @@ describe("paligemma-shapes eval images", () => {
     expect(files).toHaveLength(24);
   });
 
-  it.each(files)("%s decodes to the size in its name", (file) => {
+  it.each(files)("%s decodes to the size in its name", async (file) => {
     const m = /_(\d+)x(\d+)\.png$/.exec(file);
     expect(m, `no WxH in ${file}`).not.toBeNull();
-    const img = decodeImage(new Uint8Array(readFileSync(join(EVAL, file))), LIMITS);
+    const img = await decodeImage(new Uint8Array(readFileSync(join(EVAL, file))), LIMITS);
     expect([img.width, img.height]).toEqual([Number(m![1]), Number(m![2])]);
     expect(img.data.length).toBe(img.width * img.height * 3);
   });

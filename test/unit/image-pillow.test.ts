@@ -46,8 +46,8 @@ describe("resizeBicubic is byte-identical to Pillow's Image.resize(BICUBIC)", ()
 describe("decodeImage matches Pillow's Image.open(png).convert('RGB')", () => {
   it("has the fixture cases", () => expect(pngCases.length).toBe(7));
 
-  it.each(pngCases.map((c) => [`${c.file} (mode ${c.mode})`, c] as const))("%s", (_, c) => {
-    const img = decodeImage(b64(c.png), { maxPixels: 1 << 20 });
+  it.each(pngCases.map((c) => [`${c.file} (mode ${c.mode})`, c] as const))("%s", async (_, c) => {
+    const img = await decodeImage(b64(c.png), { maxPixels: 1 << 20 });
     expect([img.width, img.height]).toEqual([23, 17]);
     const { count, first } = compare(img.data, b64(c.rgb));
     expect(count, `first difference at byte ${first}`).toBe(0);

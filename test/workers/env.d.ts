@@ -18,6 +18,11 @@ declare global {
       readonly GOLDEN_LOGITS: string;
       readonly GOLDEN_STEP_LOGITS: string;
       readonly GOLDEN_GREEDY: string;
+      /** base64 files of ../shared/golden-jpeg (JPEGs and Pillow's RGB decode). */
+      readonly GOLDEN_JPEG_PROGRESSIVE: string;
+      readonly GOLDEN_JPEG_PROGRESSIVE_RGB: string;
+      readonly GOLDEN_JPEG_444: string;
+      readonly GOLDEN_JPEG_GRAY: string;
     }
   }
 }

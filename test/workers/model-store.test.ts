@@ -30,7 +30,7 @@ describe("model stores", () => {
     const fromR2 = await workersModel(cache, { ...env, MODEL_SOURCE: "r2" }, { tokenizer: false });
     const fromAssets = await workersModel(cache, env, { tokenizer: false });
     expect(fromR2).not.toBe(fromAssets);
-    const pixels = preprocessImage(fromBase64(env.EVAL_IMAGE_001), fromR2.manifest.preprocess, { maxPixels: 1e6 });
+    const pixels = await preprocessImage(fromBase64(env.EVAL_IMAGE_001), fromR2.manifest.preprocess, { maxPixels: 1e6 });
     const [a, b] = await Promise.all([fromR2.engine.encodeImage(pixels), fromAssets.engine.encodeImage(pixels)]);
     expect([a.tokens, a.dim]).toEqual([36, 192]);
     expect(a.data).toEqual(b.data);

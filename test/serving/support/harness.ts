@@ -115,6 +115,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
     encodeImage: opts.encode ? opts.encode(realEncode) : realEncode,
     session: (name) => ({
       generate: (req) => host(name).generate(req),
+      cancel: async (runId) => host(name).cancel(runId),
       describe: async () => host(name).describe(),
       reset: () => host(name).clear(),
     }),
