@@ -33,7 +33,7 @@ describe("kernel vision path", () => {
   for (const name of GOLDEN_CASES) {
     it(`${name} fp32: soft tokens match transformers (1e-4) and onnxruntime`, async () => {
       const r = await encodeBoth(name, "fp32");
-      expect(r.memory.flavor).toBe("simd");
+      expect(r.memory.flavor).toBe("relaxed"); // Node ≥ 22 (package.json engines) runs the relaxed-SIMD build
       expect(maxAbsDiff(r.kernel, r.g.projectorOutput).max).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(r.kernel, r.ort).max).toBeLessThanOrEqual(1e-4);
     });
