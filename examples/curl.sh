@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The HTTP API with curl and jq, against a running `npm start`:
 #   bash examples/curl.sh [image.png]
-# PALIGEMMA_URL (default http://localhost:8787) picks the server; API_KEY is sent as a bearer token when set.
+# PALIGEMMA_URL (default http://localhost:8787) picks the server, MODEL (default paligemma-shapes) the model id for
+# the OpenAI route; API_KEY is sent as a bearer token when set.
 # examples/shapes.png is an eval image of the default model (a blue circle and a yellow square, 160×120).
 set -euo pipefail
 BASE=${PALIGEMMA_URL:-http://localhost:8787}
 IMG=${1:-$(dirname "$0")/shapes.png}
+MODEL=${MODEL:-paligemma-shapes}
 AUTH=()
 if [ -n "${API_KEY:-}" ]; then AUTH=(-H "authorization: Bearer $API_KEY"); fi
 post() { curl -sS --fail-with-body "${AUTH[@]}" "$@"; }
@@ -25,7 +27,7 @@ jq -n --arg id "$IMAGE_ID" '{image_id: $id, task: "detect", objects: ["circle"],
 
 # 4. OpenAI's chat completions with the image inline (a data URL), streamed as Server-Sent Events.
 B64=$(base64 < "$IMG" | tr -d '\n')
-jq -n --arg url "data:image/png;base64,$B64" '{model: "paligemma-shapes", stream: true, max_tokens: 8,
+jq -n --arg url "data:image/png;base64,$B64" --arg model "$MODEL" '{model: $model, stream: true, max_tokens: 8,
     messages: [{role: "user", content: [{type: "image_url", image_url: {url: $url}}, {type: "text", text: "answer en how many shapes"}]}]}' |
   post -N "$BASE/v1/chat/completions" -H 'content-type: application/json' -d @- |
   sed -n 's/^data: //p' | grep -v '^\[DONE\]$' | jq -rj '.choices[0].delta.content // empty' | sed 's/^/how many shapes: /'

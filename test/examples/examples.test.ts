@@ -22,6 +22,13 @@ const answer = (prefix: string) => {
   return c;
 };
 
+/** The examples' environment: this server, the default model, no key (the dev server has none). */
+const exampleEnv = () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, PALIGEMMA_URL: server.url, MODEL: "paligemma-shapes" };
+  delete env.API_KEY;
+  return env;
+};
+
 let server: DevServer;
 beforeAll(async () => {
   server = await startDevServer();
@@ -34,7 +41,7 @@ describe("examples/", () => {
   });
 
   it("curl.sh (curl + jq): upload, caption, detect with boxes in pixels, streamed chat completion", async () => {
-    const { stdout } = await run("bash", [join(REPO, "examples/curl.sh")], { cwd: REPO, env: { ...process.env, PALIGEMMA_URL: server.url } });
+    const { stdout } = await run("bash", [join(REPO, "examples/curl.sh")], { cwd: REPO, env: exampleEnv() });
     const lines = stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^image_id: img_[0-9a-f]{64}$/);
     expect(lines[1]).toBe(`caption: ${answer("caption en").answer}`);
@@ -48,7 +55,7 @@ describe("examples/", () => {
   }, 60_000);
 
   it("openai-client.ts (the official openai client): a caption, then a streamed answer", async () => {
-    const { stdout } = await run("npx", ["tsx", join(REPO, "examples/openai-client.ts")], { cwd: REPO, env: { ...process.env, PALIGEMMA_URL: server.url } });
+    const { stdout } = await run("npx", ["tsx", join(REPO, "examples/openai-client.ts")], { cwd: REPO, env: exampleEnv() });
     expect(stdout.trimEnd().split("\n")).toEqual([
       `caption: ${answer("caption en").answer}`,
       `color of the square: ${answer("answer en what color is the square").answer}`,
