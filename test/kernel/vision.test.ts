@@ -2,8 +2,8 @@
  * The kernel vision path (shared/kernel/vision.ts) on every golden checkpoint: soft tokens within the fp32
  * golden tolerance of transformers' projector output, and within float32 rounding of onnxruntime's on the
  * same converted model, for float weights, dequantised int4 weights and a model whose vision tower is split
- * over several stages (identical to the unsplit one). Runs the plain-SIMD build (Node 20); the relaxed-SIMD
- * build is checked inside workerd (test/workers/golden-parity.test.ts).
+ * over several stages (identical to the unsplit one). Runs the relaxed-SIMD build (Node ≥ 22, as in workerd,
+ * where test/workers/golden-parity.test.ts checks it too).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
