@@ -5,7 +5,8 @@
  *
  *   {"bandwidth_gbps": n, "results": [{"runtime", "dtype", "stage", "ms", "gbps"}, …]}
  *
- * A benchmark, not a test: nothing here asserts a speed. Exit status 1 when any graph failed to run.
+ * A benchmark, not a test: nothing here asserts a speed. Exit status 1 when any graph failed to run, 2 when
+ * node-native is asked for (it is by default) and onnxruntime-node is not installed (`npm run bench:setup`).
  */
 import { Command, InvalidArgumentError } from "commander";
 import { STAGE_NAMES, type StageName } from "./feeds.ts";
@@ -15,6 +16,7 @@ import { RUNTIME_NAMES, type RuntimeName } from "./runtimes/types.ts";
 import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
 import { FULL_REPS, QUICK_REPS } from "./timing.ts";
 import { kernelRows, type KernelRow } from "./kernel-rows.ts";
+import { loadOnnxruntimeNode, OnnxruntimeNodeMissing } from "./runtimes/node-native.ts";
 
 const DEFAULT_DTYPES = "fp32,fp16,int8,int8-acc4,int4,int4-acc4";
 
@@ -62,6 +64,17 @@ const program = new Command()
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
   .option("--no-kernel", "skip the kernel module's rows (kernels/: int8/int4 decode GEMV, float32 vision GEMM; in workerd and Node)")
   .action(async (o: CliOptions) => {
+    // Before minutes of work: the default runtimes include node-native, whose onnxruntime-node is a separate install.
+    if (o.runtimes.includes("node-native")) {
+      try {
+        await loadOnnxruntimeNode();
+      } catch (err) {
+        if (!(err instanceof OnnxruntimeNodeMissing)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+    }
     const shape = benchShape(o.shape, o.visionLayers, o.decoderLayers);
     const order = RUNTIME_NAMES.filter((r) => o.runtimes.includes(r)).reverse(); // the native baseline first
     const log = (line: string) => process.stderr.write(`${line}\n`);

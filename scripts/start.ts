@@ -15,6 +15,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+// wrangler needs Node >= 22. `npm start` runs the Node pinned in node_modules (package.json optionalDependencies)
+// whatever the system's is; this only catches a direct run (`tsx scripts/start.ts`) on an older system Node.
+const engines = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+if (Number(process.versions.node.split(".")[0]) < 22) {
+  process.stderr.write(`Node ${process.versions.node} is too old (package.json engines: ${engines}): run \`npm start\`, which uses the pinned Node in node_modules/.bin, or install the Node in .nvmrc.\n`);
+  process.exit(1);
+}
 const modelId = process.env.MODEL_ID ?? "paligemma-shapes";
 const manifest = join(repo, "model-shards", modelId, "manifest.json");
 if (!existsSync(manifest)) {
