@@ -6,50 +6,51 @@
  *   GET    /v1/models             the served model
  *   POST   /v1/images             upload an image (encoded by the vision worker) → image_id
  *   GET    /v1/sessions/:id       a session's state;  DELETE /v1/sessions/:id  forgets it
- *   GET    /healthz
+ *   GET    /healthz, /health
  *   GET    /                      the playground page (functions/playground), same origin as the API
  *
- * Every `/v1/*` request passes the guard first (CORS, API keys, rate limit: guard.ts). Bodies are limited and
- * validated with zod at the edge; every refusal is `{"error": {"type", "message", "param"?}}` with its 4xx.
+ * Every response carries `x-request-id` and every request is logged (request-log.ts). Every `/v1/*` request passes
+ * the guard first (CORS, API keys, rate limit: guard.ts). Bodies are limited, strict UTF-8 and validated with zod
+ * at the edge; every refusal is `{"error": {"type", "message", "param"?}}` with its 4xx, in OpenAI's shape on the
+ * OpenAI routes (errors.ts).
  */
-import { zValidator } from "@hono/zod-validator";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import type { z } from "zod";
-import { chatPrompt, chatRequestSchema, chatSampling } from "../../shared/api/chat-schema.ts";
-import { generateRequestSchema, nativeSampling } from "../../shared/api/generate-schema.ts";
+import { generateRequestSchema, nativeSampling, type GenerateRequestBody } from "../../shared/api/generate-schema.ts";
 import { decodeImageString } from "../../shared/api/image-input.ts";
 import { MULTIPART_OVERHEAD_BYTES, readImageUpload } from "../../shared/api/image-upload.ts";
 import { resolvePrefix } from "../../shared/tasks/request.ts";
 import { nativeDoneFrame, nativeErrorFrame, nativeJson, nativeTokenFrame } from "../../shared/api/native-format.ts";
-import { ChatChunkWriter, chatCompletion, modelList, openaiErrorFrame } from "../../shared/api/openai-format.ts";
+import { modelList } from "../../shared/api/openai-format.ts";
 import { sessionIdSchema } from "../../shared/api/params.ts";
-import { SSE_DONE } from "../../shared/api/sse.ts";
 import { zodToInputError } from "../../shared/api/validation.ts";
 import { InputError } from "../../shared/errors.ts";
-import { methodNotAllowed, notFound, onError } from "../../shared/worker/http-errors.ts";
+import type { PromptSpan } from "../../shared/text/prompt.ts";
+import { methodNotAllowed } from "../../shared/worker/http-errors.ts";
 import { registerPlayground } from "../playground/index.ts";
+import { json, jsonBody as jsonBodyOf, limitBody } from "./body.ts";
+import { registerChat } from "./chat-route.ts";
 import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
+import { errorResponse, routeMissing } from "./errors.ts";
 import { guard, type DecoderAppEnv } from "./guard.ts";
 import { collect, sseResponse } from "./render.ts";
+import { requestLog } from "./request-log.ts";
 import { encodeFor, scopedSessionName, SESSION_HEADER, sessionRef, startRun } from "./run.ts";
 
-/** Validates a JSON body with zod, turning failures into InputError (400/422 with `param`). */
-function json<S extends z.ZodType>(schema: S) {
-  return zValidator("json", schema, (result) => {
-    if (!result.success) throw zodToInputError(result.error);
-  });
+/** Where the free text of a native request lies in its prefix: the prompt, or a task's question. */
+function nativeSpans(body: GenerateRequestBody, prefix: string): PromptSpan[] {
+  if (body.task === undefined) return [{ param: "prompt", start: 0, end: prefix.length }];
+  const question = body.question?.trim();
+  if (body.task === "answer" && question && prefix.endsWith(question)) {
+    return [{ param: "question", start: prefix.length - question.length, end: prefix.length }];
+  }
+  return [{ param: "task", start: 0, end: prefix.length }];
 }
 
-/** A body limit of `maxSize` bytes whose refusal is a 413 JSON error. */
-function limitBody(maxSize: number, what: string, param?: string): MiddlewareHandler {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new InputError("payload_too_large", `${what} is larger than ${maxSize} bytes`, param);
-    },
-  });
+/** Options of the app itself (not of a deployment). */
+export interface DecoderAppOptions {
+  /** Receives the one log line of each request (default console.log). */
+  readonly log?: (line: string) => void;
 }
 
 /** The session a path names, scoped to the request's owner; 404 when it holds nothing. */
@@ -65,27 +66,25 @@ async function existingSession(c: Context<DecoderAppEnv>, d: DecoderDeps) {
 }
 
 /** Builds the decoder app; `deps` resolves sessions, keys and the vision worker for a request's env. */
-export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<DecoderAppEnv> {
+export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options: DecoderAppOptions = {}): Hono<DecoderAppEnv> {
   const app = new Hono<DecoderAppEnv>();
-  app.onError(onError);
-  app.notFound(notFound);
+  app.onError(errorResponse);
+  app.notFound(routeMissing);
+  app.use("*", requestLog(options.log));
   app.use("*", async (c, next) => {
     c.set("disconnect", c.req.raw.signal);
     await next();
   });
 
-  /** JSON-only routes: other content types are a 415, oversized bodies a 413. */
-  const jsonBody: MiddlewareHandler<DecoderAppEnv> = async (c, next) => {
-    if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
-      throw new InputError("unsupported_media_type", "send the request as application/json", "content-type");
-    }
-    return limitBody(deps(c.env).limits.maxBodyBytes, "the request body")(c, next);
-  };
+  /** JSON-only routes: other content types are a 415, oversized bodies a 413, invalid UTF-8 a 400. */
+  const jsonBody: MiddlewareHandler<DecoderAppEnv> = jsonBodyOf((c) => deps(c.env as DecoderEnv).limits.maxBodyBytes);
 
-  app.get("/healthz", async (c) => {
+  const health = async (c: Context<DecoderAppEnv>) => {
     const d = deps(c.env);
     return c.json({ status: "ok", worker: "decoder", model: d.modelId, auth: (await d.apiKeys()) ? "api_key" : "open" });
-  });
+  };
+  app.get("/healthz", health);
+  app.get("/health", health);
 
   registerPlayground(app);
 
@@ -102,7 +101,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
       if (bytes.length > d.limits.maxImageBytes) {
         throw new InputError("payload_too_large", `the image is larger than ${d.limits.maxImageBytes} bytes`, "image");
       }
-      const record = await encodeFor(d, bytes, c.get("owner"));
+      const record = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId") });
       return c.json(record, record.cached ? 200 : 201);
     },
   );
@@ -120,13 +119,16 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
     const session = sessionRef(c, body.session);
     const prompt = resolvePrefix(body); // the free prompt, or the task's PaliGemma prefix
     const image = body.image === undefined ? undefined : decodeImageString(body.image, "image", d.limits.maxImageBytes).bytes;
+    const requestId = c.get("requestId");
     const { info, reader } = await startRun(d, c.get("owner"), session, {
       model: body.model,
       prompt,
+      promptSpans: nativeSpans(body, prompt),
       image,
       imageId: body.image_id,
       sampling: nativeSampling(body),
       signal: c.get("disconnect"),
+      requestId,
     });
     const headers = { [SESSION_HEADER]: info.session };
     if (!body.stream) {
@@ -137,43 +139,15 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
       reader,
       { token: nativeTokenFrame, done: (done) => nativeDoneFrame(info, done, prompt), error: nativeErrorFrame },
       headers,
+      requestId,
     );
   });
 
-  app.post("/v1/chat/completions", jsonBody, json(chatRequestSchema), async (c) => {
-    const body = c.req.valid("json");
-    const d = deps(c.env);
-    const session = sessionRef(c, body.session);
-    const { prompt, image } = chatPrompt(body, d.limits.maxImageBytes);
-    const sampling = chatSampling(body);
-    const { info, reader } = await startRun(d, c.get("owner"), session, { model: body.model, prompt, image, sampling, signal: c.get("disconnect") });
-    const ctx = {
-      id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
-      created: Math.floor(Date.now() / 1000),
-      model: info.model,
-      includeUsage: body.stream_options?.include_usage === true,
-      logprobs: sampling.logprobs,
-    };
-    const headers = { [SESSION_HEADER]: info.session };
-    if (!body.stream) {
-      const { tokens, done } = await collect(reader);
-      return c.json(chatCompletion(ctx, done, tokens), 200, headers);
-    }
-    const writer = new ChatChunkWriter(ctx);
-    return sseResponse(
-      reader,
-      {
-        start: () => writer.start(),
-        token: (t) => writer.token(t),
-        done: (done) => writer.finish(done) + SSE_DONE,
-        error: openaiErrorFrame,
-      },
-      headers,
-    );
-  });
+  registerChat(app, deps, jsonBody);
 
   // Known paths asked with another method: 405 with `allow` (after the routes above, which answer first).
   app.all("/healthz", methodNotAllowed(["GET"]));
+  app.all("/health", methodNotAllowed(["GET"]));
   app.all("/v1/models", methodNotAllowed(["GET"]));
   app.all("/v1/images", methodNotAllowed(["POST"]));
   app.all("/v1/sessions/:id", methodNotAllowed(["GET", "DELETE"]));

@@ -42,6 +42,8 @@ export interface DecoderEnv extends ModelEnv {
   readonly REQUEST_TIMEOUT_S?: string;
   /** A stream whose client reads nothing for this long is ended and its session freed, in seconds. */
   readonly STREAM_IDLE_TIMEOUT_S?: string;
+  /** Chat system/developer messages: "ignore" (default: dropped, named in `x-paligemma-ignored`) or "reject" (422). */
+  readonly CHAT_SYSTEM_MESSAGES?: string;
   /** Idle time after which a session's stored state is deleted, in seconds. */
   readonly SESSION_TTL_S?: string;
 }

@@ -17,6 +17,7 @@ import { authenticate, OPEN_OWNER } from "../../shared/worker/auth.ts";
 import { RateLimitedError } from "../../shared/worker/http-errors.ts";
 import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
+import { IGNORED_HEADER, REQUEST_ID_HEADER, type RequestVariables } from "./request-log.ts";
 
 /** Hono context variables the guard sets. */
 export interface GuardVariables {
@@ -30,7 +31,7 @@ export interface GuardVariables {
 }
 
 /** The app's Hono environment. */
-export type DecoderAppEnv = { Bindings: DecoderEnv; Variables: GuardVariables };
+export type DecoderAppEnv = { Bindings: DecoderEnv; Variables: GuardVariables & RequestVariables };
 
 let announcedOpen = false;
 
@@ -54,7 +55,7 @@ function corsFor(origins: readonly string[]): MiddlewareHandler<DecoderAppEnv> {
     origin: (origin) => (origins.includes("*") ? "*" : origins.includes(origin) ? origin : null),
     allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowHeaders: ["authorization", "content-type", "x-session-id"],
-    exposeHeaders: ["x-session-id", "retry-after"],
+    exposeHeaders: ["x-session-id", "retry-after", REQUEST_ID_HEADER, IGNORED_HEADER],
     maxAge: 600,
   });
 }

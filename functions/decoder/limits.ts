@@ -2,8 +2,10 @@
  * The decoder's configurable limits: wrangler vars (root wrangler.toml) with defaults. A var that is set but
  * not a number fails every request with a 500 naming it: a deployment error, not something to guess around.
  */
+import type { SystemMessagePolicy } from "../../shared/api/chat-schema.ts";
 import { MAX_IMAGE_BYTES } from "../../shared/api/image-input.ts";
-import { intVar } from "../../shared/worker/http-errors.ts";
+import { echo } from "../../shared/errors.ts";
+import { ConfigError, intVar } from "../../shared/worker/http-errors.ts";
 import type { BucketLimit } from "../../shared/worker/token-bucket.ts";
 import type { DecoderEnv } from "./env.ts";
 
@@ -30,6 +32,16 @@ export interface DecoderLimits {
   readonly rateLimit: BucketLimit;
   /** Allowed browser origins ("*" = any); empty = CORS off. */
   readonly corsOrigins: readonly string[];
+  /** What the chat route does with system/developer messages (`CHAT_SYSTEM_MESSAGES`, default "ignore"). */
+  readonly chatSystemMessages: SystemMessagePolicy;
+}
+
+/** Reads `CHAT_SYSTEM_MESSAGES`: "ignore" (default) or "reject"; anything else is a ConfigError. */
+export function systemMessagePolicy(value: string | undefined): SystemMessagePolicy {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "ignore") return "ignore";
+  if (v === "reject") return "reject";
+  throw new ConfigError(`CHAT_SYSTEM_MESSAGES must be "ignore" or "reject", got ${echo(value, 32)}`);
 }
 
 /** Limits a session applies. */
@@ -60,6 +72,7 @@ export function decoderLimits(env: Partial<DecoderEnv>): DecoderLimits {
       burst: intVar(env.RATE_LIMIT_BURST, d.rateLimitBurst, "RATE_LIMIT_BURST"),
     },
     corsOrigins: (env.CORS_ORIGINS ?? "").split(/[\s,]+/).filter((o) => o.length > 0),
+    chatSystemMessages: systemMessagePolicy(env.CHAT_SYSTEM_MESSAGES),
   };
 }
 

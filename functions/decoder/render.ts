@@ -5,8 +5,8 @@
  */
 import type { DoneEvent, ErrorBody, EventReader, TokenEvent } from "../../shared/api/events.ts";
 import { SSE_HEADERS } from "../../shared/api/sse.ts";
-import { InputError, type InputErrorType } from "../../shared/errors.ts";
-import { RateLimitedError, ServiceError } from "../../shared/worker/http-errors.ts";
+import { InputError, type ErrorData } from "../../shared/errors.ts";
+import { INPUT_ERROR_TYPES, publicError, RateLimitedError, ServiceError, statusOfType } from "../../shared/worker/http-errors.ts";
 
 /** How one API frames the events of a stream. */
 export interface StreamFormat {
@@ -16,8 +16,8 @@ export interface StreamFormat {
   token(token: TokenEvent): string;
   /** The final frame(s), terminator included. */
   done(done: DoneEvent): string;
-  /** An error after the stream started. */
-  error(error: ErrorBody["error"]): string;
+  /** An error after the stream started (already made public: no internals, bounded). */
+  error(error: ErrorData): string;
 }
 
 /** The session's stream broke off (its Durable Object was evicted, restarted or failed): retrying is safe. */
@@ -26,9 +26,15 @@ const ENDED_EARLY = {
   message: "the session stopped before the generation ended (it was restarted or evicted); send the request again",
 } as const;
 
-/** An SSE response that frames the session's events with `format`. */
-export function sseResponse(reader: EventReader, format: StreamFormat, headers: Record<string, string>): Response {
+/** A session's error event as a client may see it (5xx internals replaced, message bounded). */
+export function streamError(error: ErrorBody["error"], requestId?: string): ErrorData {
+  return publicError({ status: statusOfType(error.type), ...error }, requestId);
+}
+
+/** An SSE response that frames the session's events with `format`; `requestId` goes into 5xx messages. */
+export function sseResponse(reader: EventReader, format: StreamFormat, headers: Record<string, string>, requestId?: string): Response {
   const encoder = new TextEncoder();
+  const error = (e: ErrorBody["error"]): string => format.error(streamError(e, requestId));
   let started = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -42,13 +48,13 @@ export function sseResponse(reader: EventReader, format: StreamFormat, headers: 
         let last = false;
         try {
           const event = await reader.next();
-          if (event === null) [frame, last] = [format.error(ENDED_EARLY), true];
+          if (event === null) [frame, last] = [error(ENDED_EARLY), true];
           else if (event.type === "token") frame = format.token(event.token);
           else if (event.type === "done") [frame, last] = [format.done(event.done), true];
-          else [frame, last] = [format.error(event.error), true];
+          else [frame, last] = [error(event.error), true];
         } catch (err) {
-          console.error("reading session events:", err);
-          [frame, last] = [format.error(ENDED_EARLY), true];
+          console.error(`reading session events (request ${requestId ?? "?"}):`, err);
+          [frame, last] = [error(ENDED_EARLY), true];
         }
         if (frame) controller.enqueue(encoder.encode(frame));
         if (last) {
@@ -83,23 +89,15 @@ export async function collect(reader: EventReader): Promise<{ tokens: TokenEvent
   }
 }
 
-const INPUT_ERROR_TYPES: readonly string[] = [
-  "invalid_request",
-  "authentication",
-  "not_found",
-  "payload_too_large",
-  "unsupported_media_type",
-  "unprocessable",
-  "rate_limited",
-];
-
 /**
- * Rebuilds a thrown error from its `{type, message, param}` form: InputError (RateLimitedError with its retry
- * time) for the 4xx types, ServiceError for `unavailable` and `timeout`, Error otherwise.
+ * Rebuilds a thrown error from its `{type, message, param, code}` form: InputError (RateLimitedError with its
+ * retry time) for the 4xx types, ServiceError for `unavailable` and `timeout`, Error otherwise (a 500 whose
+ * message the client never sees).
  */
-export function errorFrom(error: { type: string; message: string; param?: string; retry_after_s?: number }): Error {
+export function errorFrom(error: { type: string; message: string; param?: string; code?: string; retry_after_s?: number }): Error {
   if (error.type === "rate_limited") return new RateLimitedError(error.message, error.retry_after_s ?? 1, error.param);
-  if (INPUT_ERROR_TYPES.includes(error.type)) return new InputError(error.type as InputErrorType, error.message, error.param);
+  const input = INPUT_ERROR_TYPES.find((t) => t === error.type);
+  if (input) return new InputError(input, error.message, error.param, error.code);
   if (error.type === "unavailable" || error.type === "timeout") return new ServiceError(error.type, error.message);
   return new Error(error.message);
 }

@@ -7,14 +7,16 @@
  * the old one), and learns nothing about the first. Ids the worker makes up are 128 random bits.
  *
  * Faults: the vision worker failing is a 503 (`unavailable`); a session whose image is gone from KV while the
- * request carries the image itself gets it encoded again and is asked once more.
+ * request carries the image itself gets it encoded again and is asked once more. What failed inside is logged
+ * with the request id, never put in the response (only a deployment error keeps its message, which names a var).
  */
 import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
 import type { SamplingParams } from "../../shared/api/params.ts";
-import { InputError } from "../../shared/errors.ts";
+import { echo, InputError } from "../../shared/errors.ts";
+import type { PromptSpan } from "../../shared/text/prompt.ts";
 import { randomId } from "../../shared/worker/auth.ts";
-import { ServiceError } from "../../shared/worker/http-errors.ts";
+import { CONFIG_ERROR_PREFIX, ConfigError, ServiceError } from "../../shared/worker/http-errors.ts";
 import type { ImageRecord } from "../vision/encode.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
 import { errorFrom } from "./render.ts";
@@ -35,11 +37,15 @@ export interface SessionRef {
 export interface RunInput {
   readonly model?: string;
   readonly prompt: string;
+  /** Which request field each part of `prompt` came from. */
+  readonly promptSpans?: readonly PromptSpan[];
   readonly image?: Uint8Array;
   readonly imageId?: string;
   readonly sampling: SamplingParams;
   /** Aborted when the client disconnects (the incoming request's signal). */
   readonly signal?: AbortSignal;
+  /** The request's id, for log lines. */
+  readonly requestId?: string;
 }
 
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
@@ -60,19 +66,29 @@ export function scopedSessionName(owner: string, name: string): string {
   return owner ? `${owner}/${name}` : name;
 }
 
+/** A failed RPC as the client sees it: a deployment error as such, anything else a 503 that says only `what`. */
+function rpcFailure(err: unknown, what: string, requestId: string | undefined): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`${what} (request ${requestId ?? "?"}):`, err);
+  if (message.startsWith(CONFIG_ERROR_PREFIX)) return new ConfigError(message);
+  return new ServiceError("unavailable", `${what}; retry later`, 1);
+}
+
 /** Encodes `bytes` in the vision worker for `owner`; its failures are 503s, bad images their own 4xx. */
-export async function encodeFor(deps: DecoderDeps, bytes: Uint8Array, owner: string, force = false): Promise<ImageRecord> {
+export async function encodeFor(
+  deps: DecoderDeps,
+  bytes: Uint8Array,
+  owner: string,
+  opts: { readonly force?: boolean; readonly requestId?: string } = {},
+): Promise<ImageRecord> {
   let reply;
   try {
-    reply = await deps.encodeImage(bytes, { owner, force });
+    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false });
   } catch (err) {
-    console.error("vision encode RPC:", err);
-    throw new ServiceError("unavailable", `the vision service failed (${err instanceof Error ? err.message : String(err)}); retry later`, 1);
+    throw rpcFailure(err, "the vision service failed", opts.requestId);
   }
   if (reply.ok) return reply.image;
-  if (reply.error.status >= 500) {
-    throw new ServiceError("unavailable", `the vision service could not encode the image (${reply.error.message}); retry later`, 1);
-  }
+  if (reply.error.status >= 500) throw rpcFailure(new Error(reply.error.message), "the vision service could not encode the image", opts.requestId);
   throw errorFrom(reply.error);
 }
 
@@ -80,8 +96,7 @@ async function ask(session: SessionApi, req: SessionRequest): Promise<SessionRep
   try {
     return await session.generate(req);
   } catch (err) {
-    console.error("session RPC:", err);
-    throw new ServiceError("unavailable", `the session failed (${err instanceof Error ? err.message : String(err)}); retry`, 1);
+    throw rpcFailure(err, "the session failed", req.requestId);
   }
 }
 
@@ -98,21 +113,32 @@ export async function startRun(
   input: RunInput,
 ): Promise<{ info: RunInfo; reader: EventReader }> {
   if (input.model !== undefined && input.model !== deps.modelId) {
-    throw new InputError("not_found", `model "${input.model}" is not served here; GET /v1/models lists "${deps.modelId}"`, "model");
+    throw new InputError("not_found", `model ${echo(input.model)} is not served here; GET /v1/models lists "${deps.modelId}"`, "model", "model_not_found");
   }
   const { maxNewTokens } = deps.limits;
   if (input.sampling.maxTokens > maxNewTokens) {
     throw new InputError("invalid_request", `max_tokens must be at most ${maxNewTokens}`, "max_tokens");
   }
   let imageId = input.imageId;
-  if (input.image) imageId = (await encodeFor(deps, input.image, owner)).image_id;
+  const { requestId } = input;
+  if (input.image) imageId = (await encodeFor(deps, input.image, owner, { requestId })).image_id;
   const api = deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
-  const req: SessionRequest = { session: session.name, named: session.named, owner, prompt: input.prompt, imageId, sampling: input.sampling, runId };
+  const req: SessionRequest = {
+    session: session.name,
+    named: session.named,
+    owner,
+    prompt: input.prompt,
+    ...(input.promptSpans ? { promptSpans: input.promptSpans } : {}),
+    imageId,
+    sampling: input.sampling,
+    runId,
+    ...(requestId ? { requestId } : {}),
+  };
   let reply = await ask(api, req);
   if (input.image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
-    imageId = (await encodeFor(deps, input.image, owner, true)).image_id;
+    imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId })).image_id;
     reply = await ask(api, { ...req, imageId });
   }
   if (!reply.ok) throw errorFrom(reply.error);

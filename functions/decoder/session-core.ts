@@ -9,15 +9,17 @@
  * about the same image costs no KV read and no vision encode, and (2) the prefill result of the last prompt, so
  * repeating exactly the same image + prompt costs no prefill at all.
  */
-import type { PrefixCacheReport, RunInfo, SessionEvent } from "../../shared/api/events.ts";
+import type { PrefixCacheReport, RunInfo, SessionEvent, TopLogprob } from "../../shared/api/events.ts";
 import type { PrefillResult, SoftTokens } from "../../shared/engine/types.ts";
 import { InputError } from "../../shared/errors.ts";
 import { GenerationAborted, generate, type GenerationResult } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
+import { tokenPiece } from "../../shared/text/token-piece.ts";
+import type { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
-import { errorResponseBody } from "../../shared/worker/http-errors.ts";
+import { describeError } from "../../shared/worker/http-errors.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import type { LastRun, SessionRecord, SessionRequest } from "./session-types.ts";
 
@@ -70,7 +72,7 @@ export class SessionCore {
       }
       throw new InputError("invalid_request", "no image: send image or image_id (a session remembers its last image)", "image");
     }
-    const ids = buildPromptIds(tokenizer, req.prompt, manifest.config.imageTokens, manifest.config.tokens);
+    const ids = buildPromptIds(tokenizer, req.prompt, manifest.config.imageTokens, manifest.config.tokens, req.promptSpans);
     this.checkLimits(ids.length, manifest.config.imageTokens, req.sampling.maxTokens);
     const owner = req.owner ?? "";
     const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
@@ -114,13 +116,14 @@ export class SessionCore {
     const { maxPromptTokens, contextTokens } = this.deps.limits ?? DEFAULT_SESSION_LIMITS;
     const text = promptTokens - imageTokens;
     if (text > maxPromptTokens) {
-      throw new InputError("unprocessable", `the prompt is ${text} tokens, over the limit of ${maxPromptTokens}`, "prompt");
+      throw new InputError("unprocessable", `the prompt is ${text} tokens, over the limit of ${maxPromptTokens}`, "prompt", "context_length_exceeded");
     }
     if (promptTokens + maxTokens > contextTokens) {
       throw new InputError(
         "unprocessable",
         `the prompt (${promptTokens} tokens with the image) plus max_tokens (${maxTokens}) exceeds the model's context of ${contextTokens} tokens`,
         "max_tokens",
+        "context_length_exceeded",
       );
     }
   }
@@ -164,6 +167,7 @@ export class SessionCore {
         eos: [manifest.config.tokens.eos],
         stop: s.stop,
         mask: vocabMask(manifest),
+        topLogprobs: s.topLogprobs ?? 0,
         tokenizer,
         signal,
         prefilled: ctx.cached,
@@ -177,7 +181,9 @@ export class SessionCore {
           break;
         }
         produced++;
-        yield { type: "token", token: next.value };
+        const { top, ...token } = next.value;
+        if (!top || !tokenizer) yield { type: "token", token };
+        else yield { type: "token", token: { ...token, top_logprobs: top.map((t) => topLogprob(tokenizer, t.id, t.logprob)) } };
       }
       memory.prefix = { ids, prefill: result.prefill };
       finish = result.finishReason;
@@ -207,13 +213,18 @@ export class SessionCore {
     } catch (err) {
       if (err instanceof GenerationAborted || signal.aborted) return;
       finish = "error";
-      const { status, body } = errorResponseBody(err);
-      if (status >= 500) console.error("session generate:", err);
-      yield { type: "error", error: body.error };
+      const { status, ...error } = describeError(err).data;
+      if (status >= 500) console.error(`session generate (request ${req.requestId ?? "?"}):`, err);
+      yield { type: "error", error };
     } finally {
       this.last = { finish_reason: finish, completion_tokens: produced };
     }
   }
+}
+
+function topLogprob(tok: PaliGemmaTokenizer, id: number, logprob: number): TopLogprob {
+  const { text, bytes } = tokenPiece(tok, id);
+  return { id, token: text, logprob, bytes };
 }
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {

@@ -8,7 +8,7 @@
  * ends with a `timeout` error `requestTimeoutMs` after it got the lock, or after `idleMs` without a read, so no client can hold a session forever.
  */
 import { eventStream } from "../../shared/worker/event-stream.ts";
-import { errorResponseBody, RateLimitedError } from "../../shared/worker/http-errors.ts";
+import { describeError, RateLimitedError } from "../../shared/worker/http-errors.ts";
 import { SerialQueue } from "../../shared/worker/serial-queue.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import { SessionCore, type SessionCoreDeps } from "./session-core.ts";
@@ -21,11 +21,11 @@ export interface SessionStorage {
 }
 
 /** An error as RPC data, with `retry_after_s` for 429s. */
-function replyError(err: unknown): ReplyError {
-  const { status, body } = errorResponseBody(err);
-  if (status >= 500) console.error("session prepare:", err);
+function replyError(err: unknown, requestId?: string): ReplyError {
+  const { data } = describeError(err);
+  if (data.status >= 500) console.error(`session prepare (request ${requestId ?? "?"}):`, err);
   const retry = err instanceof RateLimitedError ? { retry_after_s: err.retryAfterS } : {};
-  return { status, ...body.error, ...retry };
+  return { ...data, ...retry };
 }
 
 /** One session: serialised requests over a {@link SessionCore}. */
@@ -75,7 +75,7 @@ export class SessionHost {
       return { ok: true, info: run.info, stream: eventStream(run.events, abort, done, { deadlineMs, idleMs: idleTimeoutMs }) };
     } catch (err) {
       done();
-      return { ok: false, error: replyError(err) };
+      return { ok: false, error: replyError(err, req.requestId) };
     }
   }
 

@@ -1,6 +1,7 @@
 /** The typed RPC surface of a session Durable Object, and what it persists. */
 import type { RunInfo } from "../../shared/api/events.ts";
 import type { SamplingParams } from "../../shared/api/params.ts";
+import type { PromptSpan } from "../../shared/text/prompt.ts";
 
 /** One generate request, as the decoder worker hands it to a session. */
 export interface SessionRequest {
@@ -12,6 +13,10 @@ export interface SessionRequest {
   readonly owner?: string;
   /** The prefix text (the prompt). */
   readonly prompt: string;
+  /** Which request field each part of `prompt` came from (names the field a refused control token is in). */
+  readonly promptSpans?: readonly PromptSpan[];
+  /** The request's id (`x-request-id`), for the session's log lines. */
+  readonly requestId?: string;
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
   readonly sampling: SamplingParams;
@@ -25,6 +30,8 @@ export interface ReplyError {
   readonly type: string;
   readonly message: string;
   readonly param?: string;
+  /** OpenAI's code for it (`context_length_exceeded`, …). */
+  readonly code?: string;
   /** For 429: seconds until a retry may succeed. */
   readonly retry_after_s?: number;
 }

@@ -2,12 +2,16 @@
  * OpenAI-compatible request: `POST /v1/chat/completions`.
  *
  * PaliGemma has no chat template (docs/paligemma.md, "Prompt"): the one user message's text parts, joined by a
- * space, are the prefix, and its one `image_url` part (a data URL) is the image. Fields that would change the
- * meaning of the answer and that PaliGemma cannot honour (n > 1, tools, penalties, JSON mode) are refused with
- * a clear 4xx instead of being ignored; other unknown fields are ignored, as OpenAI clients send many.
+ * space, are the prefix, and its one `image_url` part (a data URL) is the image. Content parts are validated as
+ * a discriminated union on `type` (chat-parts.ts). Fields that would change the answer and that PaliGemma cannot
+ * honour are refused with a 400 naming them (chat-unsupported.ts); other unknown fields are ignored, as OpenAI
+ * clients send many. System (and developer) messages are dropped or refused, as the deployment chooses.
  */
 import { z } from "zod";
 import { InputError } from "../errors.ts";
+import type { PromptSpan } from "../text/prompt.ts";
+import { messageContentSchema } from "./chat-parts.ts";
+import { refuseUnsupported } from "./chat-unsupported.ts";
 import { decodeImageString } from "./image-input.ts";
 import {
   DEFAULT_MAX_TOKENS,
@@ -19,18 +23,15 @@ import {
   type SamplingParams,
 } from "./params.ts";
 
-const textPart = z.object({ type: z.literal("text"), text: z.string() });
-const imagePart = z.object({
-  type: z.literal("image_url"),
-  image_url: z.object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() }),
-});
-const otherPart = z.looseObject({ type: z.string() });
+/** Most alternatives `top_logprobs` may ask for per token (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
+
 const message = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
-  content: z.union([z.string(), z.array(z.union([textPart, imagePart, otherPart]))]).nullable().optional(),
+  content: messageContentSchema.nullable().optional(),
 });
 
-/** Zod schema of the chat completion request body (loose: unknown fields are ignored). */
+/** Zod schema of the chat completion request body (loose: unknown fields are ignored, refused ones checked after). */
 export const chatRequestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z.array(message).min(1),
@@ -42,32 +43,46 @@ export const chatRequestSchema = z.looseObject({
   seed: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
   stop: stopSchema.nullable().optional(),
   stream: z.boolean().nullable().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
-  n: z.literal(1, "only n = 1 is supported").nullable().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullable().optional() }).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
-  top_logprobs: z.literal(0, "top_logprobs is not supported").nullable().optional(),
-  frequency_penalty: z.literal(0, "frequency_penalty is not supported").nullable().optional(),
-  presence_penalty: z.literal(0, "presence_penalty is not supported").nullable().optional(),
-  tools: z.array(z.unknown()).max(0, "tools are not supported by PaliGemma").nullable().optional(),
-  response_format: z.object({ type: z.literal("text", "only text responses are supported") }).nullable().optional(),
+  top_logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).nullable().optional(),
   session: sessionIdSchema.optional(),
 });
 
 /** A parsed chat completion request. */
 export type ChatRequestBody = z.output<typeof chatRequestSchema>;
 
+/** What to do with system and developer messages (the `CHAT_SYSTEM_MESSAGES` var). */
+export type SystemMessagePolicy = "reject" | "ignore";
+
+/** How the deployment reads chat requests. */
+export interface ChatOptions {
+  /** Largest image, in bytes. */
+  readonly maxImageBytes?: number;
+  /** Default "ignore": system/developer messages are dropped and reported in `ignored`. */
+  readonly systemMessages?: SystemMessagePolicy;
+}
+
 /** The prefix and image of a chat request, after mapping the messages. */
 export interface ChatPrompt {
   readonly prompt: string;
   readonly image?: Uint8Array;
+  /** Where each text part lies in `prompt` (to name the part a refused control token came from). */
+  readonly spans: readonly PromptSpan[];
+  /** What was dropped (`system_message`, `developer_message`), for the `x-paligemma-ignored` header. */
+  readonly ignored: readonly string[];
 }
 
 /**
- * Maps `messages` to PaliGemma's prompt: exactly one user message; its text parts (joined by " ") are the
- * prefix and at most one image_url part is the image (of at most `maxImageBytes`). Throws InputError (422)
- * with the offending path.
+ * Maps `messages` to PaliGemma's prompt: exactly one user message; its text parts (joined by " ") are the prefix
+ * and at most one image_url part is the image. Throws InputError: 400 for a refused field (chat-unsupported.ts),
+ * 422 with the offending path for what PaliGemma cannot answer (two user messages, assistant turns, two images,
+ * a system message when the policy is "reject").
  */
-export function chatPrompt(body: ChatRequestBody, maxImageBytes?: number): ChatPrompt {
+export function chatPrompt(body: ChatRequestBody, options: ChatOptions = {}): ChatPrompt {
+  refuseUnsupported(body);
+  const policy = options.systemMessages ?? "ignore";
+  const ignored = new Set<string>();
   let userIndex = -1;
   body.messages.forEach((m, i) => {
     if (m.role === "user") {
@@ -75,6 +90,8 @@ export function chatPrompt(body: ChatRequestBody, maxImageBytes?: number): ChatP
         throw new InputError("unprocessable", "PaliGemma answers one user message; multi-turn chats are not supported", `messages[${i}]`);
       }
       userIndex = i;
+    } else if ((m.role === "system" || m.role === "developer") && policy === "ignore") {
+      ignored.add(`${m.role}_message`);
     } else {
       throw new InputError(
         "unprocessable",
@@ -83,23 +100,26 @@ export function chatPrompt(body: ChatRequestBody, maxImageBytes?: number): ChatP
       );
     }
   });
+  if (userIndex < 0) throw new InputError("unprocessable", "send one user message (PaliGemma answers one prompt about one image)", "messages");
   const content = body.messages[userIndex].content;
   const base = `messages[${userIndex}].content`;
   if (content === undefined || content === null) throw new InputError("invalid_request", "the user message has no content", base);
-  if (typeof content === "string") return checkLength({ prompt: content }, base);
-  const texts: string[] = [];
+  const done = { ignored: [...ignored] };
+  if (typeof content === "string") return checkLength({ prompt: content, spans: [{ param: base, start: 0, end: content.length }], ...done }, base);
+  let prompt = "";
+  const spans: PromptSpan[] = [];
   let image: Uint8Array | undefined;
   content.forEach((part, i) => {
-    if (part.type === "text") texts.push((part as z.output<typeof textPart>).text);
-    else if (part.type === "image_url") {
-      const url = (part as z.output<typeof imagePart>).image_url.url;
-      if (image) throw new InputError("unprocessable", "only one image per request is supported", `${base}[${i}]`);
-      image = decodeImageString(url, `${base}[${i}].image_url.url`, maxImageBytes).bytes;
+    if (part.type === "text") {
+      if (spans.length > 0) prompt += " ";
+      spans.push({ param: `${base}[${i}].text`, start: prompt.length, end: prompt.length + part.text.length });
+      prompt += part.text;
     } else {
-      throw new InputError("unprocessable", `content part type "${part.type}" is not supported`, `${base}[${i}].type`);
+      if (image) throw new InputError("unprocessable", "only one image per request is supported", `${base}[${i}]`);
+      image = decodeImageString(part.image_url.url, `${base}[${i}].image_url.url`, options.maxImageBytes).bytes;
     }
   });
-  return checkLength({ prompt: texts.join(" "), image }, base);
+  return checkLength({ prompt, image, spans, ...done }, base);
 }
 
 function checkLength(p: ChatPrompt, param: string): ChatPrompt {
@@ -109,8 +129,15 @@ function checkLength(p: ChatPrompt, param: string): ChatPrompt {
   return p;
 }
 
-/** The sampling part of a chat request (`max_completion_tokens` wins over the older `max_tokens`). */
+/**
+ * The sampling part of a chat request (`max_completion_tokens` wins over the older `max_tokens`). Throws
+ * InputError 400 for `top_logprobs` > 0 without `logprobs: true` (as OpenAI).
+ */
 export function chatSampling(body: ChatRequestBody): SamplingParams {
+  const topLogprobs = body.top_logprobs ?? 0;
+  if (topLogprobs > 0 && body.logprobs !== true) {
+    throw new InputError("invalid_request", "top_logprobs: only allowed when logprobs is true", "top_logprobs");
+  }
   return {
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_MAX_TOKENS,
     temperature: body.temperature ?? 0,
@@ -119,5 +146,6 @@ export function chatSampling(body: ChatRequestBody): SamplingParams {
     seed: body.seed ?? null,
     stop: stopList(body.stop),
     logprobs: body.logprobs ?? false,
+    topLogprobs: body.logprobs === true ? topLogprobs : 0,
   };
 }

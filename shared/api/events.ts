@@ -6,12 +6,22 @@
  * one JSON body. Keeping this format neutral lets one decode loop serve every API.
  */
 
+/** An alternative to a generated token: its own text and bytes (shared/text/token-piece.ts). */
+export interface TopLogprob {
+  readonly id: number;
+  readonly token: string;
+  readonly logprob: number;
+  readonly bytes: readonly number[];
+}
+
 /** One generated token. `text` is the text this token completes (may be "" for special or partial tokens). */
 export interface TokenEvent {
   readonly index: number;
   readonly id: number;
   readonly text: string;
   readonly logprob: number;
+  /** The most likely tokens at this step, best first; only when the request asked for `top_logprobs`. */
+  readonly top_logprobs?: readonly TopLogprob[];
 }
 
 /** Why generation ended: end-of-sequence token, token limit, or a stop string. */
@@ -55,9 +65,9 @@ export interface DoneEvent {
   readonly usage: Usage;
 }
 
-/** The `{"error": …}` body that every API uses for failures. */
+/** A failure as a session reports it; each API renders it in its own shape (`code` only in OpenAI's). */
 export interface ErrorBody {
-  readonly error: { readonly type: string; readonly message: string; readonly param?: string };
+  readonly error: { readonly type: string; readonly message: string; readonly param?: string; readonly code?: string };
 }
 
 /** One line of a session's event stream. */

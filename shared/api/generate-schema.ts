@@ -56,5 +56,6 @@ export function nativeSampling(body: GenerateRequestBody): SamplingParams {
     seed: body.seed ?? null,
     stop: stopList(body.stop),
     logprobs: true,
+    topLogprobs: 0,
   };
 }

@@ -2,7 +2,7 @@
  * Images inside JSON requests: a base64 string or a `data:` URL (RFC 2397). Remote URLs are refused: fetching
  * them from a Worker would need size, time and address limits this service does not implement.
  */
-import { InputError } from "../errors.ts";
+import { echo, InputError } from "../errors.ts";
 
 /** Default largest image, in bytes (after base64 decoding); a deployment sets its own with `MAX_IMAGE_BYTES`. */
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -16,7 +16,7 @@ export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
- * Decodes a request's `image` string (plain base64 or `data:image/…;base64,…`) to bytes.
+ * Decodes a request's `image` string (plain base64 or `data:image/…;base64,…`, any case) to bytes.
  * Throws InputError 400 for malformed input, 415 for a data URL of another type, 413 for more than `maxBytes`,
  * 422 for http(s).
  */
@@ -34,7 +34,8 @@ export function decodeImageString(
   }
   let mediaType: string | null = null;
   let payload = value;
-  if (value.startsWith("data:")) {
+  if (/^data:/i.test(value)) {
+    // RFC 2397 / RFC 3986 §3.1: the scheme, the media type and ";base64" are case-insensitive.
     const comma = value.indexOf(",");
     const header = comma < 0 ? "" : value.slice(5, comma).toLowerCase();
     if (comma < 0 || !header.endsWith(";base64")) {
@@ -44,7 +45,7 @@ export function decodeImageString(
     if (!IMAGE_MEDIA_TYPES.includes(mediaType)) {
       throw new InputError(
         "unsupported_media_type",
-        `unsupported image type "${mediaType}"; use one of ${IMAGE_MEDIA_TYPES.join(", ")}`,
+        `unsupported image type ${echo(mediaType)}; use one of ${IMAGE_MEDIA_TYPES.join(", ")}`,
         param,
       );
     }

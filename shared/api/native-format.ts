@@ -39,9 +39,10 @@ export function nativeDoneFrame(info: RunInfo, done: DoneEvent, prefix?: string)
   return sseJson(nativeResult(info, done, prefix), "done");
 }
 
-/** The `event: error` frame. */
+/** The `event: error` frame: `{"error": {"type", "message", "param"?}}` (OpenAI's `code` is not part of it). */
 export function nativeErrorFrame(error: ErrorBody["error"]): string {
-  return sseJson({ error }, "error");
+  const { type, message, param } = error;
+  return sseJson({ error: { type, message, ...(param ? { param } : {}) } }, "error");
 }
 
 /** The non-streaming JSON body: the result plus every token with its log-probability. */

@@ -6,7 +6,9 @@
  * a chunk with an empty delta and `finish_reason`, then (with `stream_options.include_usage`) a chunk with
  * `choices: []` and `usage`, then `data: [DONE]`. With include_usage every earlier chunk carries `usage: null`.
  */
-import type { DoneEvent, ErrorBody, FinishReason, TokenEvent, Usage } from "./events.ts";
+import type { ErrorData } from "../errors.ts";
+import type { DoneEvent, FinishReason, TokenEvent, Usage } from "./events.ts";
+import { openaiErrorSse } from "./openai-errors.ts";
 import { sseJson } from "./sse.ts";
 
 /** OpenAI's finish reasons: a stop string and eos both end as "stop". */
@@ -28,9 +30,14 @@ export function openaiUsage(usage: Usage) {
 
 const utf8 = new TextEncoder();
 
-/** One `logprobs.content` entry (no alternatives: `top_logprobs` is not supported). */
+/**
+ * One `logprobs.content` entry: `{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}`. `token` and
+ * `bytes` are the text this token completes (the bytes of all entries join to the answer); the alternatives are
+ * each token's own piece. `top_logprobs` is [] unless the request asked for it.
+ */
 function logprobEntry(token: TokenEvent) {
-  return { token: token.text, logprob: token.logprob, bytes: Array.from(utf8.encode(token.text)), top_logprobs: [] };
+  const top = (token.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: [...t.bytes] }));
+  return { token: token.text, logprob: token.logprob, bytes: Array.from(utf8.encode(token.text)), top_logprobs: top };
 }
 
 /** Fixed parts of every chunk of one completion. */
@@ -75,9 +82,9 @@ export class ChatChunkWriter {
   }
 }
 
-/** An error after the stream started: OpenAI's client raises it as an APIError. */
-export function openaiErrorFrame(error: ErrorBody["error"]): string {
-  return sseJson({ error: { message: error.message, type: error.type, param: error.param ?? null, code: null } });
+/** An error after the stream started, in OpenAI's shape: OpenAI's client raises it as an APIError. */
+export function openaiErrorFrame(error: ErrorData): string {
+  return openaiErrorSse(error);
 }
 
 /** The non-streaming `chat.completion` body. */

@@ -43,6 +43,8 @@ export interface SamplingParams {
   readonly stop: readonly string[];
   /** Return per-token log-probabilities (always computed; OpenAI only shows them on request). */
   readonly logprobs: boolean;
+  /** Also return this many most likely alternatives per token (0 = none: the top-k is then never computed). */
+  readonly topLogprobs: number;
 }
 
 /** A validated request as the session receives it: where the image comes from, the prefix, the sampling. */

@@ -7,7 +7,7 @@ import type { DecoderState, PaliGemmaEngine, PrefillResult, SoftTokens } from ".
 import type { PaliGemmaTokenizer } from "../text/tokenizer.ts";
 import { IncrementalDetokenizer } from "../text/detokenizer.ts";
 import { createRng } from "./rng.ts";
-import { sample, validateSamplingParams, type SamplingParams, type VocabMask } from "./sampler.ts";
+import { sample, validateSamplingParams, type SamplingParams, type TokenLogprob, type VocabMask } from "./sampler.ts";
 import { StopCriteria, type StopReason } from "./stopping.ts";
 
 export interface GenerateOptions {
@@ -17,6 +17,8 @@ export interface GenerateOptions {
   readonly eos: readonly number[];
   readonly stop?: readonly string[];
   readonly mask: VocabMask;
+  /** Alternatives to report per token (0 / absent = none, and no top-k pass). */
+  readonly topLogprobs?: number;
   /** Null when the model ships no tokenizer: ids only, empty text. */
   readonly tokenizer: PaliGemmaTokenizer | null;
   /** Stops the loop between two tokens (client gone, deadline). */
@@ -33,6 +35,8 @@ export interface GeneratedToken {
   readonly id: number;
   readonly text: string;
   readonly logprob: number;
+  /** The most likely alternatives, when `topLogprobs` asked for them. */
+  readonly top?: readonly TokenLogprob[];
 }
 
 export interface GenerationResult {
@@ -75,7 +79,8 @@ export async function* generate(
   let tFirst = tPrefill;
   for (;;) {
     if (opts.signal?.aborted) throw new GenerationAborted();
-    const { id, logprob } = sample(logits, opts.sampling, opts.mask, rng);
+    const { id, logprob, top } = sample(logits, opts.sampling, opts.mask, rng, opts.topLogprobs ?? 0);
+    const extra = top ? { top } : {};
     ids.push(id);
     if (ids.length === 1) tFirst = now();
     if (detok && !opts.eos.includes(id)) full += detok.push(id);
@@ -83,7 +88,7 @@ export async function* generate(
     if (check.stop) {
       if (detok && check.reason !== "stop") full += detok.flush();
       const text = check.reason === "stop" ? check.trimmedText! : full;
-      yield { index: ids.length - 1, id, text: text.slice(shown), logprob };
+      yield { index: ids.length - 1, id, text: text.slice(shown), logprob, ...extra };
       const tEnd = now();
       const decodeMs = tEnd - tFirst;
       return {
@@ -102,7 +107,7 @@ export async function* generate(
       };
     }
     const visible = full.length - stopper.holdBack(full);
-    yield { index: ids.length - 1, id, text: full.slice(shown, Math.max(shown, visible)), logprob };
+    yield { index: ids.length - 1, id, text: full.slice(shown, Math.max(shown, visible)), logprob, ...extra };
     shown = Math.max(shown, visible);
     const expected = state.length + 1;
     ({ state, logits } = await engine.step(state, id));

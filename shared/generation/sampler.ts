@@ -28,11 +28,22 @@ export interface VocabMask {
   readonly banned: readonly number[];
 }
 
+/** A candidate token and its log-probability under the raw distribution. */
+export interface TokenLogprob {
+  readonly id: number;
+  readonly logprob: number;
+}
+
 /** One sampled token. */
 export interface Sampled {
   readonly id: number;
   /** log-softmax of the raw logits (masked, temperature 1) at `id`, as OpenAI/vLLM report it. */
   readonly logprob: number;
+  /**
+   * With `topLogprobs` > 0: that many most likely allowed ids of the same raw distribution (masked, temperature
+   * 1, before top-k/top-p), best first, ties → lower id. Absent otherwise.
+   */
+  readonly top?: readonly TokenLogprob[];
 }
 
 /** Checks sampling parameters; throws InputError("unprocessable", …, "temperature" | "top_k" | "top_p"). */
@@ -51,11 +62,15 @@ export function validateSamplingParams(params: SamplingParams): void {
 
 /**
  * Picks the next token from `logits` (float32[V], one step). Pure apart from consuming `rng` (not at all when
- * greedy). Throws InputError for invalid params, RangeError for a bad mask, and Error when a logit is NaN or no
- * allowed id has a finite logit (a numerics bug upstream).
+ * greedy). With `topLogprobs` > 0 it also returns the most likely alternatives (one O(V log k) pass more; none
+ * when 0). Throws InputError for invalid params, RangeError for a bad mask or `topLogprobs`, and Error when a
+ * logit is NaN or no allowed id has a finite logit (a numerics bug upstream).
  */
-export function sample(logits: Float32Array, params: SamplingParams, mask: VocabMask, rng: Rng): Sampled {
+export function sample(logits: Float32Array, params: SamplingParams, mask: VocabMask, rng: Rng, topLogprobs = 0): Sampled {
   validateSamplingParams(params);
+  if (!Number.isSafeInteger(topLogprobs) || topLogprobs < 0) {
+    throw new RangeError(`topLogprobs must be a non-negative integer, got ${topLogprobs}`);
+  }
   if (!Number.isSafeInteger(mask.validTokens) || mask.validTokens <= 0) {
     throw new RangeError(`mask.validTokens must be a positive integer, got ${mask.validTokens}`);
   }
@@ -85,7 +100,10 @@ export function sample(logits: Float32Array, params: SamplingParams, mask: Vocab
     for (let i = ranges[r]; i < ranges[r + 1]; i++) rawSum += Math.exp(logits[i] - max);
   }
   const logRawSum = Math.log(rawSum);
-  const result = (id: number): Sampled => ({ id, logprob: logits[id] - max - logRawSum });
+  const logprob = (id: number): number => logits[id] - max - logRawSum;
+  const top =
+    topLogprobs > 0 ? topKIds(logits, ranges, Math.min(topLogprobs, allowed)).map((id) => ({ id, logprob: logprob(id) })) : undefined;
+  const result = (id: number): Sampled => (top ? { id, logprob: logprob(id), top } : { id, logprob: logprob(id) });
 
   const invT = 1 / params.temperature;
   if (params.temperature === 0 || !Number.isFinite(invT)) return result(argmax);

@@ -19,14 +19,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** A PaliGemma (Gemma SentencePiece-style BPE) tokenizer loaded from `tokenizer.json`. */
 export class PaliGemmaTokenizer {
   private readonly specials: readonly number[];
+  private readonly specialStrings: readonly string[];
 
   private constructor(
     private readonly inner: Tokenizer,
     private readonly vocabSize: number,
   ) {
-    const specials: number[] = [];
-    for (const [id, token] of inner.get_added_tokens_decoder()) if (token.special) specials.push(id);
-    this.specials = Object.freeze(specials.sort((a, b) => a - b));
+    const specials: [number, string][] = [];
+    for (const [id, token] of inner.get_added_tokens_decoder()) if (token.special) specials.push([id, token.content]);
+    specials.sort((a, b) => a[0] - b[0]);
+    this.specials = Object.freeze(specials.map(([id]) => id));
+    this.specialStrings = Object.freeze(specials.map(([, content]) => content));
   }
 
   /**
@@ -62,6 +65,11 @@ export class PaliGemmaTokenizer {
   /** Ids of the special added tokens (pad, eos, bos, unk, image, …), ascending. `decode` drops these. */
   get specialIds(): readonly number[] {
     return this.specials;
+  }
+
+  /** The text of each special added token (`<pad>`, `<eos>`, `<bos>`, `<unk>`, `<image>`, …), in id order. */
+  get specialTokens(): readonly string[] {
+    return this.specialStrings;
   }
 
   /** Encodes text to ids with no automatic bos/eos. Literal special-token strings (e.g. "<image>") map to their ids. */

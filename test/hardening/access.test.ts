@@ -34,7 +34,9 @@ describe("API keys", () => {
         const res = await h.app.request(path, { method, headers });
         expect(res.status, `${method} ${path}`).toBe(401);
         expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
-        expect((await res.json<any>()).error.type).toBe("authentication");
+        // Native routes keep the native type; the OpenAI routes use OpenAI's (errors.ts).
+        const openai = path === "/v1/models" || path === "/v1/chat/completions";
+        expect((await res.json<any>()).error.type).toBe(openai ? "authentication_error" : "authentication");
       }
     }
     expect((await h.app.request("/v1/models", { headers: bearer("beta-key-0123456789") })).status).toBe(200);
@@ -119,7 +121,11 @@ describe("rate limiting", () => {
     expect([(await from("203.0.113.7")).status, (await from("203.0.113.7")).status]).toEqual([200, 200]);
     const refused = await from("203.0.113.7");
     expect([refused.status, refused.headers.get("retry-after")]).toEqual([429, "1"]);
-    expect(await refused.json<any>()).toMatchObject({ error: { type: "rate_limited" } });
+    expect(await refused.json<any>()).toEqual({
+      error: { message: "too many requests; retry in 1 s", type: "rate_limit_error", param: null, code: "rate_limit_exceeded" },
+    });
+    const native = await h.app.request("/v1/sessions/x", { headers: { "cf-connecting-ip": "203.0.113.7" } });
+    expect(await native.json<any>()).toEqual({ error: { type: "rate_limited", message: "too many requests; retry in 1 s" } });
     expect((await from("198.51.100.1")).status).toBe(200);
     for (let i = 0; i < 5; i++) expect((await from("127.0.0.1")).status).toBe(200);
     expect(h.rateKeys.filter((k) => k.startsWith("ip:127"))).toEqual([]);

@@ -73,18 +73,25 @@ describe("POST /v1/chat/completions with the openai client", () => {
     const { app } = await createHarness();
     const c = client(app);
     const remote = c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage("https://example.com/cat.png") });
-    await expect(remote).rejects.toMatchObject({ status: 422, error: { type: "unprocessable", param: "messages[0].content[0].image_url.url" } });
+    await expect(remote).rejects.toMatchObject({ status: 422, error: { type: "invalid_request_error", param: "messages[0].content[0].image_url.url", code: null } });
     await expect(c.chat.completions.create({ model: "gpt-4o", messages: userMessage() })).rejects.toMatchObject({ status: 404 });
     await expect(c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage(), n: 2 })).rejects.toMatchObject({ status: 400 });
   });
 
   it("raises an error that happens mid-stream", async () => {
     const { app } = await createHarness({ fake: { failAtStep: 1 } });
-    const stream = await client(app).chat.completions.create({ model: "paligemma-shapes", messages: userMessage(), stream: true });
+    const { data: stream, request_id } = await client(app)
+      .chat.completions.create({ model: "paligemma-shapes", messages: userMessage(), stream: true })
+      .withResponse();
     const read = async () => {
       for await (const chunk of stream) void chunk;
     };
-    await expect(read()).rejects.toThrow(/fake engine: step failed/);
+    // OpenAI's error shape, and the engine's own message stays in the log: the body quotes the request id.
+    const id = request_id!;
+    expect(id).toMatch(/^req_[0-9a-f]{32}$/);
+    const err = await read().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({ type: "server_error", code: null, param: null, requestID: id, error: { message: `internal server error (request id ${id})` } });
   });
 });
 

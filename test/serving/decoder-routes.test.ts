@@ -120,9 +120,12 @@ describe("POST /v1/generate", () => {
 
   it("reports a failure after the stream started as an error event", async () => {
     const { app } = await createHarness({ fake: { failAtStep: 1 } });
-    const { raw, events } = await readSse(await post(app, "/v1/generate", { image: base64(IMG), prompt: "caption en" }));
+    const res = await post(app, "/v1/generate", { image: base64(IMG), prompt: "caption en" });
+    const id = res.headers.get("x-request-id");
+    const { raw, events } = await readSse(res);
     expect(events.map((e) => e.event)).toEqual(["token", "token", "error"]);
-    expect(raw.endsWith('event: error\ndata: {"error":{"type":"server_error","message":"fake engine: step failed"}}\n\n')).toBe(true);
+    // The engine's message ("fake engine: step failed") is logged, never sent.
+    expect(raw.endsWith(`event: error\ndata: {"error":{"type":"server_error","message":"internal server error (request id ${id})"}}\n\n`)).toBe(true);
   });
 });
 

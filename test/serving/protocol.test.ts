@@ -48,6 +48,10 @@ describe("native frames", () => {
     expect(nativeErrorFrame({ type: "server_error", message: "boom" })).toBe(
       'event: error\ndata: {"error":{"type":"server_error","message":"boom"}}\n\n',
     );
+    // OpenAI's `code` is not part of the native shape.
+    expect(nativeErrorFrame({ type: "unprocessable", message: "m", param: "prompt", code: "context_length_exceeded" })).toBe(
+      'event: error\ndata: {"error":{"type":"unprocessable","message":"m","param":"prompt"}}\n\n',
+    );
   });
 });
 
@@ -88,8 +92,14 @@ describe("OpenAI chunks", () => {
   });
 
   it("error frame and non-streaming body", () => {
-    expect(openaiErrorFrame({ type: "server_error", message: "boom" })).toBe(
+    expect(openaiErrorFrame({ status: 500, type: "server_error", message: "boom" })).toBe(
       'data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}\n\n',
+    );
+    expect(openaiErrorFrame({ status: 422, type: "unprocessable", message: "too long", param: "max_tokens", code: "context_length_exceeded" })).toBe(
+      'data: {"error":{"message":"too long","type":"invalid_request_error","param":"max_tokens","code":"context_length_exceeded"}}\n\n',
+    );
+    expect(openaiErrorFrame({ status: 504, type: "timeout", message: "late" })).toBe(
+      'data: {"error":{"message":"late","type":"server_error","param":null,"code":"timeout"}}\n\n',
     );
     const body = chatCompletion(ctx, done, []);
     expect(body).toMatchObject({

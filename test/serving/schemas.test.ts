@@ -20,7 +20,7 @@ describe("native generate schema", () => {
   it("applies defaults: stream, greedy, 64 tokens", () => {
     const body = parseOrThrow(generateRequestSchema, { prompt: "caption en", image_id: `img_${"a".repeat(64)}` });
     expect(body.stream).toBe(true);
-    expect(nativeSampling(body)).toEqual({ maxTokens: 64, temperature: 0, topK: null, topP: 1, seed: null, stop: [], logprobs: true });
+    expect(nativeSampling(body)).toEqual({ maxTokens: 64, temperature: 0, topK: null, topP: 1, seed: null, stop: [], logprobs: true, topLogprobs: 0 });
   });
 
   it("maps top_k 0 to off and a single stop string to a list", () => {
@@ -29,7 +29,7 @@ describe("native generate schema", () => {
   });
 
   it("rejects unknown fields, bad ranges and image + image_id together, naming the field", () => {
-    expect(inputError(() => parseOrThrow(generateRequestSchema, { prompt: "x", max_token: 5 })).message).toMatch(/unknown field\(s\): max_token/);
+    expect(inputError(() => parseOrThrow(generateRequestSchema, { prompt: "x", max_token: 5 })).message).toBe('unknown field(s): "max_token"');
     const e = inputError(() => parseOrThrow(generateRequestSchema, { prompt: "x", max_tokens: 0 }));
     expect([e.status, e.param]).toEqual([400, "max_tokens"]);
     expect(inputError(() => parseOrThrow(generateRequestSchema, { prompt: "x", temperature: -1 })).param).toBe("temperature");
@@ -51,7 +51,15 @@ describe("chat schema", () => {
     const p = chatPrompt(parseOrThrow(chatRequestSchema, base));
     expect(p.prompt).toBe("caption en");
     expect(Array.from(p.image!.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
-    expect(chatPrompt(parseOrThrow(chatRequestSchema, { model: "m", messages: [{ role: "user", content: "ocr" }] }))).toEqual({ prompt: "ocr" });
+    expect(p.spans).toEqual([
+      { param: "messages[0].content[1].text", start: 0, end: 7 },
+      { param: "messages[0].content[2].text", start: 8, end: 10 },
+    ]);
+    expect(chatPrompt(parseOrThrow(chatRequestSchema, { model: "m", messages: [{ role: "user", content: "ocr" }] }))).toEqual({
+      prompt: "ocr",
+      spans: [{ param: "messages[0].content", start: 0, end: 3 }],
+      ignored: [],
+    });
   });
 
   it("prefers max_completion_tokens, defaults to greedy, ignores unknown fields", () => {
@@ -63,7 +71,8 @@ describe("chat schema", () => {
     const two = { model: "m", messages: [{ role: "user", content: [image, image] }] };
     expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, two))).param).toBe("messages[0].content[1]");
     const sys = { model: "m", messages: [{ role: "system", content: "be nice" }, base.messages[0]] };
-    expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, sys))).param).toBe("messages[0].role");
+    expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, sys), { systemMessages: "reject" })).param).toBe("messages[0].role");
+    expect(chatPrompt(parseOrThrow(chatRequestSchema, sys)).ignored).toEqual(["system_message"]); // the default: ignore
     const turns = { model: "m", messages: [base.messages[0], base.messages[0]] };
     expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, turns))).status).toBe(422);
     const remote = { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }] };
@@ -72,8 +81,8 @@ describe("chat schema", () => {
     expect(e.message).toMatch(/data URL/);
     const audio = { model: "m", messages: [{ role: "user", content: [{ type: "input_audio", input_audio: {} }] }] };
     expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, audio))).param).toBe("messages[0].content[0].type");
-    expect(inputError(() => parseOrThrow(chatRequestSchema, { ...base, n: 2 })).param).toBe("n");
-    expect(inputError(() => parseOrThrow(chatRequestSchema, { ...base, tools: [{}] })).param).toBe("tools");
+    expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, { ...base, n: 2 }))).param).toBe("n");
+    expect(inputError(() => chatPrompt(parseOrThrow(chatRequestSchema, { ...base, tools: [{}] }))).param).toBe("tools");
     expect(inputError(() => parseOrThrow(chatRequestSchema, { ...base, messages: [] })).param).toBe("messages");
     expect(inputError(() => parseOrThrow(chatRequestSchema, { messages: base.messages })).param).toBe("model");
   });

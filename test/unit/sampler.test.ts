@@ -178,6 +178,34 @@ describe("sample: logprob", () => {
   });
 });
 
+describe("sample: top logprobs", () => {
+  it("are the k best allowed ids of the raw distribution, best first, whatever the sampling settings", () => {
+    const logits = randomLogits(700, 33, 6);
+    const mask: VocabMask = { validTokens: 650, banned: [5, 17] };
+    const allowed = (i: number): boolean => i < 650 && i !== 5 && i !== 17;
+    const best = Array.from({ length: 700 }, (_, i) => i)
+      .filter(allowed)
+      .sort((a, b) => logits[b] - logits[a] || a - b)
+      .slice(0, 5);
+    const rng = createRng(9);
+    for (const params of [GREEDY, PLAIN, { temperature: 0.3, topK: 2, topP: 1 }, { temperature: 2, topK: 0, topP: 0.5 }]) {
+      const { id, logprob, top } = sample(logits, params, mask, rng, 5);
+      expect(top!.map((t) => t.id)).toEqual(best);
+      for (const t of top!) expect(Math.abs(t.logprob - logSoftmax(logits, t.id, allowed))).toBeLessThan(1e-5);
+      const self = top!.find((t) => t.id === id);
+      if (self) expect(self.logprob).toBe(logprob); // the same number for the chosen token
+    }
+  });
+
+  it("are not computed unless asked, and never more than the allowed ids", () => {
+    const logits = Float32Array.from([3, 1, 2, 2]);
+    expect(sample(logits, GREEDY, NO_MASK(4), createRng(0))).not.toHaveProperty("top");
+    const { top } = sample(logits, GREEDY, { validTokens: 4, banned: [0] }, createRng(0), 10);
+    expect(top!.map((t) => t.id)).toEqual([2, 3, 1]); // ties → lower id; 0 is masked
+    expect(() => sample(logits, GREEDY, NO_MASK(4), createRng(0), -1)).toThrow(RangeError);
+  });
+});
+
 describe("sample: validation", () => {
   const logits = Float32Array.from([1, 2, 3]);
   const cases: Array<[Partial<SamplingParams>, string]> = [

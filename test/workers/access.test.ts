@@ -31,7 +31,14 @@ describe("API keys", () => {
     for (const key of [null, "key-c", "key-a2"]) {
       const res = await call("/v1/models", key);
       expect([res.status, res.headers.get("www-authenticate")]).toEqual([401, 'Bearer realm="paligemma-edge"']);
-      expect((await res.json<any>()).error.type).toBe("authentication");
+      // /v1/models is an OpenAI route: OpenAI's error shape.
+      expect((await res.json<any>()).error).toEqual({
+        message: "send a valid API key as Authorization: Bearer <key>",
+        type: "authentication_error",
+        param: null,
+        code: "invalid_api_key",
+      });
+      expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/);
     }
     expect((await call("/v1/models", "key-b")).status).toBe(200);
     expect((await call("/healthz", null)).status).toBe(200);
@@ -69,7 +76,7 @@ describe("rate limiting (Durable Object token bucket)", () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     const refused = await call("/v1/models", "key-a", {}, limited);
     expect(refused.headers.get("retry-after")).toBe("1");
-    expect((await refused.json<any>()).error.type).toBe("rate_limited");
+    expect((await refused.json<any>()).error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
     expect((await call("/v1/models", "key-b", {}, limited)).status).toBe(200); // another key, another bucket
   });
 });

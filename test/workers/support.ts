@@ -5,7 +5,7 @@ import type { SessionReply, SessionRequest } from "../../functions/decoder/sessi
 
 /** Greedy sampling with a token limit. */
 export function greedy(maxTokens = 24): SessionRequest["sampling"] {
-  return { maxTokens, temperature: 0, topK: null, topP: 1, seed: null, stop: [], logprobs: true };
+  return { maxTokens, temperature: 0, topK: null, topP: 1, seed: null, stop: [], logprobs: true, topLogprobs: 0 };
 }
 
 /** Reads a whole reply: its tokens and final event. */

@@ -17,6 +17,8 @@ export interface FakeEngineOptions {
   readonly stepDelayMs?: number;
   /** Throw from the n-th step (0-based). */
   readonly failAtStep?: number;
+  /** Extra logits set at every step, besides the planned id's 10 (everything else is -10): alternatives. */
+  readonly alternatives?: Readonly<Record<number, number>>;
 }
 
 /** The fake engine; `calls` counts what ran. */
@@ -60,6 +62,7 @@ export class FakeEngine implements PaliGemmaEngine {
 
   private logitsFor(id: number): Float32Array {
     const logits = new Float32Array(this.config.text.vocab).fill(-10);
+    for (const [alt, value] of Object.entries(this.options.alternatives ?? {})) logits[Number(alt)] = value;
     logits[id] = 10;
     return logits;
   }

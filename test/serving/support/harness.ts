@@ -55,6 +55,8 @@ export interface Harness {
   readonly stored: Map<string, SessionRecord>;
   /** The rate-limit keys taken, in order ("ip:…" or "key:…"). */
   readonly rateKeys: string[];
+  /** The app's request log, one JSON line per request. */
+  readonly logs: string[];
   /** Drops a session's in-memory state, keeping its stored record (what eviction does). */
   evict(name: string): void;
 }
@@ -120,8 +122,9 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
       reset: () => host(name).clear(),
     }),
   };
-  const app = createDecoderApp(() => deps);
-  return { app, visionApp, kv, model, engine, sessions, stored, rateKeys, evict: (name) => void sessions.delete(name) };
+  const logs: string[] = [];
+  const app = createDecoderApp(() => deps, { log: (line) => void logs.push(line) });
+  return { app, visionApp, kv, model, engine, sessions, stored, rateKeys, logs, evict: (name) => void sessions.delete(name) };
 }
 
 /** A JSON POST. */
