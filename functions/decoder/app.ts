@@ -122,6 +122,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps): Hono<D
       image,
       imageId: body.image_id,
       sampling: nativeSampling(body),
+      masks: true,
     });
     const headers = { [SESSION_HEADER]: info.session };
     if (!body.stream) {

@@ -38,6 +38,8 @@ export interface RunInput {
   readonly image?: Uint8Array;
   readonly imageId?: string;
   readonly sampling: SamplingParams;
+  /** Ask the session for segmentation masks (native API). */
+  readonly masks?: boolean;
 }
 
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
@@ -105,7 +107,7 @@ export async function startRun(
   let imageId = input.imageId;
   if (input.image) imageId = (await encodeFor(deps, input.image, owner)).image_id;
   const api = deps.session(scopedSessionName(owner, session.name));
-  const req: SessionRequest = { session: session.name, named: session.named, owner, prompt: input.prompt, imageId, sampling: input.sampling };
+  const req: SessionRequest = { session: session.name, named: session.named, owner, prompt: input.prompt, imageId, sampling: input.sampling, masks: input.masks };
   let reply = await ask(api, req);
   if (input.image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.

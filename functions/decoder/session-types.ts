@@ -15,6 +15,8 @@ export interface SessionRequest {
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
   readonly sampling: SamplingParams;
+  /** Decode the masks of a segmentation answer (the native API asks; OpenAI's returns the text only). */
+  readonly masks?: boolean;
 }
 
 /** An error as data (RPC does not carry InputError's type and status). */
