@@ -7,12 +7,14 @@ import { registerConvert } from "./commands/convert.ts";
 import { registerPreprocess } from "./commands/preprocess.ts";
 import { registerForward } from "./commands/forward.ts";
 import { registerGenerate } from "./commands/generate.ts";
+import { registerVae } from "./commands/vae.ts";
 
 const program = new Command("paligemma-edge").description("convert and run PaliGemma models for the edge").showHelpAfterError();
 registerConvert(program);
 registerPreprocess(program);
 registerForward(program);
 registerGenerate(program);
+registerVae(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { convert } from "../../converter/convert.ts";
+import { convertVae } from "../../converter/vae.ts";
 import { WEIGHT_DTYPES, type WeightDtype } from "../../shared/model/weights.ts";
 
 export function registerConvert(program: Command): void {
@@ -13,6 +14,7 @@ export function registerConvert(program: Command): void {
     .option("--block-size <n>", "int8/int4 quantisation block along the input dimension", "32")
     .option("--accuracy-level <n>", "MatMulNBits accuracy_level (0 = float32 compute, 4 = int8 compute)", "0")
     .option("--id <id>", "model id recorded in the manifest (default: the output folder's name)")
+    .option("--vae <npz>", "also add big_vision's VQ-VAE mask decoder (vae-oid.npz), as convert-vae does")
     .action(async (hfDir: string, outDir: string, o: Record<string, string | undefined>) => {
       const dtype = o.dtype as WeightDtype;
       if (!WEIGHT_DTYPES.includes(dtype)) throw new Error(`--dtype must be one of ${WEIGHT_DTYPES.join(", ")}, got ${o.dtype}`);
@@ -20,7 +22,7 @@ export function registerConvert(program: Command): void {
       const blockSize = positive(o.blockSize!, "--block-size");
       if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new Error("--block-size must be a power of two ≥ 16");
       const started = Date.now();
-      const m = await convert(hfDir, outDir, {
+      let m = await convert(hfDir, outDir, {
         dtype,
         maxShardMb,
         blockSize,
@@ -28,6 +30,10 @@ export function registerConvert(program: Command): void {
         id: o.id,
         onProgress: (line) => process.stderr.write(`${line}\n`),
       });
+      if (o.vae !== undefined) {
+        m = await convertVae(o.vae, outDir);
+        process.stderr.write(`added the VQ-VAE mask decoder from ${o.vae}\n`);
+      }
       const bytes = Object.values(m.files).reduce((a, f) => a + f.bytes, 0);
       process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${m.stages.length} stages, ${(bytes / 1e6).toFixed(1)} MB\n`);
     });

@@ -129,6 +129,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
       sampling: nativeSampling(body),
       signal: c.get("disconnect"),
       requestId,
+      masks: true,
     });
     const headers = { [SESSION_HEADER]: info.session };
     if (!body.stream) {

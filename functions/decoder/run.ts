@@ -46,6 +46,8 @@ export interface RunInput {
   readonly signal?: AbortSignal;
   /** The request's id, for log lines. */
   readonly requestId?: string;
+  /** Ask the session for segmentation masks (native API). */
+  readonly masks?: boolean;
 }
 
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
@@ -133,6 +135,7 @@ export async function startRun(
     imageId,
     sampling: input.sampling,
     runId,
+    ...(input.masks ? { masks: true } : {}),
     ...(requestId ? { requestId } : {}),
   };
   let reply = await ask(api, req);

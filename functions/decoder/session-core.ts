@@ -20,7 +20,9 @@ import type { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
 import { describeError } from "../../shared/worker/http-errors.ts";
+import type { MaskDecoder } from "../../shared/masks/loader.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
+import { segmentMasks } from "./segment-masks.ts";
 import type { LastRun, SessionRecord, SessionRequest } from "./session-types.ts";
 
 /** What a session needs from the outside world. */
@@ -29,6 +31,8 @@ export interface SessionCoreDeps {
   readonly softTokens: (imageId: string) => Promise<{ header: SoftTokenHeader; soft: SoftTokens } | null>;
   readonly save: (record: SessionRecord) => Promise<void>;
   readonly now: () => number;
+  /** The model's VQ-VAE mask decoder, null when it has none (absent: masks are never decoded). */
+  readonly masks?: () => Promise<MaskDecoder | null>;
   /** Prompt and context limits (defaults: {@link DEFAULT_SESSION_LIMITS}). */
   readonly limits?: Pick<SessionLimits, "maxPromptTokens" | "contextTokens">;
 }
@@ -187,6 +191,8 @@ export class SessionCore {
       }
       memory.prefix = { ids, prefill: result.prefill };
       finish = result.finishReason;
+      const tMasks = this.deps.now();
+      const masks = req.masks ? await segmentMasks(result.text, memory.size, this.deps.masks) : undefined;
       const tEnd = this.deps.now();
       const t = result.timings;
       yield {
@@ -206,8 +212,10 @@ export class SessionCore {
               decode_ms: round(t.decodeMs),
               total_ms: round(tEnd - ctx.t0),
               tokens_per_second: round(t.tokensPerSecond),
+              ...(masks ? { masks_ms: round(tEnd - tMasks) } : {}),
             },
           },
+          ...(masks ? { masks } : {}),
         },
       };
     } catch (err) {

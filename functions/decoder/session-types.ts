@@ -22,6 +22,8 @@ export interface SessionRequest {
   readonly sampling: SamplingParams;
   /** The decoder worker's id for this run, for {@link SessionApi.cancel}-style calls when the client goes away. */
   readonly runId?: string;
+  /** Decode the masks of a segmentation answer (the native API asks; OpenAI's returns the text only). */
+  readonly masks?: boolean;
 }
 
 /** An error as data (RPC does not carry InputError's type and status). */

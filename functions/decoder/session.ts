@@ -8,7 +8,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { intVar } from "../../shared/worker/http-errors.ts";
+import { loadMaskDecoder, type MaskDecoder } from "../../shared/masks/loader.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
+import { modelStoreFor } from "../../shared/worker/model-store.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { workersModel } from "../../shared/worker/workers-model.ts";
@@ -19,6 +21,8 @@ import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from ".
 
 /** Read-only models of this isolate, shared by the sessions it hosts (no per-session data). */
 const models = new ModelCache<ServingModel>();
+/** Their VQ-VAE mask decoders (read-only weights, ~5 MB), loaded by the first answer with segments. */
+const maskDecoders = new ModelCache<MaskDecoder | null>();
 
 const RECORD_KEY = "session";
 
@@ -33,7 +37,7 @@ export class SessionObject extends DurableObject<DecoderEnv> {
       const record = stored?.v === 1 ? stored : null;
       const kv = new SoftTokenStore(env.SOFT_TOKENS, { ttlSeconds: 60 });
       this.host = new SessionHost(
-        { model: () => this.loadModel(), softTokens: (id) => kv.get(id), now: () => performance.now() },
+        { model: () => this.loadModel(), masks: () => this.loadMasks(), softTokens: (id) => kv.get(id), now: () => performance.now() },
         this.storage(),
         record,
         this.limits(),
@@ -50,6 +54,13 @@ export class SessionObject extends DurableObject<DecoderEnv> {
   protected loadModel(): Promise<ServingModel> {
     // DECODE = "ort" runs the decode steps on onnxruntime instead of the decode kernel (the default).
     return workersModel(models, this.env, { tokenizer: true, decode: this.env.DECODE === "ort" ? "ort" : "kernel" });
+  }
+
+  /** The model's mask decoder (null without `manifest.vae`), read from the same store as the model. */
+  protected async loadMasks(): Promise<MaskDecoder | null> {
+    const { manifest } = await this.loadModel();
+    const vae = manifest.vae ? manifest.files[manifest.vae.file].sha256 : "none";
+    return maskDecoders.get(`${this.env.MODEL_SOURCE ?? "assets"}:${manifest.id}:${vae}`, () => loadMaskDecoder(modelStoreFor(this.env), manifest));
   }
 
   /** Generates for one request; the reply's stream carries NDJSON session events. */

@@ -8,8 +8,8 @@ import { PLAYGROUND_CSS } from "./style.ts";
 const MARKUP = `
 <header>
   <h1>PaliGemma playground</h1>
-  <p>Pick an image, choose a task or write a prompt, and watch the answer stream in. Detection boxes are drawn
-  over the image. The page uses the public API only: <code>POST /v1/images</code> and <code>POST /v1/generate</code>.</p>
+  <p>Pick an image, choose a task or write a prompt, and watch the answer stream in. Detection boxes and
+  segmentation masks are drawn over the image. The page uses the public API only: <code>POST /v1/images</code> and <code>POST /v1/generate</code>.</p>
 </header>
 <main>
   <form id="form" novalidate>
@@ -70,6 +70,7 @@ const MARKUP = `
     <h2 id="result-title">Result</h2>
     <div class="stage" id="stage" hidden>
       <img id="preview" alt="">
+      <canvas id="masks" aria-hidden="true" width="1" height="1"></canvas>
       <svg id="boxes" aria-hidden="true" preserveAspectRatio="none"></svg>
       <div id="tags" aria-hidden="true"></div>
     </div>

@@ -3,7 +3,9 @@
  * only: `POST /v1/images` (raw body) → image_id, then `POST /v1/generate` with `stream: true`, reading the SSE
  * frames (`event: token` / `event: done` / `event: error`) from `fetch`'s ReadableStream, because EventSource
  * cannot POST. Boxes are drawn from the done event's `detections` / `segments` (original image pixels) into an
- * SVG whose viewBox is the image's natural size, so no scaling happens in this code.
+ * SVG whose viewBox is the image's natural size, so no scaling happens in this code. Segment masks (COCO
+ * compressed RLE over the whole image, decoded here as pycocotools' rleFrString does) are painted into a canvas
+ * of the image's natural size under the boxes.
  *
  * Kept as String.raw text (no backticks or template substitutions inside): a bundler must not rewrite it.
  */
@@ -13,13 +15,16 @@ export const PLAYGROUND_JS = String.raw`
   var $ = function (id) { return document.getElementById(id); };
   var SVG_NS = "http://www.w3.org/2000/svg";
   var form = $("form"), fileInput = $("image-file"), drop = $("drop"), taskSelect = $("task");
-  var stage = $("stage"), preview = $("preview"), svg = $("boxes"), tags = $("tags");
+  var stage = $("stage"), preview = $("preview"), svg = $("boxes"), tags = $("tags"), canvas = $("masks");
   var output = $("output"), statusLine = $("status"), list = $("objects-list"), droppedNote = $("dropped");
   var runButton = $("run"), stopButton = $("stop");
   var session = "playground-" + Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
     function (b) { return (b + 256).toString(16).slice(1); }).join("");
   var image = null;      // {file, url, id, width, height}
   var controller = null; // AbortController of the running request
+  // The box colours of style.ts (.c0 … .c5), for mask pixels; alpha 0.45.
+  var MASK_RGB = [[230, 25, 75], [60, 180, 75], [67, 99, 216], [245, 130, 49], [145, 30, 180], [0, 128, 128]];
+  var MASK_ALPHA = 115;
 
   function setStatus(text, state) {
     statusLine.textContent = text;
@@ -40,6 +45,8 @@ export const PLAYGROUND_JS = String.raw`
     output.dataset.state = "idle";
     output.dataset.tokens = "0";
     svg.replaceChildren();
+    canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.masks = "0";
     tags.replaceChildren();
     list.replaceChildren();
     droppedNote.textContent = "";
@@ -61,6 +68,8 @@ export const PLAYGROUND_JS = String.raw`
       image.width = preview.naturalWidth;
       image.height = preview.naturalHeight;
       svg.setAttribute("viewBox", "0 0 " + image.width + " " + image.height);
+      canvas.width = image.width;
+      canvas.height = image.height;
       preview.alt = "The selected image, " + file.name + ", " + image.width + " by " + image.height + " pixels";
       stage.hidden = false;
       setStatus("Image ready: " + file.name + " (" + image.width + "×" + image.height + ").", "ready");
@@ -132,6 +141,45 @@ export const PLAYGROUND_JS = String.raw`
 
   function fixed(v) { return (Math.round(v * 10) / 10).toString(); }
 
+  // COCO compressed RLE → run lengths (pycocotools' rleFrString): 5-bit groups, 0x20 = more, 0x10 = sign;
+  // from the fourth count on, the value is a difference to the count two before.
+  function rleCounts(s) {
+    var counts = [], p = 0;
+    while (p < s.length) {
+      var x = 0, k = 0, more = true, c;
+      while (more) {
+        c = s.charCodeAt(p) - 48;
+        x |= (c & 0x1f) << (5 * k);
+        more = (c & 0x20) !== 0;
+        p++; k++;
+        if (!more && (c & 0x10)) x |= -1 << (5 * k);
+      }
+      if (counts.length > 2) x += counts[counts.length - 2];
+      counts.push(x);
+    }
+    return counts;
+  }
+
+  // Paints a mask (runs of 0s then 1s, column-major over [height, width]); returns its pixel count.
+  function paintMask(rle, rgb) {
+    var h = rle.size[0], w = rle.size[1];
+    if (h !== canvas.height || w !== canvas.width) return 0;
+    var ctx = canvas.getContext("2d"), pixels = ctx.getImageData(0, 0, w, h), counts = rleCounts(rle.counts);
+    var at = 0, painted = 0;
+    for (var i = 0; i < counts.length; i++) {
+      if (i % 2 === 1) {
+        for (var j = at; j < at + counts[i] && j < w * h; j++) {
+          var y = j % h, o = (y * w + (j - y) / h) * 4;
+          pixels.data[o] = rgb[0]; pixels.data[o + 1] = rgb[1]; pixels.data[o + 2] = rgb[2]; pixels.data[o + 3] = MASK_ALPHA;
+          painted++;
+        }
+      }
+      at += counts[i];
+    }
+    ctx.putImageData(pixels, 0, 0);
+    return painted;
+  }
+
   function draw(result) {
     if (!result.detections && !result.segments) return;
     $("objects-section").hidden = false;
@@ -149,6 +197,8 @@ export const PLAYGROUND_JS = String.raw`
       rect.setAttribute("class", color + (o.segment ? " segment" : ""));
       rect.dataset.label = d.label; rect.dataset.index = String(i);
       svg.appendChild(rect);
+      var maskPixels = o.segment && d.mask ? paintMask(d.mask, MASK_RGB[colors[d.label]]) : 0;
+      if (o.segment && d.mask) canvas.dataset.masks = String(Number(canvas.dataset.masks) + 1);
       var tag = document.createElement("span");
       tag.className = "tag " + color + (b.y1 / image.height < 0.12 ? " inside" : "");
       tag.textContent = d.label;
@@ -157,7 +207,8 @@ export const PLAYGROUND_JS = String.raw`
       tags.appendChild(tag);
       var item = document.createElement("li");
       item.textContent = d.label + ": x " + fixed(b.x1) + "–" + fixed(b.x2) + ", y " + fixed(b.y1) + "–" + fixed(b.y2) +
-        " px" + (o.segment ? " (segment, 16 codes; mask not decoded: " + (d.mask_reason || "no decoder") + ")" : "");
+        " px" + (!o.segment ? "" : d.mask ? " (segment, mask of " + maskPixels + " px)" :
+        " (segment, 16 codes; mask not decoded: " + (d.mask_reason || "no decoder") + ")");
       list.appendChild(item);
     });
     if (objects.length === 0) droppedNote.textContent = "No objects found.";

@@ -33,6 +33,7 @@ button:disabled { opacity: 0.5; cursor: not-allowed; }
 .stage { position: relative; display: inline-block; width: min(100%, 32rem); margin-top: 0.75rem; line-height: 0; }
 .stage img { display: block; width: 100%; height: auto; image-orientation: none; image-rendering: pixelated; }
 #tags { position: absolute; inset: 0; pointer-events: none; }
+.stage canvas { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; image-rendering: pixelated; }
 .stage svg { position: absolute; inset: 0; width: 100%; height: 100%; overflow: visible; pointer-events: none; }
 .stage rect { fill: none; stroke-width: 2.5px; }
 .stage rect.segment { stroke-dasharray: 6 4; }

@@ -5,6 +5,7 @@
  * returns over RPC; the decoder worker reads them back and renders the native SSE stream, OpenAI's chunks, or
  * one JSON body. Keeping this format neutral lets one decode loop serve every API.
  */
+import type { SegmentMask } from "../tasks/loc-answer.ts";
 
 /** An alternative to a generated token: its own text and bytes (shared/text/token-piece.ts). */
 export interface TopLogprob {
@@ -45,6 +46,8 @@ export interface Timings {
   readonly total_ms: number;
   /** Generated tokens per second over the decode phase (after the first token). */
   readonly tokens_per_second: number;
+  /** Time spent decoding segmentation masks (present only when masks were decoded; part of total_ms). */
+  readonly masks_ms?: number;
 }
 
 /** Token accounting, in the native API's form (OpenAI's is derived from it). */
@@ -63,6 +66,11 @@ export interface DoneEvent {
   /** Every generated id, including a final eos. */
   readonly ids: readonly number[];
   readonly usage: Usage;
+  /**
+   * The masks of the answer's segments, in answer order, as COCO RLE over the original image: present only
+   * when the request asked for them, the model has a VQ-VAE decoder and the answer has segments.
+   */
+  readonly masks?: readonly SegmentMask[];
 }
 
 /** A failure as a session reports it; each API renders it in its own shape (`code` only in OpenAI's). */

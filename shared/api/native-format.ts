@@ -18,10 +18,10 @@ export function nativeTokenFrame(token: TokenEvent): string {
 /**
  * The body of the final `done` event, also the non-streaming response (plus `tokens` there). With the request's
  * prefix and the image's size known, box answers also carry `detections` / `segments` / `dropped` in the
- * original image's pixels (shared/tasks/answer-fields.ts).
+ * original image's pixels (shared/tasks/answer-fields.ts), with each segment's mask when the session decoded it.
  */
 export function nativeResult(info: RunInfo, done: DoneEvent, prefix?: string) {
-  const boxes = prefix !== undefined && info.image_size ? answerFields(done.text, info.image_size, prefix) : null;
+  const boxes = prefix !== undefined && info.image_size ? answerFields(done.text, info.image_size, prefix, done.masks) : null;
   return {
     finish_reason: done.finish_reason,
     text: done.text,

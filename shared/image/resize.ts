@@ -82,20 +82,25 @@ function taps(inSize: number, outSize: number): AxisTaps {
 
 const clampByte = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v);
 
-/** Horizontal pass: uint8[h, inW, 3] → uint8[h, outW, 3]. */
-function resampleRows(src: Uint8Array, h: number, inW: number, outW: number): Uint8Array {
+/** Horizontal pass: uint8[h, inW, ch] → uint8[h, outW, ch], for ch = 3 (RGB) or 1 (greyscale). */
+function resampleRows(src: Uint8Array, h: number, inW: number, outW: number, ch: 1 | 3): Uint8Array {
   const { first, count, weights, stride } = taps(inW, outW);
-  const out = new Uint8Array(h * outW * 3);
+  const out = new Uint8Array(h * outW * ch);
   for (let y = 0; y < h; y++) {
-    const rowIn = y * inW * 3;
-    let o = y * outW * 3;
-    for (let x = 0; x < outW; x++, o += 3) {
+    const rowIn = y * inW * ch;
+    let o = y * outW * ch;
+    for (let x = 0; x < outW; x++, o += ch) {
       let r = ROUND_HALF;
       let g = ROUND_HALF;
       let b = ROUND_HALF;
-      let p = rowIn + first[x] * 3;
+      let p = rowIn + first[x] * ch;
       const wBase = x * stride;
       const n = count[x];
+      if (ch === 1) {
+        for (let k = 0; k < n; k++, p++) r += weights[wBase + k] * src[p];
+        out[o] = clampByte(r >> PRECISION_BITS);
+        continue;
+      }
       for (let k = 0; k < n; k++, p += 3) {
         const wk = weights[wBase + k];
         r += wk * src[p];
@@ -110,10 +115,10 @@ function resampleRows(src: Uint8Array, h: number, inW: number, outW: number): Ui
   return out;
 }
 
-/** Vertical pass: uint8[inH, w, 3] → uint8[outH, w, 3]. */
-function resampleColumns(src: Uint8Array, w: number, inH: number, outH: number): Uint8Array {
+/** Vertical pass: uint8[inH, w, ch] → uint8[outH, w, ch]. */
+function resampleColumns(src: Uint8Array, w: number, inH: number, outH: number, ch: 1 | 3): Uint8Array {
   const { first, count, weights, stride } = taps(inH, outH);
-  const rowLen = w * 3;
+  const rowLen = w * ch;
   const out = new Uint8Array(outH * rowLen);
   const acc = new Float64Array(rowLen); // exact: |Σ w·x| < 2^31
   for (let y = 0; y < outH; y++) {
@@ -130,6 +135,18 @@ function resampleColumns(src: Uint8Array, w: number, inH: number, outH: number):
   return out;
 }
 
+/** Both passes over `ch`-channel uint8 pixels, each skipped when its dimension does not change (as Pillow). */
+function resample(data: Uint8Array, w: number, h: number, outW: number, outH: number, ch: 1 | 3): Uint8Array {
+  for (const [what, v] of [["outWidth", outW], ["outHeight", outH], ["width", w], ["height", h]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer, got ${v}`);
+  }
+  if (data.length !== w * h * ch) throw new RangeError(`data has ${data.length} bytes, expected ${w}×${h}×${ch}`);
+  let out = data;
+  if (outW !== w) out = resampleRows(out, h, w, outW, ch);
+  if (outH !== h) out = resampleColumns(out, outW, h, outH, ch);
+  return out === data ? data.slice() : out;
+}
+
 /**
  * Resizes an RGB image to exactly `outWidth`×`outHeight` (aspect ratio not kept) with Pillow 9.4's
  * uint8 BICUBIC resampler, bit-exact. Same size in and out returns a copy.
@@ -137,14 +154,15 @@ function resampleColumns(src: Uint8Array, w: number, inH: number, outH: number):
  * @throws RangeError for non-positive or non-integer sizes, or `data` of the wrong length.
  */
 export function resizeBicubic(img: RgbImage, outWidth: number, outHeight: number): RgbImage {
-  for (const [what, v] of [["outWidth", outWidth], ["outHeight", outHeight], ["width", img.width], ["height", img.height]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer, got ${v}`);
-  }
-  if (img.data.length !== img.width * img.height * 3) {
-    throw new RangeError(`data has ${img.data.length} bytes, expected ${img.width}×${img.height}×3`);
-  }
-  let data = img.data;
-  if (outWidth !== img.width) data = resampleRows(data, img.height, img.width, outWidth);
-  if (outHeight !== img.height) data = resampleColumns(data, outWidth, img.height, outHeight);
-  return { width: outWidth, height: outHeight, data: data === img.data ? img.data.slice() : data };
+  return { width: outWidth, height: outHeight, data: resample(img.data, img.width, img.height, outWidth, outHeight, 3) };
+}
+
+/**
+ * The same resampler on a greyscale uint8[height, width] image: Pillow 9.4's `Image.resize` of a mode "L"
+ * image with BICUBIC (its default filter for "L"), bit-exact.
+ *
+ * @throws RangeError for non-positive or non-integer sizes, or `data` of the wrong length.
+ */
+export function resizeBicubicGray(data: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Uint8Array {
+  return resample(data, width, height, outWidth, outHeight, 1);
 }

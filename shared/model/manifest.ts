@@ -65,6 +65,23 @@ const Stage = z.object({
   weights: z.string(),
 });
 
+/**
+ * Optional: big_vision's VQ-VAE mask decoder (`vae-oid.npz`), converted by `convert-vae` into one weight file
+ * whose tensors are listed under `tensors[file]` with the npz's key names, every convolution weight packed as
+ * [kh, kw, in, out] ("hwio"; shared/masks/vae-weights.ts). Manifests without it are valid: masks stay null.
+ */
+const Vae = z.object({
+  file: z.string(),
+  layout: z.literal("hwio"),
+  /** Codebook rows and width ([128, 512] in vae-oid.npz). */
+  codes: int,
+  dim: int,
+  /** Side of the decoded mask (64). */
+  maskSize: int,
+  /** The npz it came from: file name and sha256. */
+  source: z.object({ name: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+});
+
 const ManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
@@ -94,11 +111,13 @@ const ManifestSchema = z.object({
   stages: z.array(Stage).min(3),
   tensors: z.record(z.string(), z.array(TensorEntry)),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+  vae: Vae.optional(),
 });
 
 export type Manifest = Omit<z.infer<typeof ManifestSchema>, "config"> & { config: ModelConfig };
 export type ManifestStage = z.infer<typeof Stage>;
 export type TensorEntry = z.infer<typeof TensorEntry>;
+export type ManifestVae = z.infer<typeof Vae>;
 
 /** Parses and checks a manifest; throws ModelFormatError naming the first problem. */
 export function parseManifest(json: unknown): Manifest {
@@ -111,6 +130,9 @@ export function parseManifest(json: unknown): Manifest {
   for (const s of m.stages) {
     for (const f of [s.graph, s.weights]) if (!m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);
     if (s.from >= s.to) throw new ModelFormatError(`manifest.json: stage ${s.name} has an empty range [${s.from}, ${s.to})`);
+  }
+  if (m.vae && !(m.files[m.vae.file] && m.tensors[m.vae.file])) {
+    throw new ModelFormatError(`manifest.json: vae names ${m.vae.file}, which is not in files and tensors`);
   }
   checkCoverage(m.stages, "vision", m.config.vision.layers);
   checkCoverage(m.stages, "decoder", m.config.text.layers);

@@ -12,14 +12,14 @@
  * request used `task` or a free prompt. Other answers get no extra fields. The OpenAI-compatible API returns
  * the raw text only.
  */
-import { hasLocTokens, parseLocAnswer, type Detection, type ImageSize, type Segment } from "./loc-answer.ts";
+import { hasLocTokens, parseLocAnswer, type Detection, type ImageSize, type Segment, type SegmentMask } from "./loc-answer.ts";
 import { prefixTask } from "./request.ts";
 
 /** What a native result carries besides the raw text when the answer has boxes. */
 export interface LocAnswerFields {
   /** Objects without seg codes, boxes in the original image's pixels. */
   readonly detections: Detection[];
-  /** Objects with 16 seg codes: box, codes, `mask: null` and `mask_reason`. */
+  /** Objects with 16 seg codes: box, codes and `mask` (COCO RLE), or `mask: null` with `mask_reason`. */
   readonly segments: Segment[];
   /** How many objects were malformed or had an empty/inverted box and were left out. */
   readonly dropped: number;
@@ -30,10 +30,15 @@ export interface LocAnswerFields {
  * @param text the generated text with `<loc>`/`<seg>` tokens kept
  * @param size the original image's size (the boxes are scaled to it)
  * @param prefix the request's prefix (a task's, or the free prompt)
+ * @param masks the decoded masks of the answer's segments, in order (the session's; absent: none decoded)
  */
-export function answerFields(text: string, size: ImageSize, prefix: string): LocAnswerFields | null {
+export function answerFields(text: string, size: ImageSize, prefix: string, masks?: readonly SegmentMask[]): LocAnswerFields | null {
   const task = prefixTask(prefix);
   if (!hasLocTokens(text) && task !== "detect" && task !== "segment") return null;
   const parsed = parseLocAnswer(text, size);
-  return { detections: parsed.detections, segments: parsed.segments, dropped: parsed.dropped.length };
+  if (masks !== undefined && masks.length !== parsed.segments.length) {
+    throw new Error(`${masks.length} masks for ${parsed.segments.length} segments`);
+  }
+  const segments = masks === undefined ? parsed.segments : parsed.segments.map(({ mask_reason: _, ...s }, i) => ({ ...s, mask: masks[i] }));
+  return { detections: parsed.detections, segments, dropped: parsed.dropped.length };
 }

@@ -28,6 +28,7 @@ export {
   type ImageSize,
   type LocAnswer,
   type Segment,
+  type SegmentMask,
 } from "./loc-answer.ts";
 export { answerFields, type LocAnswerFields } from "./answer-fields.ts";
 export {

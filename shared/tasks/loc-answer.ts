@@ -24,10 +24,10 @@ export const SEG_CODES_PER_OBJECT = 16;
 /** Size of the VQ-VAE codebook: `<seg000>` … `<seg127>`. */
 export const SEG_CODEBOOK_SIZE = 128;
 
-/** Why masks are not decoded: what the API says beside `"mask": null`. */
+/** Why a mask is not decoded: what the API says beside `"mask": null` when the model has no VQ-VAE decoder. */
 export const MASK_UNAVAILABLE =
-  "mask decoding needs the VQ-VAE decoder (big_vision's vae-oid.npz), which this server does not load yet; " +
-  "the 16 codes are returned so a client can decode them";
+  "this model has no VQ-VAE mask decoder configured (convert big_vision's vae-oid.npz into its folder with " +
+  "`npm run -s cli -- convert-vae`); the 16 codes are returned so a client can decode them";
 
 /** An image size in pixels (the original image, before the model's resize). */
 export interface ImageSize {
@@ -52,13 +52,23 @@ export interface Detection {
   readonly box_normalized: Box;
 }
 
-/** One segmented object: its box plus the 16 codebook indices of its mask. */
+/**
+ * A binary mask over the whole original image as COCO compressed RLE (pycocotools' `{"size": [h, w],
+ * "counts": "..."}`; shared/masks/coco-rle.ts).
+ */
+export interface SegmentMask {
+  readonly size: readonly [number, number];
+  readonly counts: string;
+}
+
+/** One segmented object: its box plus the 16 codebook indices of its mask, and the mask when decoded. */
 export interface Segment extends Detection {
   /** The 16 `<segNNN>` values in token order (row-major 4×4 grid). */
   readonly codes: readonly number[];
-  /** Always null for now: decoding codes into a mask is a later step (see {@link MASK_UNAVAILABLE}). */
-  readonly mask: null;
-  readonly mask_reason: string;
+  /** The decoded mask (shared/masks/placement.ts), or null when the model has no VQ-VAE decoder. */
+  readonly mask: SegmentMask | null;
+  /** Why `mask` is null (absent when it is not). */
+  readonly mask_reason?: string;
 }
 
 /** An object that was not kept, with the reason. */

@@ -181,4 +181,13 @@ describe("answerFields: which answers get structured fields", () => {
     expect(answerFields("a red circle", size, "caption en")).toBeNull();
     expect(answerFields("", size, "ocr")).toBeNull();
   });
+  it("puts the session's decoded masks into the segments, in order, and drops their reason", () => {
+    const text = `${loc(0, 0, 512, 512)}${seg(...CODES)} cat ; ${loc(1, 1, 9, 9)} box ; ${loc(600, 0, 1000, 512)}${seg(...CODES)} dog`;
+    const masks = [{ size: [120, 160] as const, counts: "a" }, { size: [120, 160] as const, counts: "b" }];
+    const fields = answerFields(text, size, "segment cat ; dog", masks)!;
+    expect(fields.segments.map((s) => [s.label, s.mask, "mask_reason" in s])).toEqual([["cat", masks[0], false], ["dog", masks[1], false]]);
+    expect(fields.detections.map((d) => d.label)).toEqual(["box"]);
+    expect(answerFields(text, size, "segment cat")!.segments.map((s) => s.mask_reason)).toEqual([MASK_UNAVAILABLE, MASK_UNAVAILABLE]);
+    expect(() => answerFields(text, size, "segment cat", masks.slice(1))).toThrow(/1 masks for 2 segments/);
+  });
 });

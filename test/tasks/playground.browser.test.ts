@@ -2,13 +2,17 @@
  * The playground in a real browser: headless Debian Chromium (playwright-core, executablePath) against the
  * dev server. Loads a shapes eval image, runs "detect", and checks that the text streams in, that the drawn
  * boxes are the API's detections (SVG attributes and on-screen geometry over the image), the timings, an API
- * error, and a cache hit. Saves screenshots to test-artifacts/.
+ * error, and a cache hit. Then, against the mask test server (segment prompts scripted with the VQ-VAE golden's
+ * codes, the decoder converted into the model), a segment run paints exactly the API's masks into the canvas.
+ * Saves screenshots to test-artifacts/.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Detection } from "../../shared/tasks/index.ts";
+import { decodeCocoRle } from "../../shared/masks/index.ts";
+import type { Detection, Segment } from "../../shared/tasks/index.ts";
+import { startSegmentServer } from "../serving/support/segment-server.ts";
 import { loadShapesEval, SHAPES_EVAL_DIR } from "./shapes-eval.ts";
 import { artifactDir, launchBrowser, startServer, type ServerUnderTest } from "./support.ts";
 
@@ -145,6 +149,73 @@ describe("the playground page (GET /) in headless Chromium", () => {
     expect(await page.textContent("#t-cache")).toMatch(/^image soft tokens hit/);
     expect(await page.locator("#boxes rect").count()).toBe(0);
     await page.screenshot({ path: join(artifactDir(), "playground-caption.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe("the playground draws segmentation masks", () => {
+  let segServer: ServerUnderTest;
+  beforeAll(async () => {
+    segServer = await startSegmentServer();
+  }, 240_000);
+  afterAll(async () => {
+    await segServer?.stop();
+  });
+
+  it("paints each segment's mask (the API's COCO RLE) over the image, in its box colour", async () => {
+    await page.goto(`${segServer.url}/`);
+    await page.waitForSelector('html[data-ready="true"]', { timeout: 10_000 });
+    await loadImage();
+    await page.selectOption("#task", "segment");
+    await page.fill("#objects", "circle, triangle");
+    await page.fill("#max-tokens", "64");
+    expect(await run(), (await page.textContent("#status")) ?? "").toBe("done");
+
+    // The API's own answer for the same image and prompt (the script is deterministic).
+    const bytes = readFileSync(join(SHAPES_EVAL_DIR, IMAGE));
+    const upload = await fetch(`${segServer.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: bytes });
+    const { image_id } = (await upload.json()) as { image_id: string };
+    const body = { image_id, task: "segment", objects: ["circle", "triangle"], max_tokens: 64, stream: false };
+    const res = await fetch(`${segServer.url}/v1/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const { segments } = (await res.json()) as { segments: Segment[] };
+    expect(segments.length).toBe(2);
+    const masks = segments.map((s) => decodeCocoRle(s.mask!)); // [200, 200] each
+
+    const canvas = await page.evaluate(() => {
+      const c = document.getElementById("masks") as HTMLCanvasElement;
+      const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      const alpha: number[] = [];
+      const red: number[] = [];
+      for (let i = 0; i < data.length; i += 4) {
+        alpha.push(data[i + 3]);
+        red.push(data[i]);
+      }
+      return { width: c.width, height: c.height, drawn: c.dataset.masks, alpha, red };
+    });
+    expect([canvas.width, canvas.height, canvas.drawn]).toEqual([200, 200, "2"]);
+    let union = 0;
+    let mismatched = 0;
+    for (let p = 0; p < 200 * 200; p++) {
+      const inside = masks[0][p] === 1 || masks[1][p] === 1;
+      union += inside ? 1 : 0;
+      if ((canvas.alpha[p] > 0) !== inside) mismatched++;
+    }
+    expect(mismatched, "canvas pixels painted differently from the API's masks").toBe(0);
+    expect(union).toBeGreaterThan(1000);
+    // A pixel only the first mask (label "circle", colour c0 = rgb(230, 25, 75)) covers is painted in its colour
+    // (±2: the canvas keeps premultiplied alpha, so a colour read back at alpha 115 may move by a unit or two).
+    const only0 = masks[0].findIndex((v, p) => v === 1 && masks[1][p] === 0);
+    expect(Math.abs(canvas.red[only0] - 230)).toBeLessThanOrEqual(2);
+    // The canvas lies exactly over the image.
+    const frames = await page.evaluate(() =>
+      ["preview", "masks"].map((id) => {
+        const r = document.getElementById(id)!.getBoundingClientRect();
+        return [r.left, r.top, r.width, r.height];
+      }),
+    );
+    expect(frames[1]).toEqual(frames[0]);
+    expect(await page.textContent("#objects-list")).toMatch(/circle: .*\(segment, mask of \d+ px\)/);
+    await page.screenshot({ path: join(artifactDir(), "playground-segment.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
 });

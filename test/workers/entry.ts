@@ -1,7 +1,8 @@
 /**
  * The test worker's entry: the real session Durable Object, and subclasses with a fake engine (instant, or
  * slow and endless for cancellation tests). The fakes still use the real manifest and tokenizer from assets.
- * Its fetch handler is the real decoder app over the slow sessions.
+ * Its fetch handler is the real decoder app over the slow sessions. SegmentSessionObject answers a segmentation
+ * (the VQ-VAE golden's codes) and decodes masks with the golden's random-weight decoder (a binding).
  */
 import { createDecoderApp } from "../../functions/decoder/app.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "../../functions/decoder/limits.ts";
@@ -14,6 +15,9 @@ import { servingModel, loadTokenizer, type ServingModel } from "../../shared/wor
 import { parseManifest } from "../../shared/model/manifest.ts";
 import type { DecoderEnv } from "../../functions/decoder/env.ts";
 import { FakeEngine, endless, type FakeEngineOptions } from "../serving/support/fake-engine.ts";
+import { maskDecoder, vaeFromNpz, type MaskDecoder } from "../../shared/masks/index.ts";
+import { SEGMENT_ANSWER } from "./segment-answer.ts";
+import { fromBase64 } from "./support.ts";
 
 export { RateLimiterObject, SessionObject };
 
@@ -30,6 +34,26 @@ async function fakeModel(env: DecoderEnv, options: FakeEngineOptions): Promise<S
 export class FakeSessionObject extends SessionObject {
   protected override loadModel(): Promise<ServingModel> {
     return fakes.get("fast", () => fakeModel(this.env, {}));
+  }
+}
+
+/** The golden's mask decoder of this isolate (immutable weights). */
+let goldenDecoder: Promise<MaskDecoder> | null = null;
+
+/** A session whose engine answers {@link SEGMENT_ANSWER} and whose model has the golden's VQ-VAE decoder. */
+export class SegmentSessionObject extends SessionObject {
+  protected override async loadModel(): Promise<ServingModel> {
+    return fakes.get("segment", async () => {
+      const model = await fakeModel(this.env, {});
+      const ids = SEGMENT_ANSWER.ids(model.tokenizer!);
+      return { ...model, engine: new FakeEngine(model.manifest.config, { answer: () => ids }) };
+    });
+  }
+
+  protected override loadMasks(): Promise<MaskDecoder | null> {
+    const npz = (this.env as DecoderEnv & { VQVAE_NPZ: string }).VQVAE_NPZ;
+    goldenDecoder ??= vaeFromNpz(fromBase64(npz), "vae-random.npz").then(maskDecoder);
+    return goldenDecoder;
   }
 }
 

@@ -1,6 +1,6 @@
 /// <reference types="@cloudflare/vitest-pool-workers/types" />
 import type { DecoderEnv } from "../../functions/decoder/env.ts";
-import type { FakeSessionObject, QuickTimeoutSessionObject, SlowSessionObject } from "./entry.ts";
+import type { FakeSessionObject, QuickTimeoutSessionObject, SegmentSessionObject, SlowSessionObject } from "./entry.ts";
 
 declare global {
   namespace Cloudflare {
@@ -8,6 +8,7 @@ declare global {
       readonly FAKE_SESSIONS: DurableObjectNamespace<FakeSessionObject>;
       readonly SLOW_SESSIONS: DurableObjectNamespace<SlowSessionObject>;
       readonly QUICK_SESSIONS: DurableObjectNamespace<QuickTimeoutSessionObject>;
+      readonly SEGMENT_SESSIONS: DurableObjectNamespace<SegmentSessionObject>;
       /** base64 PNGs of the shapes model's eval set. */
       readonly EVAL_IMAGE_000: string;
       readonly EVAL_IMAGE_001: string;
@@ -23,6 +24,10 @@ declare global {
       readonly GOLDEN_JPEG_PROGRESSIVE_RGB: string;
       readonly GOLDEN_JPEG_444: string;
       readonly GOLDEN_JPEG_GRAY: string;
+      /** ../shared/golden-vqvae: vae-random.npz and masks.bin as base64, codes.json as text. */
+      readonly VQVAE_NPZ: string;
+      readonly VQVAE_MASKS: string;
+      readonly VQVAE_CODES: string;
     }
   }
 }

@@ -13,6 +13,8 @@ const shared = process.env.PALIGEMMA_SHARED_DIR ?? resolve(here, "../../../share
 const image = (name: string) => readFileSync(join(shared, "models/paligemma-shapes/eval", name)).toString("base64");
 /** The shapes golden (transformers' own outputs), for the parity test inside workerd. Missing files fail here. */
 const golden = (name: string) => readFileSync(join(shared, "golden/paligemma-shapes", name)).toString("base64");
+/** The VQ-VAE golden (random weights with the real key names, the reference masks), for the mask tests. */
+const vqvae = (name: string) => readFileSync(join(shared, "golden-vqvae", name));
 
 export default defineConfig({
   plugins: [
@@ -32,6 +34,9 @@ export default defineConfig({
           GOLDEN_JPEG_PROGRESSIVE_RGB: readFileSync(join(shared, "golden-jpeg/photo-progressive-q75.rgb.u8")).toString("base64"),
           GOLDEN_JPEG_444: readFileSync(join(shared, "golden-jpeg/sharp-444-q95.jpg")).toString("base64"),
           GOLDEN_JPEG_GRAY: readFileSync(join(shared, "golden-jpeg/gray-q85.jpg")).toString("base64"),
+          VQVAE_NPZ: vqvae("vae-random.npz").toString("base64"),
+          VQVAE_MASKS: vqvae("masks.bin").toString("base64"),
+          VQVAE_CODES: vqvae("codes.json").toString("utf8"),
         },
       },
     }),

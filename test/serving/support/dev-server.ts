@@ -42,6 +42,8 @@ export interface DevServerOptions {
   readonly timeoutMs?: number;
   /** Vars for the decoder worker (`--var NAME:value`), e.g. `{ RATE_LIMIT_RPM: "0" }`. */
   readonly vars?: Record<string, string>;
+  /** The decoder worker's config (default: the repository's wrangler.toml, as `npm start`). */
+  readonly config?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function startDevServer(options: number | DevServerOptions = {}): P
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
   const wrangler = join(REPO, "node_modules/wrangler/bin/wrangler.js");
-  const args = [wrangler, "dev", "-c", "wrangler.toml", "-c", "functions/vision/wrangler.toml"];
+  const args = [wrangler, "dev", "-c", options.config ?? "wrangler.toml", "-c", "functions/vision/wrangler.toml"];
   args.push("--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--inspector-port", String(await freePort()));
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
   const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...OFFLINE_ENV }, detached: true, stdio: ["ignore", "pipe", "pipe"] });

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PaliGemmaEngine } from "../../../shared/engine/types.ts";
+import type { MaskDecoder } from "../../../shared/masks/loader.ts";
 import { parseManifest, type Manifest } from "../../../shared/model/manifest.ts";
 import { PaliGemmaTokenizer } from "../../../shared/text/tokenizer.ts";
 import { servingModel, type ServingModel } from "../../../shared/worker/serving-model.ts";
@@ -70,6 +71,8 @@ export interface HarnessOptions {
   readonly vars?: Partial<Record<keyof DecoderEnv, string>>;
   readonly session?: Partial<SessionLimits>;
   readonly maxPixels?: number;
+  /** The sessions' mask decoder (default: none, so masks stay null). */
+  readonly masks?: () => Promise<MaskDecoder | null>;
   /** Wraps the vision worker's encode (fault injection). */
   readonly encode?: (real: DecoderDeps["encodeImage"]) => DecoderDeps["encodeImage"];
 }
@@ -94,7 +97,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
     let h = sessions.get(name);
     if (!h) {
       h = new SessionHost(
-        { model: async () => model, softTokens: (id) => store.get(id), now: opts.now ?? (() => performance.now()) },
+        { model: async () => model, masks: opts.masks, softTokens: (id) => store.get(id), now: opts.now ?? (() => performance.now()) },
         { save: async (r) => void stored.set(name, r), clear: async () => void stored.delete(name) },
         stored.get(name) ?? null,
         sessionLimits,
