@@ -3,7 +3,7 @@
  * the service does not decode), and the catalogue of malformed requests that every server must refuse with a
  * 4xx JSON error (used both through `app.request` and against the real `wrangler dev` server).
  */
-import { deflateSync } from "node:zlib";
+import { deflateRawSync, deflateSync } from "node:zlib";
 import { encode as encodeJpeg } from "jpeg-js";
 import { expect } from "vitest";
 import { evalImage } from "../serving/support/harness.ts";
@@ -109,6 +109,37 @@ export function jpegWithScans(scans: number): Uint8Array {
   return concat(base.subarray(0, sos), ...Array.from({ length: scans }, () => scan), Uint8Array.of(0xff, 0xd9));
 }
 
+/**
+ * A 64×64 PNG whose IDAT (or an iCCP profile) is a zlib stream opening with a stored block whose NLEN is not
+ * the complement of LEN, followed by `inflated` bytes' worth of highly compressed zeros.
+ */
+export function nlenBomb(where: "IDAT" | "iCCP", inflated: number): Uint8Array {
+  const rest = deflateRawSync(new Uint8Array(inflated), { level: 9 });
+  const stream = concatBytes(Uint8Array.of(0x78, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00), new Uint8Array(4), rest); // LEN 4, NLEN 0
+  if (where === "IDAT") {
+    const plain = png(64, 64, new Uint8Array(64 * (1 + 64 * 3)));
+    return concatBytes(plain.subarray(0, 33), pngChunk("IDAT", stream), pngChunk("IEND", new Uint8Array()));
+  }
+  return png(8, 8, new Uint8Array(8 * (1 + 24)), [pngChunk("iCCP", concatBytes(latin1("icc\0\0"), stream))]);
+}
+
+/** A 16×16 JPEG with a DRI segment that declares 65535 bytes and holds `scans` copies of the image's scan. */
+export function jpegWithHiddenScans(scans: number): Uint8Array {
+  const base = jpegDeclaring();
+  const sos = base.findIndex((b, i) => b === 0xff && base[i + 1] === 0xda);
+  const scan = base.subarray(sos, base.length - 2);
+  const hidden = concatBytes(...Array.from({ length: scans }, () => scan)).subarray(0, 65_535 - 4);
+  const dri = concatBytes(Uint8Array.of(0xff, 0xdd, 0xff, 0xff, 0x00, 0x00), hidden);
+  return concatBytes(base.subarray(0, sos), dri, base.subarray(sos));
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), (o += p.length));
+  return out;
+}
+
 /** Headers of formats that are recognised but not decoded (415). */
 export const FOREIGN_IMAGES: Record<string, Uint8Array> = {
   webp: latin1(`RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x3f\0\0\x3f\0\0`),
@@ -208,6 +239,9 @@ export function badRequests(): BadRequest[] {
     upload("upload: ICC profile bomb", iccBomb(), "image/png", 400),
     upload("upload: pixels over the limit", pngDeclaring(4000, 4000), "image/png", 413),
     upload("upload: JPEG with 150 scans", jpegWithScans(150), "image/jpeg", 413),
+    upload("upload: JPEG whose scans visit 40× its blocks", jpegWithScans(40), "image/jpeg", 413),
+    upload("upload: JPEG hiding scans inside a DRI", jpegWithHiddenScans(4000), "image/jpeg", 400),
+    upload("upload: PNG with a bad stored-block NLEN", nlenBomb("IDAT", 8 * 1024 * 1024), "image/png", 400),
     upload("upload: too many bytes", new Uint8Array(11 * 1024 * 1024), "image/png", 413),
     { name: "unknown route", method: "GET", path: "/v1/nothing", status: 404 },
     { name: "wrong method", method: "GET", path: "/v1/generate", status: 405 },

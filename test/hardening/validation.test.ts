@@ -6,7 +6,6 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { deflateRawSync } from "node:zlib";
 import { decodeImage } from "../../shared/image/index.ts";
 import { readJpegWork } from "../../shared/image/jpeg/index.ts";
 import { pngDataBytes } from "../../shared/image/png/index.ts";
@@ -14,7 +13,7 @@ import { expectRejection } from "../fixtures/images/helpers.ts";
 import { SHARED } from "../helpers/golden.ts";
 import type { FakeEngine } from "../serving/support/fake-engine.ts";
 import { base64, createHarness, post } from "../serving/support/harness.ts";
-import { badRequests, expectRefused, GOOD_PNG, iccBomb, jpegDeclaring, jpegWithScans, latin1, png, pngBomb, pngChunk, requestInit } from "./support.ts";
+import { badRequests, concatBytes, expectRefused, GOOD_PNG, iccBomb, jpegDeclaring, jpegWithHiddenScans, jpegWithScans, latin1, nlenBomb, png, pngBomb, pngChunk, requestInit } from "./support.ts";
 
 describe("malformed requests", () => {
   it("each gets its 4xx and a JSON error body; none reaches the model", async () => {
@@ -142,34 +141,3 @@ describe("JPEG scan bombs: markers are read as libjpeg reads them", () => {
     for (const [name, bytes, message] of cases) expect(() => readJpegWork(bytes), name).toThrow(message);
   });
 });
-
-/**
- * A 64×64 PNG whose IDAT (or an iCCP profile) is a zlib stream opening with a stored block whose NLEN is not
- * the complement of LEN, followed by `inflated` bytes' worth of highly compressed zeros.
- */
-function nlenBomb(where: "IDAT" | "iCCP", inflated: number): Uint8Array {
-  const rest = deflateRawSync(new Uint8Array(inflated), { level: 9 });
-  const stream = concatBytes(Uint8Array.of(0x78, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00), new Uint8Array(4), rest); // LEN 4, NLEN 0
-  if (where === "IDAT") {
-    const plain = png(64, 64, new Uint8Array(64 * (1 + 64 * 3)));
-    return concatBytes(plain.subarray(0, 33), pngChunk("IDAT", stream), pngChunk("IEND", new Uint8Array()));
-  }
-  return png(8, 8, new Uint8Array(8 * (1 + 24)), [pngChunk("iCCP", concatBytes(latin1("icc\0\0"), stream))]);
-}
-
-/** A 16×16 JPEG with a DRI segment that declares 65535 bytes and holds `scans` copies of the image's scan. */
-function jpegWithHiddenScans(scans: number): Uint8Array {
-  const base = jpegDeclaring();
-  const sos = base.findIndex((b, i) => b === 0xff && base[i + 1] === 0xda);
-  const scan = base.subarray(sos, base.length - 2);
-  const hidden = concatBytes(...Array.from({ length: scans }, () => scan)).subarray(0, 65_535 - 4);
-  const dri = concatBytes(Uint8Array.of(0xff, 0xdd, 0xff, 0xff, 0x00, 0x00), hidden);
-  return concatBytes(base.subarray(0, sos), dri, base.subarray(sos));
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), (o += p.length));
-  return out;
-}
