@@ -3,14 +3,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { preprocessImage } from "../shared/image/index.ts";
 import { provideImageCodecsForNode } from "../shared/image/codecs-node.ts";
-import type { PaliGemmaRuntime } from "../shared/engine/runtime.ts";
+import type { Engine } from "../shared/engine/engine.ts";
 import { PaliGemmaTokenizer } from "../shared/text/tokenizer.ts";
 import { readF32 } from "./io.ts";
 
 /** Default pixel limit for CLI images (the server's is configurable). */
 export const CLI_MAX_PIXELS = 50_000_000;
 
-export function loadTokenizer(modelDir: string, model: PaliGemmaRuntime): PaliGemmaTokenizer | null {
+export function loadTokenizer(modelDir: string, model: Engine): PaliGemmaTokenizer | null {
   const t = model.manifest.tokenizer;
   if (!t) return null;
   const json = JSON.parse(readFileSync(join(modelDir, t.file), "utf8"));
@@ -19,7 +19,7 @@ export function loadTokenizer(modelDir: string, model: PaliGemmaRuntime): PaliGe
 }
 
 /** Pixel values float32[1,3,S,S] from --pixel-values or --image (exactly one). */
-export async function pixelsFrom(model: PaliGemmaRuntime, opts: { pixelValues?: string; image?: string }): Promise<Float32Array> {
+export async function pixelsFrom(model: Engine, opts: { pixelValues?: string; image?: string }): Promise<Float32Array> {
   if (!!opts.pixelValues === !!opts.image) throw new Error("give exactly one of --pixel-values and --image");
   if (opts.pixelValues) return readF32(opts.pixelValues);
   await provideImageCodecsForNode();

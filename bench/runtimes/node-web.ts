@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import { initOrtForNode } from "../../cli/node-runtime.ts";
 import { f32, GraphSession, type Feeds } from "../../shared/engine/ort.ts";
-import { prepackFor } from "../../shared/engine/runtime.ts";
 import { stageKind } from "../feeds.ts";
 import type { BenchGraph } from "../graphs.ts";
 import { inProcessGraph, type BenchRuntime, type LoadedGraph } from "./types.ts";
@@ -18,7 +17,7 @@ export async function nodeWebRuntime(): Promise<BenchRuntime> {
     async load(graph: BenchGraph): Promise<LoadedGraph> {
       const t0 = performance.now();
       const session = await GraphSession.create(readFileSync(graph.graphPath), [{ path: graph.weightsName, data: readFileSync(graph.weightsPath) }], {
-        prepack: prepackFor(stageKind(graph.stage), "ort"),
+        prepack: stageKind(graph.stage) !== "vision" /* onnxruntime decodes here: pre-pack as its runtime does */,
       });
       const loadMs = performance.now() - t0;
       const feeds: Feeds = {};

@@ -4,7 +4,6 @@
  * small file server on another loopback port; the worker times the runs and returns per-run milliseconds
  * (protocol: ../workerd/protocol.ts).
  */
-import { prepackFor } from "../../shared/engine/runtime.ts";
 import { stageKind } from "../feeds.ts";
 import { createReadStream, statSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
@@ -47,7 +46,7 @@ export async function workerdRuntime(log: (line: string) => void): Promise<Bench
         const id = graph.id;
         try {
           const feeds = graph.feeds.map((f) => ({ name: f.name, dims: [...f.dims] }));
-          const req: LoadRequest = { id, source: `${base}/${id}`, weightsName: graph.weightsName, feeds, prepack: prepackFor(stageKind(graph.stage), "ort") };
+          const req: LoadRequest = { id, source: `${base}/${id}`, weightsName: graph.weightsName, feeds, prepack: stageKind(graph.stage) !== "vision" /* onnxruntime decodes here: pre-pack as its runtime does */ };
           const { fetchMs, loadMs } = await call<LoadReply>("/load", req);
           log(`  workerd: fetched ${id} over loopback in ${(fetchMs / 1000).toFixed(1)} s`);
           return {

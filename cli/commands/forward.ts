@@ -14,8 +14,10 @@ export function registerForward(program: Command): void {
     .requiredOption("--logits-out <file>", "output: float32[L, vocab] little-endian")
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
-    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string }) => {
-      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision) });
+    .option("--prefill <engine>", "who runs the prefill (here: the whole forward pass): ort or kernel", "ort")
+    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string; prefill: string }) => {
+      const prefill = engineOption("--prefill", o.prefill);
+      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision), prefill, decode: prefill });
       const ids = parseIds(o.inputIds);
       const soft = await model.encodeImage(await pixelsFrom(model, o));
       if (o.imageFeaturesOut) {
@@ -23,7 +25,8 @@ export function registerForward(program: Command): void {
         const s = Math.fround(Math.sqrt(model.config.text.hidden));
         writeF32(o.imageFeaturesOut, soft.data.map((v) => Math.fround(v / s)));
       }
-      const { logits } = await model.prefill(soft, ids, { allLogits: true });
+      const { logits, state } = await model.prefill(soft, ids, { allLogits: true });
+      state.release?.();
       writeF32(o.logitsOut, logits);
       process.stderr.write(`wrote ${o.logitsOut}: float32[${ids.length}, ${model.config.text.vocab}]\n`);
     });

@@ -19,6 +19,7 @@ interface Opts {
   seed?: string;
   decode: string;
   vision: string;
+  prefill: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -38,10 +39,11 @@ export function registerGenerate(program: Command): void {
     .option("--seed <s>", "random seed", "0")
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
+    .option("--prefill <engine>", "who runs the prefill: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
-      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision) });
+      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision), prefill: engineOption("--prefill", o.prefill) });
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;
       let ids: number[];
@@ -66,6 +68,7 @@ export function registerGenerate(program: Command): void {
         },
         (t) => process.stderr.write(t.text),
       );
+      result.prefill.state.release?.();
       process.stderr.write("\n");
       process.stdout.write(`${JSON.stringify({ ids: result.ids, text: result.text, finish_reason: result.finishReason })}\n`);
     });

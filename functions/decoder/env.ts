@@ -6,7 +6,9 @@ import type { SessionObject } from "./session.ts";
 
 /** Bindings, vars and secrets of the decoder worker (and its Durable Objects). */
 export interface DecoderEnv extends ModelEnv {
-  /** "kernel" (default): decode steps in the WASM SIMD kernel (kernels/); "ort": in onnxruntime-web. */
+  /** "kernel" (default): the prefill in the WASM SIMD kernel module (kernels/); "ort": in onnxruntime-web. */
+  readonly PREFILL?: string;
+  /** "kernel" (default): decode steps in the kernel module; "ort": in onnxruntime-web. */
   readonly DECODE?: string;
   /** Soft tokens written by the vision worker. */
   readonly SOFT_TOKENS: KVNamespace;

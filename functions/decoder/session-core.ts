@@ -80,7 +80,11 @@ export class SessionCore {
     this.checkLimits(ids.length, manifest.config.imageTokens, req.sampling.maxTokens);
     const owner = req.owner ?? "";
     const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
-    if (!softHit) this.memory = { imageId, owner, ...(await this.fetchSoftTokens(model, imageId, owner)), prefix: null };
+    if (!softHit) {
+      const fresh = await this.fetchSoftTokens(model, imageId, owner);
+      this.releaseCache();
+      this.memory = { imageId, owner, ...fresh, prefix: null };
+    }
     const memory = this.memory!;
     const cached = memory.prefix !== null && sameIds(memory.prefix.ids, ids) ? memory.prefix.prefill : undefined;
     const cache: PrefixCacheReport = {
@@ -100,8 +104,10 @@ export class SessionCore {
   }
 
   /** What is held in memory (for diagnostics). */
-  get memoryInfo(): { image_id: string; prefix_tokens: number } | null {
-    return this.memory ? { image_id: this.memory.imageId, prefix_tokens: this.memory.prefix?.ids.length ?? 0 } : null;
+  get memoryInfo(): { image_id: string; prefix_tokens: number; cache_bytes: number } | null {
+    if (!this.memory) return null;
+    const prefix = this.memory.prefix;
+    return { image_id: this.memory.imageId, prefix_tokens: prefix?.ids.length ?? 0, cache_bytes: prefix?.prefill.state.bytes ?? 0 };
   }
 
   /** The stored record. */
@@ -109,10 +115,17 @@ export class SessionCore {
     return this.record;
   }
 
-  /** Forgets everything (the session expired). */
+  /** Forgets everything (the session expired or was deleted), giving its KV cache back. */
   clear(): void {
+    this.releaseCache();
     this.memory = null;
     this.record = null;
+  }
+
+  /** Frees the kernel memory of the prefix cache this session holds. */
+  private releaseCache(): void {
+    this.memory?.prefix?.prefill.state.release?.();
+    if (this.memory) this.memory.prefix = null;
   }
 
   /** 422 for a prompt over the token limit, or a prompt + max_tokens over the model's context. */
@@ -189,6 +202,7 @@ export class SessionCore {
         if (!top || !tokenizer) yield { type: "token", token };
         else yield { type: "token", token: { ...token, top_logprobs: top.map((t) => topLogprob(tokenizer, t.id, t.logprob)) } };
       }
+      if (memory.prefix && memory.prefix.prefill !== result.prefill) memory.prefix.prefill.state.release?.(); // the session owns one cache
       memory.prefix = { ids, prefill: result.prefill };
       finish = result.finishReason;
       const tMasks = this.deps.now();

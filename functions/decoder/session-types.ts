@@ -68,7 +68,7 @@ export interface SessionInfo {
   readonly session: string | null;
   readonly record: SessionRecord | null;
   /** Whether the image's soft tokens and a prefill are held in memory (lost on eviction). */
-  readonly memory: { readonly image_id: string; readonly prefix_tokens: number } | null;
+  readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number } | null;
   readonly busy: boolean;
   readonly queued: number;
   readonly last_run: LastRun | null;

@@ -13,7 +13,7 @@ import { ModelCache } from "../../shared/worker/model-cache.ts";
 import { modelStoreFor } from "../../shared/worker/model-store.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
-import { workersModel } from "../../shared/worker/workers-model.ts";
+import { backendVar, workersModel } from "../../shared/worker/workers-model.ts";
 import type { DecoderEnv } from "./env.ts";
 import { DECODER_DEFAULTS, sessionLimits, type SessionLimits } from "./limits.ts";
 import { SessionHost, type SessionStorage } from "./session-host.ts";
@@ -52,8 +52,8 @@ export class SessionObject extends DurableObject<DecoderEnv> {
 
   /** The model this session decodes with (overridden in tests to inject a fake engine). */
   protected loadModel(): Promise<ServingModel> {
-    // DECODE = "ort" runs the decode steps on onnxruntime instead of the decode kernel (the default).
-    return workersModel(models, this.env, { tokenizer: true, decode: this.env.DECODE === "ort" ? "ort" : "kernel" });
+    // PREFILL / DECODE = "ort" run that phase on onnxruntime-web instead of the kernel module (the default).
+    return workersModel(models, this.env, { tokenizer: true, backends: { prefill: backendVar(this.env.PREFILL), decode: backendVar(this.env.DECODE) } });
   }
 
   /** The model's mask decoder (null without `manifest.vae`), read from the same store as the model. */

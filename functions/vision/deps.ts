@@ -6,7 +6,7 @@ import { intVar } from "../../shared/worker/http-errors.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
-import { workersModel } from "../../shared/worker/workers-model.ts";
+import { backendVar, workersModel } from "../../shared/worker/workers-model.ts";
 import type { EncodeDeps } from "./encode.ts";
 import { VISION_DEFAULTS, type VisionEnv } from "./env.ts";
 
@@ -19,7 +19,7 @@ const models = new ModelCache<ServingModel>();
 export function visionDeps(env: VisionEnv): EncodeDeps {
   return {
     // ENCODE = "ort" encodes with onnxruntime-web instead of the kernel module (the default).
-    model: () => workersModel(models, env, { tokenizer: false, vision: env.ENCODE === "ort" ? "ort" : "kernel" }),
+    model: () => workersModel(models, env, { tokenizer: false, backends: { vision: backendVar(env.ENCODE) } }),
     store: new SoftTokenStore(env.SOFT_TOKENS, {
       ttlSeconds: intVar(env.SOFT_TOKEN_TTL_S, VISION_DEFAULTS.softTokenTtlSeconds, "SOFT_TOKEN_TTL_S"),
       maxChunkBytes: env.SOFT_TOKEN_CHUNK_BYTES ? intVar(env.SOFT_TOKEN_CHUNK_BYTES, 0, "SOFT_TOKEN_CHUNK_BYTES") : undefined,

@@ -76,3 +76,37 @@ export function softmaxRows(x: usize, ld: i32, rows: i32, n: i32, scale: f32): v
     for (; j < n; j++) store<f32>(p + (<usize>j << 2), load<f32>(p + (<usize>j << 2)) / sum);
   }
 }
+
+/**
+ * Prefix-LM attention weights for `rows` query rows of a prefill, in place over their scores x[rows][t] (ld
+ * floats apart): row r is the query at cache index i = pos0 + r; key j is visible when it lies in the prefix
+ * (j < prefixEnd) or is not after the query (j ≤ i), and, with a sliding window (window > 0), only when
+ * j > i − window. Visible scores are scaled, soft-capped (softcap > 0: cap · tanh(s / cap)), then softmaxed in
+ * float32; hidden ones become 0 (what adding finfo.min before the softmax gives).
+ */
+export function attnSoftmaxRows(x: usize, ld: i32, rows: i32, pos0: i32, t: i32, prefixEnd: i32, window: i32, scale: f32, softcap: f32): void {
+  for (let r = 0; r < rows; r++) {
+    const i = pos0 + r;
+    const p = x + ((<usize>r * <usize>ld) << 2);
+    const first = window > 0 ? max(0, i - window + 1) : 0;
+    const last = min(t, max(prefixEnd, i + 1));
+    let m: f32 = -Infinity;
+    for (let j = first; j < last; j++) {
+      let s = load<f32>(p + (<usize>j << 2)) * scale;
+      if (softcap > 0) s = softcap * Mathf.tanh(s / softcap);
+      store<f32>(p + (<usize>j << 2), s);
+      m = max(m, s);
+    }
+    let sum: f32 = 0;
+    for (let j = first; j < last; j++) {
+      const e = Mathf.exp(load<f32>(p + (<usize>j << 2)) - m);
+      store<f32>(p + (<usize>j << 2), e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    for (let j = 0; j < t; j++) {
+      const o = p + (<usize>j << 2);
+      store<f32>(o, j >= first && j < last ? load<f32>(o) * inv : 0);
+    }
+  }
+}

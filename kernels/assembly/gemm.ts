@@ -61,7 +61,7 @@ export function packB(dst: usize, src: usize, rowStride: i32, colStride: i32, k:
 }
 
 /** A's rows [i, i + 6) for i = 0, 6, … interleaved: dst[block][k][6]. Rows past the last full block are left out. */
-function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
+export function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
   for (let i = 0; i + 6 <= m; i += 6) {
     const r = a + <usize>i * ldaB;
     const end = r + (<usize>k << 2);
@@ -161,6 +161,22 @@ function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
 }
 
 /**
+ * C's columns [p, p + cols) for all m rows = A · one packed panel: the 6-row tiles read A repacked in `work`,
+ * the leftover rows read A as it is. cp = C + p; bias8 = bias + p (or 0).
+ */
+// @ts-ignore: decorator
+@inline export function panelRows(cp: usize, ldcB: usize, work: usize, a: usize, ldaB: usize, panel: usize, m: i32, k: i32, bias8: usize, flags: i32, cols: i32): void {
+  const full = m - m % 6;
+  for (let i = 0; i < full; i += 6) tile6(cp + <usize>i * ldcB, ldcB, work + <usize>i * (<usize>k << 2), panel, k, bias8, flags, cols);
+  let i = full;
+  if (m - i >= 4) {
+    tile4(cp + <usize>i * ldcB, ldcB, a + <usize>i * ldaB, ldaB, panel, k, bias8, flags, cols);
+    i += 4;
+  }
+  for (; i < m; i++) tile1(cp + <usize>i * ldcB, a + <usize>i * ldaB, panel, k, bias8, flags, cols);
+}
+
+/**
  * C[m, n] = act(A[m, k] · B + bias) (+ the old C with flags & 1), act = gelu_tanh with flags & 2, else identity.
  * lda / ldc: row strides of A and C in floats; bp: B packed by packB; bias: 0 or f32[ceil(n / 8) · 8]
  * (zero-padded); work: scratch for A repacked, 4 · k · m bytes.
@@ -168,19 +184,9 @@ function packA(dst: usize, a: usize, ldaB: usize, m: i32, k: i32): void {
 export function gemm(c: usize, ldc: i32, a: usize, lda: i32, bp: usize, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize): void {
   const ldcB = <usize>ldc << 2;
   const ldaB = <usize>lda << 2;
-  const full = m - m % 6;
   packA(work, a, ldaB, m, k);
   for (let p = 0; p < n; p += NR) {
     const panel = bp + ((<usize>p * <usize>k) << 2);
-    const cols = min(NR, n - p);
-    const bp8 = bias ? bias + (<usize>p << 2) : 0;
-    const cp = c + (<usize>p << 2);
-    for (let i = 0; i < full; i += 6) tile6(cp + <usize>i * ldcB, ldcB, work + <usize>i * (<usize>k << 2), panel, k, bp8, flags, cols);
-    let i = full;
-    if (m - i >= 4) {
-      tile4(cp + <usize>i * ldcB, ldcB, a + <usize>i * ldaB, ldaB, panel, k, bp8, flags, cols);
-      i += 4;
-    }
-    for (; i < m; i++) tile1(cp + <usize>i * ldcB, a + <usize>i * ldaB, panel, k, bp8, flags, cols);
+    panelRows(c + (<usize>p << 2), ldcB, work, a, ldaB, panel, m, k, bias ? bias + (<usize>p << 2) : 0, flags, min(NR, n - p));
   }
 }

@@ -6,7 +6,8 @@ export { gemvQ4F, gemvQ8F } from "./gemv-f32";
 export { permuteActivations, quantizeActivations } from "./activations";
 export { addInto, attention, dot, geluMul, rmsNorm, rope, softcapInPlace } from "./ops";
 export { gemm, packB } from "./gemm";
-export { layerNorm, softmaxRows } from "./encoder";
+export { gemmW } from "./gemm-w";
+export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */
 export function heapBase(): usize {

@@ -1,12 +1,12 @@
 /**
  * POST /generate: the whole engine inside workerd on a converted model served from a loopback file server:
- * onnxruntime-web encodes the image and prefills, then `steps` greedy tokens are decoded by onnxruntime
- * ("ort") or the kernel ("kernel"). Returns the ids, every step's logits and the decode speed, so a test can
- * compare both paths in the runtime that serves them, and the report can quote tokens/s.
+ * the image is encoded, the prompt prefilled, then `steps` greedy tokens decoded, each phase by the kernel or
+ * onnxruntime-web (`vision` / `prefill` default to "ort", `decode` as given). Returns the ids, every step's
+ * logits and the decode speed, so a test can compare paths in the runtime that serves them.
  */
 import ortWasm from "../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 import { configureOrt } from "../../shared/engine/ort.ts";
-import { PaliGemmaRuntime } from "../../shared/engine/runtime.ts";
+import { Engine } from "../../shared/engine/engine.ts";
 import type { DecoderState, ModelStore } from "../../shared/engine/types.ts";
 import type { QuantCompute } from "../../shared/kernel/linear.ts";
 import { initKernel, type KernelSource } from "../../shared/kernel/module.ts";
@@ -15,6 +15,8 @@ import { fromBase64, toBase64 } from "./base64.ts";
 export interface GenerateRequest {
   readonly modelUrl: string;
   readonly decode: "ort" | "kernel";
+  readonly prefill?: "ort" | "kernel";
+  readonly vision?: "ort" | "kernel";
   readonly compute?: QuantCompute;
   readonly pixels: string; // base64 f32[1, 3, S, S]
   readonly ids: readonly number[]; // the prompt
@@ -44,7 +46,8 @@ export async function generate(req: GenerateRequest, kernel: KernelSource): Prom
       return res.ok ? new Uint8Array(await res.arrayBuffer()) : null;
     },
   };
-  const model = await PaliGemmaRuntime.load(store, { decode: req.decode, kernel: { compute: req.compute } });
+  const backends = { vision: req.vision ?? "ort", prefill: req.prefill ?? "ort", decode: req.decode } as const;
+  const model = await Engine.load(store, { backends, kernel: { compute: req.compute } });
   const t0 = performance.now();
   const soft = await model.encodeImage(new Float32Array(fromBase64(req.pixels).buffer));
   const prefill = await model.prefill(soft, req.ids);
@@ -63,5 +66,6 @@ export async function generate(req: GenerateRequest, kernel: KernelSource): Prom
     if (k === 0) tDecode = performance.now();
   }
   const decodeMsPerToken = req.steps > 2 ? (performance.now() - tDecode) / (req.steps - 2) : 0;
+  prefill.state.release?.();
   return { ids, logits: toBase64(new Uint8Array(logits.buffer)), prefillMs: t1 - t0, decodeMsPerToken };
 }

@@ -5,19 +5,18 @@
  *   POST /decode   DecodeRequest → DecodeReply: loads a converted model from a loopback file server and runs
  *                  kernel decode steps from a given (prefill) cache, for the workerd parity test.
  *   POST /gemv     GemvRequest → { flavor, y }: one quantised matrix-vector product (kernel tests).
- *   POST /generate GenerateRequest → GenerateReply: the whole engine (onnxruntime-web prefill, then ort or
- *                  kernel decode) on such a model, for end-to-end comparisons and tokens/s (generate.ts).
+ *   POST /generate GenerateRequest → GenerateReply: the whole engine (each phase on the kernel or onnxruntime-web)
+ *                  on such a model, for end-to-end comparisons and tokens/s (generate.ts).
  * Both builds come in as compiled modules through wrangler's `CompiledWasm` rule, as in production.
  */
 import relaxedWasm from "../wasm/paligemma-kernel-relaxed.wasm";
 import simdWasm from "../wasm/paligemma-kernel-simd.wasm";
-import { EmbeddingTable } from "../../shared/engine/embedding.ts";
-import { fetchFile } from "../../shared/engine/files.ts";
 import type { DecoderState, ModelStore } from "../../shared/engine/types.ts";
-import { KernelDecoder } from "../../shared/kernel/decoder.ts";
+import { KernelTextEngine } from "../../shared/kernel/engine.ts";
 import { Linear, type QuantCompute } from "../../shared/kernel/linear.ts";
+import { toKernelCodes } from "../../shared/kernel/matrix.ts";
+import { KernelModel } from "../../shared/kernel/model.ts";
 import { compileKernel, instantiateKernel, type KernelFlavor, type KernelModule } from "../../shared/kernel/module.ts";
-import { toKernelCodes } from "../../shared/kernel/weights.ts";
 import { parseManifest, stagesOf } from "../../shared/model/manifest.ts";
 import { runKernelBench, type KernelBenchRequest } from "./layer-bench.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
@@ -36,7 +35,7 @@ export interface DecodeRequest {
 export interface DecodeReply {
   readonly flavor: KernelFlavor;
   readonly logits: string; // base64 f32[ids.length, vocab]
-  readonly memory: ReturnType<KernelDecoder["memory"]>;
+  readonly memory: ReturnType<KernelModel["memory"]>;
 }
 
 /** POST /gemv body: W (MatMulNBits codes + scales), x, and how to multiply. */
@@ -83,27 +82,30 @@ async function decode(req: DecodeRequest): Promise<DecodeReply> {
     },
   };
   const manifest = parseManifest(JSON.parse(new TextDecoder().decode((await store.get("manifest.json"))!)));
-  const read = (name: string) => fetchFile(store, manifest, name, true);
-  const heads = new Map<string, Uint8Array>();
-  for (const s of stagesOf(manifest, "head")) heads.set(s.weights, await read(s.weights));
-  const table = EmbeddingTable.fromHeads(manifest, heads);
-  const dec = await KernelDecoder.load(manifest, read, (id, out) => table.lookup(id, out), { compute: req.compute, kernel: await kernelFor(req.flavor) });
+  const open = async (name: string) => (await fetch(new URL(name, req.modelUrl))).body!;
+  const stages = [...stagesOf(manifest, "decoder"), ...stagesOf(manifest, "head")];
+  const model = await KernelModel.load(manifest, stages, open, { compute: req.compute, kernel: await kernelFor(req.flavor) });
+  const engine = new KernelTextEngine(model);
   const t = manifest.config.text;
   const flat = new Float32Array(fromBase64(req.cache).buffer);
   const per = t.kvHeads * req.length * t.headDim;
   const layer = (l: number, which: number) => flat.slice((2 * l + which) * per, (2 * l + which + 1) * per);
-  let state: DecoderState = {
+  const start: DecoderState = {
     length: req.length,
     keys: Array.from({ length: t.layers }, (_, l) => layer(l, 0)),
     values: Array.from({ length: t.layers }, (_, l) => layer(l, 1)),
   };
+  const first = engine.adopt(start);
+  let state: DecoderState = first;
   const logits = new Float32Array(req.ids.length * t.vocab);
   req.ids.forEach((id, i) => {
-    const r = dec.step(state, id);
+    const r = engine.step(state, id);
     logits.set(r.logits, i * t.vocab);
     state = r.state;
   });
-  return { flavor: dec.memory().flavor, logits: toBase64(new Uint8Array(logits.buffer)), memory: dec.memory() };
+  const memory = model.memory();
+  first.release();
+  return { flavor: memory.flavor, logits: toBase64(new Uint8Array(logits.buffer)), memory };
 }
 
 export default {

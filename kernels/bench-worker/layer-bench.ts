@@ -1,7 +1,7 @@
 /**
- * Times the kernel decode path on synthetic weights of a given decoder shape: one decoder layer for one new
- * token over a `pastTokens` cache (norms, q/k/v/o, RoPE, attention, MLP: the real Forward code), and one LM
- * head slice of `headRows` rows. The same code runs in Node and inside workerd (kernels/bench-worker/), so
+ * Times the kernel on synthetic weights of a given decoder shape: one decoder layer for one new token over a
+ * `pastTokens` cache (norms, q/k/v/o, RoPE, attention, MLP: the real Forward code), one decoder layer over a
+ * `prefillRows` prompt (the real Prefill code), one LM head slice of `headRows` rows, one SigLIP layer. The same code runs in Node and inside workerd (kernels/bench-worker/), so
  * it imports nothing from Node. Speed does not depend on weight values as long as they stay finite.
  */
 import type { TextConfig, ModelConfig } from "../../shared/model/config.ts";
@@ -11,7 +11,10 @@ import type { KernelHeap } from "../../shared/kernel/heap.ts";
 import { Linear, type QuantCompute } from "../../shared/kernel/linear.ts";
 import { instantiateKernel, type Kernel, type KernelModule } from "../../shared/kernel/module.ts";
 import { VisionEncoder } from "../../shared/kernel/vision.ts";
-import { matrixBytes, packedBytes, type KernelHeadSlice, type KernelLayer, type KernelMatrix, type PackedMatrix, type VisionLayerWeights } from "../../shared/kernel/weights.ts";
+import type { HeadSlice, LayerSlice } from "../../shared/kernel/decoder-weights.ts";
+import { matrixBytes, type KernelLinear, type KernelMatrix } from "../../shared/kernel/matrix.ts";
+import { Prefill } from "../../shared/kernel/prefill.ts";
+import type { VisionLayerWeights } from "../../shared/kernel/vision-weights.ts";
 
 /** A SigLIP encoder's sizes (the vision_layer stage). */
 export interface VisionBenchShape {
@@ -24,8 +27,10 @@ export interface VisionBenchShape {
 /** What to time. */
 export interface KernelBenchRequest {
   readonly text: TextConfig;
-  /** Needed for "vision_layer": its weights are float32 whatever `dtype` says (the kernel vision path). */
+  /** Needed for "vision_layer" (weights in `dtype`, as the kernel vision path holds them). */
   readonly vision?: VisionBenchShape;
+  /** Prompt rows of "prefill_layer" (default 270: 256 image tokens and a short prefix). */
+  readonly prefillRows?: number;
   readonly dtype: "fp32" | "int8" | "int4";
   readonly blockSize: number;
   readonly compute: QuantCompute;
@@ -37,7 +42,7 @@ export interface KernelBenchRequest {
   readonly rounds: number;
 }
 
-export type KernelStage = "decode_layer" | "head" | "vision_layer";
+export type KernelStage = "decode_layer" | "head" | "vision_layer" | "prefill_layer";
 
 /** One timed stage: ms per pass (median round) and the weight bytes one pass streams. */
 export interface KernelBenchStage {
@@ -101,7 +106,7 @@ function norm(heap: KernelHeap, n: number): number {
 export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, now: () => number): Promise<KernelBenchResult> {
   const kernel = await instantiateKernel(km);
   const stages: KernelBenchStage[] = [];
-  const decodeStages = req.stages.filter((s): s is "decode_layer" | "head" => s !== "vision_layer");
+  const decodeStages = req.stages.filter((s): s is "decode_layer" | "head" | "prefill_layer" => s !== "vision_layer");
   if (decodeStages.length) stages.push(...decodeBench(kernel, req, decodeStages, now));
   if (req.stages.includes("vision_layer")) stages.push(visionStage(kernel, req, now));
   // The weights of every timed stage (the decode layer, the head slice and the vision layer are separate matrices).
@@ -110,35 +115,48 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
 }
 
 /** One decoder layer for one token over the cache, and one head slice (the real Forward code). */
-function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("decode_layer" | "head")[], now: () => number): KernelBenchStage[] {
+function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("decode_layer" | "head" | "prefill_layer")[], now: () => number): KernelBenchStage[] {
   const heap = kernel.heap;
   const t = req.text;
   const config = { text: { ...t, layers: 1 } } as unknown as ModelConfig;
   const q = t.heads * t.headDim;
   const kv = t.kvHeads * t.headDim;
-  const layer: KernelLayer = {
-    inputNorm: norm(heap, t.hidden),
-    postAttnNorm: norm(heap, t.hidden),
-    preFfNorm: t.family === "gemma2" ? norm(heap, t.hidden) : null,
-    postFfNorm: t.family === "gemma2" ? norm(heap, t.hidden) : null,
-    q: matrix(heap, req, q, t.hidden, 11),
-    k: matrix(heap, req, kv, t.hidden, 12),
-    v: matrix(heap, req, kv, t.hidden, 13),
-    o: matrix(heap, req, t.hidden, q, 14),
-    gate: matrix(heap, req, t.intermediate, t.hidden, 15),
-    up: matrix(heap, req, t.intermediate, t.hidden, 16),
-    down: matrix(heap, req, t.hidden, t.intermediate, 17),
+  const gemma2 = t.family === "gemma2";
+  const layer: LayerSlice = {
+    index: 0,
+    attention: {
+      inputNorm: norm(heap, t.hidden),
+      postAttnNorm: gemma2 ? norm(heap, t.hidden) : null,
+      q: matrix(heap, req, q, t.hidden, 11),
+      k: matrix(heap, req, kv, t.hidden, 12),
+      v: matrix(heap, req, kv, t.hidden, 13),
+      o: matrix(heap, req, t.hidden, q, 14),
+    },
+    mlpNorm: norm(heap, t.hidden),
+    postFfNorm: gemma2 ? norm(heap, t.hidden) : null,
+    parts: [{ from: 0, to: t.intermediate, gate: matrix(heap, req, t.intermediate, t.hidden, 15), up: matrix(heap, req, t.intermediate, t.hidden, 16), down: matrix(heap, req, t.hidden, t.intermediate, 17) }],
   };
-  const head: KernelHeadSlice = { from: 0, to: req.headRows, norm: norm(heap, t.hidden), table: matrix(heap, req, req.headRows, t.hidden, 18) };
+  const head: HeadSlice = { from: 0, to: req.headRows, norm: norm(heap, t.hidden), table: matrix(heap, req, req.headRows, t.hidden, 18) };
   const kind = req.dtype === "int8" ? "q8" : req.dtype === "int4" ? "q4" : "f32";
   const linear = new Linear(kernel, { kind, blockSize: req.blockSize }, req.compute, Math.max(t.hidden, q, t.intermediate));
-  const seq = new KvSequence(heap, config.text);
-  seq.reserve(req.pastTokens + 1);
+  const seq = new KvSequence(heap, config.text, [0]);
+  const rows = req.prefillRows ?? 270;
+  seq.reserve(Math.max(req.pastTokens + 1, rows));
   fillFloats(heap, seq.keys[0], kv * seq.capacity, 21, 2);
   fillFloats(heap, seq.values[0], kv * seq.capacity, 22, 2);
   const token = new Float32Array(t.hidden).map((_, i) => Math.sin(i));
-  const layerBytes = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down].reduce((a, m) => a + matrixBytes(m), 0);
+  const a = layer.attention!;
+  const layerBytes = [a.q, a.k, a.v, a.o, ...layer.parts.flatMap((p) => [p.gate, p.up, p.down])].reduce((sum, m) => sum + matrixBytes(m), 0);
   return which.map((stage) => {
+    if (stage === "prefill_layer") {
+      const prefill = new Prefill(kernel, config, [layer]);
+      const hidden = new Float32Array(rows * t.hidden).map((_, i) => Math.sin(i));
+      const pass = () => {
+        seq.length = 0;
+        prefill.run(seq, hidden, rows);
+      };
+      return { stage, weightBytes: layerBytes, ...timeRounds(pass, { ...req, roundMs: 0 }, now) };
+    }
     const fwd = stage === "decode_layer" ? new Forward(kernel, config, [layer], [head], linear) : new Forward(kernel, config, [], [head], linear);
     const logits = stage === "head" ? new Float32Array(req.headRows) : null;
     const pass = () => {
@@ -155,16 +173,14 @@ function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number)
   const { tokens: n, hidden: d, heads, intermediate } = req.vision;
   const heap = kernel.heap;
   let seed = 31;
-  const packed = (k: number, nOut: number): PackedMatrix => {
+  const linear = (nOut: number, k: number): KernelLinear => {
     const cols = Math.ceil(nOut / 8) * 8;
-    const b = heap.alloc(4 * k * cols);
-    fillFloats(heap, b, k * cols, seed++, 0.06);
     const bias = heap.alloc(4 * cols);
     fillFloats(heap, bias, cols, seed++, 0.02);
-    return { k, n: nOut, b, bias };
+    return { m: matrix(heap, req, nOut, k, seed++), bias };
   };
   const ln = () => ({ w: norm(heap, d), b: heap.calloc(4 * d) });
-  const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), qkv: packed(d, 3 * d), o: packed(d, d), fc1: packed(d, intermediate), fc2: packed(intermediate, d) };
+  const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), q: linear(d, d), k: linear(d, d), v: linear(d, d), o: linear(d, d), fc1: linear(intermediate, d), fc2: linear(d, intermediate) };
   const encoder = new VisionEncoder(kernel, { tokens: n, hidden: d, heads, intermediate, eps: 1e-6, extraK: 0 });
   const x = heap.alloc(4 * n * d);
   const x0 = new Float32Array(n * d).map((_, i) => Math.sin(i));
@@ -172,7 +188,7 @@ function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number)
     heap.f32(x, n * d).set(x0); // the layer works in place: every pass starts from the same input
     encoder.layer(x, layer);
   };
-  const weightBytes = [layer.qkv, layer.o, layer.fc1, layer.fc2].reduce((a, m) => a + packedBytes(m), 0);
+  const weightBytes = [layer.q, layer.k, layer.v, layer.o, layer.fc1, layer.fc2].reduce((a, l) => a + matrixBytes(l.m), 0);
   return { stage: "vision_layer", weightBytes, ...timeRounds(pass, req, now) };
 }
 

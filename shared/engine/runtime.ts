@@ -1,46 +1,28 @@
 /**
  * Runs a converted PaliGemma (manifest + stage graphs) with onnxruntime: vision stages → soft tokens;
  * decoder stages over a KV cache (prefill and single steps share one graph per stage); head stages →
- * logits. Sessions are created lazily, once per stage, on first use.
+ * logits. Sessions are created lazily, once per stage, on first use. This is the onnxruntime backend of
+ * the Engine (shared/engine/engine.ts), the parity reference and the bench baseline; by default the kernel
+ * module runs every phase.
  */
 import { InputError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { parseManifest, stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { EmbeddingTable } from "./embedding.ts";
+import { promptRows } from "./prompt-rows.ts";
 import { fetchFile } from "./files.ts";
 import { f32, floatData, GraphSession, type Feeds } from "./ort.ts";
 import { attentionMasks, ropeTables } from "./positions.ts";
-import { KernelDecoder, type KernelDecoderOptions } from "../kernel/decoder.ts";
-import { KernelVision } from "../kernel/vision.ts";
 import type { DecoderState, ModelStore, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "./types.ts";
 
 export interface RuntimeOptions {
   /** Check every file's sha256 against the manifest when it is first read (default true). */
   readonly verify?: boolean;
   /**
-   * Who runs each decode step (the decoder layers and LM head for one new token): onnxruntime ("ort", the
-   * default) or the kernel module ("kernel", shared/kernel/: int8/int4 GEMVs in WASM SIMD, its own copy of
-   * the decoder and head weights and a KV cache it owns). The prefill always runs on onnxruntime. "kernel"
-   * needs initKernel() (shared/kernel/module.ts) called once per isolate first.
+   * Pre-pack the weights of decoder and head sessions (single-token GEMVs ~1.3× faster packed, ~37 % more WASM
+   * memory): worth it only when onnxruntime runs the decode steps. Vision never gains from it. Default false.
    */
-  readonly decode?: "ort" | "kernel";
-  /** Options of the kernel decode path. */
-  readonly kernel?: KernelDecoderOptions;
-  /**
-   * Who encodes images: onnxruntime ("ort", the default) or the kernel module ("kernel", shared/kernel/
-   * vision.ts: float32 GEMMs with fused multiply-adds, its own float32 copy of the vision weights). "kernel"
-   * needs initKernel() too.
-   */
-  readonly vision?: "ort" | "kernel";
-}
-
-/**
- * Whether a stage's onnxruntime session pre-packs its weights: only decoder and head stages, and only when
- * onnxruntime runs the decode steps (single-token GEMVs, ~1.3× faster packed). With the kernel decoding, those
- * sessions serve the prefill only, where packing buys nothing and costs memory; vision never gains from it.
- */
-export function prepackFor(kind: ManifestStage["kind"], decode: "ort" | "kernel"): boolean {
-  return kind !== "vision" && decode === "ort";
+  readonly prepack?: boolean;
 }
 
 export class PaliGemmaRuntime implements PaliGemmaEngine {
@@ -48,8 +30,6 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
   private readonly sessions = new Map<string, Promise<GraphSession>>();
   private readonly files = new Map<string, Promise<Uint8Array>>();
   private embedding: Promise<EmbeddingTable> | null = null;
-  private kernel: Promise<KernelDecoder> | null = null;
-  private kernelVisionP: Promise<KernelVision> | null = null;
 
   private constructor(
     readonly manifest: Manifest,
@@ -74,7 +54,6 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     if (pixels.length !== 3 * vision.imageSize ** 2) {
       throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${vision.imageSize}, ${vision.imageSize}]`, "pixel_values");
     }
-    if (this.opts.vision === "kernel") return { data: (await this.kernelVision()).encode(pixels), tokens: n, dim: projectionDim };
     let feeds: Feeds = { pixel_values: f32(pixels, [1, 3, vision.imageSize, vision.imageSize]) };
     let out: Float32Array = new Float32Array(0);
     for (const stage of stagesOf(this.manifest, "vision")) {
@@ -95,7 +74,6 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
   }
 
   async step(state: DecoderState, id: number): Promise<StepResult> {
-    if (this.opts.decode === "kernel") return (await this.kernelDecoder()).step(state, id);
     const table = await this.embeddings();
     const hidden = new Float32Array(this.config.text.hidden);
     table.lookup(id, hidden);
@@ -105,31 +83,8 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
 
   /** Decoder input rows: image rows from the soft tokens, text rows = embedding · sqrt(H). */
   private async embedPrompt(soft: SoftTokens, ids: readonly number[]): Promise<Float32Array> {
-    const { text, tokens } = this.config;
-    const h = text.hidden;
-    if (soft.dim !== h) throw new InputError("invalid_request", `soft tokens have width ${soft.dim}, the model needs ${h}`);
-    const imageRows = ids.filter((id) => id === tokens.image).length;
-    if (imageRows !== soft.tokens) {
-      throw new InputError("invalid_request", `the prompt has ${imageRows} image tokens but the image gives ${soft.tokens}`, "input_ids");
-    }
     const table = await this.embeddings();
-    const out = new Float32Array(ids.length * h);
-    // transformers divides image features by sqrt(H) and the decoder multiplies every row by it again.
-    const s = Math.fround(Math.sqrt(h));
-    let k = 0;
-    for (let r = 0; r < ids.length; r++) {
-      const row = out.subarray(r * h, (r + 1) * h);
-      if (ids[r] === tokens.image) {
-        const src = soft.data.subarray(k * h, ++k * h);
-        for (let i = 0; i < h; i++) row[i] = Math.fround(Math.fround(src[i] / s) * s);
-      } else {
-        if (!Number.isInteger(ids[r]) || ids[r] < 0 || ids[r] >= text.vocab) {
-          throw new InputError("invalid_request", `token id ${ids[r]} is outside the vocabulary [0, ${text.vocab})`, "input_ids");
-        }
-        table.lookup(ids[r], row);
-      }
-    }
-    return out;
+    return promptRows(this.config, soft, ids, (id, out) => table.lookup(id, out));
   }
 
   private emptyState(): DecoderState {
@@ -183,25 +138,6 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     return logits;
   }
 
-  /** The kernel decode path, loaded on first use (its own copy of the decoder and head weights). */
-  kernelDecoder(): Promise<KernelDecoder> {
-    this.kernel ??= (async () => {
-      const table = await this.embeddings();
-      // Head files are cached for the embedding table; decoder files are read again (onnxruntime holds its copy).
-      const read = (name: string) => this.files.get(name) ?? fetchFile(this.store, this.manifest, name, this.verify);
-      return KernelDecoder.load(this.manifest, read, (id, out) => table.lookup(id, out), this.opts.kernel);
-    })();
-    this.kernel.catch(() => (this.kernel = null));
-    return this.kernel;
-  }
-
-  /** The kernel vision path, loaded on first use (reads the vision weight files; onnxruntime never loads them). */
-  kernelVision(): Promise<KernelVision> {
-    this.kernelVisionP ??= KernelVision.load(this.manifest, (name) => fetchFile(this.store, this.manifest, name, this.verify));
-    this.kernelVisionP.catch(() => (this.kernelVisionP = null));
-    return this.kernelVisionP;
-  }
-
   private embeddings(): Promise<EmbeddingTable> {
     this.embedding ??= (async () => {
       const heads = stagesOf(this.manifest, "head");
@@ -226,7 +162,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
       s = (async () => {
         const [graph, weights] = await Promise.all([this.file(stage.graph), this.file(stage.weights)]);
         if (stage.kind !== "head") this.files.delete(stage.weights); // onnxruntime keeps its own copy
-        return GraphSession.create(graph, [{ path: stage.weights, data: weights }], { prepack: prepackFor(stage.kind, this.opts.decode ?? "ort") });
+        return GraphSession.create(graph, [{ path: stage.weights, data: weights }], { prepack: stage.kind !== "vision" && (this.opts.prepack ?? false) });
       })();
       s.catch(() => this.sessions.delete(stage.name));
       this.sessions.set(stage.name, s);

@@ -19,6 +19,8 @@ export interface SoftTokens {
 export interface ModelStore {
   /** The file's bytes, or null when the store does not have it. */
   get(name: string): Promise<Uint8Array | null>;
+  /** The file as a stream of chunks (weight files are streamed into kernel memory), or null when absent. */
+  stream?(name: string): Promise<ReadableStream<Uint8Array> | null>;
 }
 
 /** The KV cache of one sequence: per decoder layer, keys and values `float32[kvHeads, length, headDim]`. */
@@ -26,6 +28,13 @@ export interface DecoderState {
   readonly length: number; // tokens in the cache (positions 1..length, 1-based as in transformers)
   readonly keys: readonly Float32Array[];
   readonly values: readonly Float32Array[];
+  /**
+   * Frees the memory of the cache this state owns (a prefill's state owns it; the states steps return share
+   * it). The owner of the prefill's state calls this when it is done with it; absent for plain arrays.
+   */
+  release?(): void;
+  /** Bytes of cache memory this state owns (kernel states; absent for plain arrays). */
+  readonly bytes?: number;
 }
 
 export interface PrefillResult {
@@ -37,6 +46,25 @@ export interface PrefillResult {
 export interface StepResult {
   readonly state: DecoderState;
   readonly logits: Float32Array; // [vocab]
+}
+
+/** Where an engine's memory goes, in bytes (kernel parts are 0 for onnxruntime phases). */
+export interface EngineMemory {
+  /** Which backend runs each phase. */
+  readonly backends: EngineBackends;
+  /** Weights held by the kernel module (in their stored format). */
+  readonly kernelWeightBytes: number;
+  /** The kernel instance's linear memory (never shrinks), 0 without one. */
+  readonly kernelMemoryBytes: number;
+  /** Whether an onnxruntime instance exists in this engine. */
+  readonly onnxruntime: boolean;
+}
+
+/** Who runs each phase: the kernel module or onnxruntime-web. */
+export interface EngineBackends {
+  readonly vision: "kernel" | "ort";
+  readonly prefill: "kernel" | "ort";
+  readonly decode: "kernel" | "ort";
 }
 
 /** Typed operations over one converted model. */
@@ -51,4 +79,6 @@ export interface PaliGemmaEngine {
   prefill(soft: SoftTokens, ids: readonly number[], opts?: { allLogits?: boolean }): Promise<PrefillResult>;
   /** One generated token against everything before it. */
   step(state: DecoderState, id: number): Promise<StepResult>;
+  /** Where its memory goes (absent for test fakes). */
+  memory?(): EngineMemory;
 }

@@ -70,6 +70,26 @@ export async function* generate(
   const t0 = now();
 
   const prefill = opts.prefilled ?? (await engine.prefill(soft, promptIds));
+  let handedOut = false;
+  try {
+    const result = yield* decodeLoop(engine, promptIds, opts, prefill, { now, stopper, detok, rng, t0 });
+    handedOut = true;
+    return result;
+  } finally {
+    // A prefill made here that never reached the caller (an error, an abort, a consumer that stopped reading).
+    if (!handedOut && !opts.prefilled) prefill.state.release?.();
+  }
+}
+
+/** The loop after the prefill: sample → step until a stop. */
+async function* decodeLoop(
+  engine: PaliGemmaEngine,
+  promptIds: readonly number[],
+  opts: GenerateOptions,
+  prefill: PrefillResult,
+  ctx: { now: () => number; stopper: StopCriteria; detok: IncrementalDetokenizer | null; rng: ReturnType<typeof createRng>; t0: number },
+): AsyncGenerator<GeneratedToken, GenerationResult> {
+  const { now, stopper, detok, rng, t0 } = ctx;
   const tPrefill = now();
   let state = prefill.state;
   let logits = prefill.logits;

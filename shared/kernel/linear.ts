@@ -9,7 +9,7 @@
  *             ask for by default): no activation rounding, 2–5× slower.
  */
 import type { Kernel } from "./module.ts";
-import type { KernelMatrix } from "./weights.ts";
+import type { KernelMatrix } from "./matrix.ts";
 
 /** How quantised weights meet the activations (see the module comment). */
 export type QuantCompute = "int8" | "float";

@@ -1,26 +1,14 @@
 /**
- * Decoder states of the kernel path. A state points at a kernel KV sequence (valid while the sequence's epoch
- * and length still match it) and remembers how to rebuild itself: the onnxruntime state it grew from (a
- * prefill) and the token ids fed since. So any state stays usable: the tip of a sequence steps in place,
- * anything else is rebuilt (copy the origin in, replay the ids), and `keys`/`values` can always be read.
+ * Decoder states of the kernel engine. A state is a view of a {@link KvSequence}: its first `length` positions,
+ * valid while the sequence's epoch still matches. The state a prefill returns owns the sequence (`release()`
+ * frees its kernel memory); the states each step returns share it, growing it in place. Stepping from an
+ * earlier state (a session reusing its prompt's prefill) cuts the sequence back to that state's length first,
+ * which makes the longer states stale: reading or stepping from a stale state is an error.
  */
 import type { DecoderState } from "../engine/types.ts";
 import type { KvSequence } from "./cache.ts";
 
-/** Token ids fed after the origin, newest first (shared tails, so a step costs O(1)). */
-export interface TokenPath {
-  readonly id: number;
-  readonly prev: TokenPath | null;
-}
-
-/** Ids of a path, oldest first. */
-export function pathIds(path: TokenPath | null): number[] {
-  const ids: number[] = [];
-  for (let p = path; p; p = p.prev) ids.push(p.id);
-  return ids.reverse();
-}
-
-/** A state produced by the kernel decode path. */
+/** A state produced by the kernel engine. */
 export class KernelDecoderState implements DecoderState {
   private copied: { keys: Float32Array[]; values: Float32Array[] } | null = null;
 
@@ -28,37 +16,49 @@ export class KernelDecoderState implements DecoderState {
     readonly length: number,
     readonly seq: KvSequence,
     readonly epoch: number,
-    /** The state this one grew from (not a KernelDecoderState). */
-    readonly origin: DecoderState,
-    readonly path: TokenPath | null,
-    /** Reads the cache out when this state is stale (rebuilds it in a scratch sequence). */
-    private readonly materialize: (s: KernelDecoderState) => { keys: Float32Array[]; values: Float32Array[] },
+    /** Whether this state owns `seq` (the prefill's state does; the states steps return do not). */
+    private readonly owner: boolean,
   ) {}
 
-  /** True while the sequence still holds exactly this state's cache (so it can be extended in place). */
+  /** True while the sequence holds exactly this state's cache (so it can be extended in place). */
   get isTip(): boolean {
-    return this.seq.epoch === this.epoch && this.seq.length === this.length;
+    return this.isCurrent && this.seq.length === this.length;
   }
 
   /** True while the sequence's first `length` positions are this state's cache. */
   get isCurrent(): boolean {
-    return this.seq.epoch === this.epoch && this.seq.length >= this.length;
+    return this.seq.holds(this.epoch, this.length);
   }
 
-  /** Per layer f32[kvHeads, length, hd] (copied out of kernel memory on first access, then kept). */
+  /** Per global decoder layer f32[kvHeads, length, hd] (copied out of kernel memory on first access). */
   get keys(): Float32Array[] {
-    this.copied ??= this.materialize(this);
-    return this.copied.keys;
+    return this.read().keys;
   }
 
-  /** Per layer f32[kvHeads, length, hd], like `keys`. */
+  /** Per global decoder layer f32[kvHeads, length, hd], like `keys`. */
   get values(): Float32Array[] {
-    this.copied ??= this.materialize(this);
-    return this.copied.values;
+    return this.read().values;
   }
-}
 
-/** The ORT-layout origin of any state. */
-export function originOf(state: DecoderState): { origin: DecoderState; path: TokenPath | null } {
-  return state instanceof KernelDecoderState ? { origin: state.origin, path: state.path } : { origin: state, path: null };
+  /** Kernel memory of the sequence, when this state owns it (0 for the states steps return). */
+  get bytes(): number {
+    return this.owner ? this.seq.bytes : 0;
+  }
+
+  /** Frees the sequence's kernel memory if this state owns it; every state of the sequence is stale after. */
+  release(): void {
+    if (this.owner) this.seq.clear();
+  }
+
+  private read(): { keys: Float32Array[]; values: Float32Array[] } {
+    if (this.copied) return this.copied;
+    if (!this.isCurrent) throw new Error("this decoder state is stale: its KV sequence was cut back or released since");
+    const out = { keys: [] as Float32Array[], values: [] as Float32Array[] };
+    this.seq.layers.forEach((layer, slot) => {
+      out.keys[layer] = this.seq.read("keys", slot, this.length);
+      out.values[layer] = this.seq.read("values", slot, this.length);
+    });
+    this.copied = out;
+    return out;
+  }
 }

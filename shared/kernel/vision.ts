@@ -1,18 +1,14 @@
 /**
- * The kernel vision path: the whole SigLIP tower (patch embedding → encoder layers → post-norm → projector)
- * over all image tokens at once, as float32 GEMMs in the kernel module (kernels/assembly/gemm.ts: 6 × 8
- * register tiles, fused multiply-adds with relaxed SIMD). onnxruntime-web's WASM GEMM has no fused
- * multiply-add, so this runs the same math about twice as fast inside workerd. Weights of any dtype are
- * widened (fp16) or dequantised (int8/int4) to float32 once at load, as onnxruntime's accuracy_level 0 does.
- *
- *   const vision = await KernelVision.load(manifest, readFile);
- *   const soft = vision.encode(pixels);   // float32[N, P], the projector output (manifest softTokens)
+ * The SigLIP tower in the kernel module (patch embedding → encoder layers → post-norm → projector) over all
+ * image tokens at once, as float32 GEMMs against the weights as stored (gemmW: fused multiply-adds with relaxed
+ * SIMD; int8/int4 dequantised panel by panel, never widened as a whole). onnxruntime-web's WASM GEMM has no
+ * fused multiply-add, so this runs the same math about twice as fast inside workerd.
  */
 import { InputError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { stagesOf, type Manifest } from "../model/manifest.ts";
-import { configuredKernel, instantiateKernel, type Kernel, type KernelModule } from "./module.ts";
-import { loadVisionStages, packedBytes, type PackedMatrix, type VisionLayerWeights, type VisionWeights, type WeightFileReader } from "./weights.ts";
+import { GEMM_KIND, type KernelLinear } from "./matrix.ts";
+import type { Kernel } from "./module.ts";
+import type { VisionLayerWeights, VisionSlice } from "./vision-weights.ts";
 
 /** gemm flags (kernels/assembly/gemm.ts): add the old C; apply gelu_tanh after the bias. */
 const ACCUMULATE = 1;
@@ -39,6 +35,7 @@ export class VisionEncoder {
   private readonly values: number; // one head's V packed: B[N, hd]
   private readonly mid: number; // [N, I]
   private readonly work: number; // A repacked by gemm: [N, widest k]
+  private readonly panel: number; // one weight panel: [8, widest k]
   /** Bytes of scratch this encoder holds. */
   readonly scratchBytes: number;
 
@@ -49,8 +46,9 @@ export class VisionEncoder {
     const { tokens: n, hidden: d, heads, intermediate } = dims;
     const hd = d / heads;
     const pad = (x: number) => Math.ceil(x / 8) * 8;
-    const sizes = [n * d, 3 * n * d, n * d, n * n, hd * pad(n), n * pad(hd), n * intermediate, n * Math.max(d, intermediate, n, dims.extraK)].map((x) => 4 * x);
-    [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid, this.work] = sizes.map((b) => kernel.heap.alloc(b));
+    const wide = Math.max(d, intermediate, n, dims.extraK);
+    const sizes = [n * d, 3 * n * d, n * d, n * n, hd * pad(n), n * pad(hd), n * intermediate, n * wide, 8 * wide].map((x) => 4 * x);
+    [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid, this.work, this.panel] = sizes.map((b) => kernel.heap.alloc(b));
     this.scratchBytes = sizes.reduce((a, b) => a + b, 0);
   }
 
@@ -60,7 +58,9 @@ export class VisionEncoder {
     const { tokens: n, hidden: d, heads, intermediate, eps } = this.dims;
     const hd = d / heads;
     ex.layerNorm(this.h, x, w.ln1.w, w.ln1.b, n, d, eps);
-    this.linear(this.qkv, 3 * d, this.h, d, w.qkv);
+    this.linear(this.qkv, 3 * d, this.h, d, w.q);
+    this.linear(this.qkv + 4 * d, 3 * d, this.h, d, w.k);
+    this.linear(this.qkv + 8 * d, 3 * d, this.h, d, w.v);
     for (let head = 0; head < heads; head++) {
       const col = 4 * head * hd;
       ex.packB(this.keys, this.qkv + 4 * d + col, 1, 3 * d, hd, n); // B[i][j] = k[j][i]
@@ -75,69 +75,70 @@ export class VisionEncoder {
     this.linear(x, d, this.mid, intermediate, w.fc2, ACCUMULATE);
   }
 
-  /** c[N, m.n] (ldc floats per row) = a[N, m.k] (lda) · m + bias, then per `flags` (+ old c, gelu). */
-  linear(c: number, ldc: number, a: number, lda: number, m: PackedMatrix, flags = 0): void {
-    this.kernel.exports.gemm(c, ldc, a, lda, m.b, m.bias, this.dims.tokens, m.n, m.k, flags, this.work);
+  /** c[N, W.n] (ldc floats per row) = a[N, W.k] (lda) · Wᵀ + bias, then per `flags` (+ old c, gelu). */
+  linear(c: number, ldc: number, a: number, lda: number, l: KernelLinear, flags = 0): void {
+    const m = l.m;
+    const w = m.kind === "f32" ? m.w : m.codes;
+    const scales = m.kind === "f32" ? 0 : m.scales;
+    const bs = m.kind === "f32" ? 1 : m.blockSize;
+    this.kernel.exports.gemmW(c, ldc, a, lda, w, scales, GEMM_KIND[m.kind], bs, l.bias, this.dims.tokens, m.n, m.k, flags, this.work, this.panel);
   }
 }
 
-export interface KernelVisionOptions {
-  /** The compiled kernel (default: the one initKernel set up). */
-  readonly kernel?: KernelModule;
-}
+/** The vision stages of one engine, run over an image or over rows coming from an earlier stage. */
+export class VisionTower {
+  private readonly encoder: VisionEncoder;
+  private readonly x: number; // activations [N, D]
+  private readonly patches: number; // [N, 3·p²]
+  private readonly out: number; // [N, P]
+  readonly scratchBytes: number;
 
-/** The vision tower in one kernel instance: pixels → soft tokens. */
-export class KernelVision {
-  private constructor(
-    readonly config: ModelConfig,
+  constructor(
     private readonly kernel: Kernel,
-    private readonly weights: VisionWeights,
-    private readonly encoder: VisionEncoder,
-    private readonly x: number, // activations [N, D]
-    private readonly patches: number, // [N, 3·p²]
-    private readonly out: number, // [N, P]
-  ) {}
-
-  /** Copies every vision stage's weights into a fresh kernel instance. */
-  static async load(manifest: Manifest, readFile: WeightFileReader, opts: KernelVisionOptions = {}): Promise<KernelVision> {
-    const kernel = await instantiateKernel(opts.kernel ?? (await configuredKernel()));
-    const stages = stagesOf(manifest, "vision");
-    const files: Uint8Array[] = [];
-    for (const s of stages) files.push(await readFile(s.weights));
-    const weights = loadVisionStages(manifest, stages, files, kernel.heap);
-    const c = manifest.config;
-    const v = c.vision;
-    const n = c.imageTokens;
-    const encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: 3 * v.patchSize ** 2 });
+    private readonly config: ModelConfig,
+    private readonly slices: readonly VisionSlice[],
+  ) {
+    const v = config.vision;
+    const n = config.imageTokens;
+    const pp = 3 * v.patchSize ** 2;
+    this.encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: pp });
     const heap = kernel.heap;
-    return new KernelVision(c, kernel, weights, encoder, heap.alloc(4 * n * v.hidden), heap.alloc(4 * n * 3 * v.patchSize ** 2), heap.alloc(4 * n * c.projectionDim));
+    this.x = heap.alloc(4 * n * v.hidden);
+    this.patches = heap.alloc(4 * n * pp);
+    this.out = heap.alloc(4 * n * config.projectionDim);
+    this.scratchBytes = this.encoder.scratchBytes + 4 * n * (v.hidden + pp + config.projectionDim);
   }
 
-  /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P] (a fresh array). */
+  /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P] (needs every vision stage). */
   encode(pixels: Float32Array): Float32Array {
     const { vision: v, imageTokens: n, projectionDim } = this.config;
     const s = v.imageSize;
     if (pixels.length !== 3 * s * s) throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${s}, ${s}]`, "pixel_values");
-    const ex = this.kernel.exports;
+    const first = this.slices[0];
+    const last = this.slices.at(-1);
+    if (!first?.embed || !last?.head || this.layerCount() !== v.layers) throw new Error("this engine does not hold the whole vision tower");
     const heap = this.kernel.heap;
-    const w = this.weights;
-    const d = v.hidden;
     const pp = 3 * v.patchSize ** 2;
     im2col(pixels, s, v.patchSize, heap.f32(this.patches, n * pp));
-    this.encoder.linear(this.x, d, this.patches, pp, w.patch); // the conv as one GEMM
-    ex.addInto(this.x, w.pos, n * d);
-    for (const layer of w.layers) this.encoder.layer(this.x, layer);
-    ex.layerNorm(this.x, this.x, w.post.w, w.post.b, n, d, v.layerNormEps);
-    this.encoder.linear(this.out, projectionDim, this.x, d, w.proj);
-    return heap.f32(this.out, n * projectionDim).slice();
+    this.encoder.linear(this.x, v.hidden, this.patches, pp, first.embed.patch); // the conv as one GEMM
+    this.kernel.exports.addInto(this.x, first.embed.pos, n * v.hidden);
+    this.layers();
+    return this.project(last.head).slice(0, n * projectionDim);
   }
 
-  /** Kernel memory: weights, scratch, and the linear memory's size. */
-  memory(): { flavor: string; weightBytes: number; scratchBytes: number; memoryBytes: number } {
-    const w = this.weights;
-    const mats = [w.patch, w.proj, ...w.layers.flatMap((l) => [l.qkv, l.o, l.fc1, l.fc2])];
-    const weightBytes = mats.reduce((a, m) => a + packedBytes(m), 0);
-    return { flavor: this.kernel.flavor, weightBytes, scratchBytes: this.encoder.scratchBytes, memoryBytes: this.kernel.heap.stats().memoryBytes };
+  private layerCount(): number {
+    return this.slices.reduce((a, s) => a + s.layers.length, 0);
+  }
+
+  private layers(): void {
+    for (const slice of this.slices) for (const layer of slice.layers) this.encoder.layer(this.x, layer);
+  }
+
+  private project(head: NonNullable<VisionSlice["head"]>): Float32Array {
+    const { vision: v, imageTokens: n, projectionDim } = this.config;
+    this.kernel.exports.layerNorm(this.x, this.x, head.post.w, head.post.b, n, v.hidden, v.layerNormEps);
+    this.encoder.linear(this.out, projectionDim, this.x, v.hidden, head.proj);
+    return this.kernel.heap.f32(this.out, n * projectionDim).slice();
   }
 }
 

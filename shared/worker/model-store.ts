@@ -21,12 +21,19 @@ export interface ModelEnv {
 
 /** Static Assets as a model store. Any host name works: the binding only looks at the path. */
 export function assetsStore(assets: Fetcher, modelId: string): ModelStore {
+  const open = async (name: string): Promise<Response | null> => {
+    const res = await assets.fetch(`https://assets.invalid/${encodeURIComponent(modelId)}/${encodePath(name)}`);
+    if (res.status === 404) return null;
+    if (!res.ok) throw new Error(`model assets: ${modelId}/${name} answered ${res.status}`);
+    return res;
+  };
   return {
     async get(name) {
-      const res = await assets.fetch(`https://assets.invalid/${encodeURIComponent(modelId)}/${encodePath(name)}`);
-      if (res.status === 404) return null;
-      if (!res.ok) throw new Error(`model assets: ${modelId}/${name} answered ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
+      const res = await open(name);
+      return res ? new Uint8Array(await res.arrayBuffer()) : null;
+    },
+    async stream(name) {
+      return (await open(name))?.body ?? null;
     },
   };
 }
@@ -37,6 +44,10 @@ export function r2Store(bucket: R2Bucket, modelId: string): ModelStore {
     async get(name) {
       const object = await bucket.get(`${modelId}/${name}`);
       return object === null ? null : new Uint8Array(await object.arrayBuffer());
+    },
+    async stream(name) {
+      const object = await bucket.get(`${modelId}/${name}`);
+      return object === null ? null : object.body;
     },
   };
 }

@@ -1,10 +1,11 @@
 /**
  * A loaded model as the serving layer uses it: the manifest, the engine and the tokenizer. Both workers load
- * it through the same runtime, which loads a stage (an ORT session, or the kernel module's copy) only when it is
- * first used: the vision worker only ever loads the vision stages, the decoder the decoder and head stages.
+ * it through the same engine, which loads a group of stages only when it is first used: the vision worker only
+ * ever loads the vision stages, the decoder the decoder and head stages.
  */
 import type { PaliGemmaEngine, ModelStore } from "../engine/types.ts";
-import { PaliGemmaRuntime } from "../engine/runtime.ts";
+import { Engine } from "../engine/engine.ts";
+import type { EngineBackends } from "../engine/types.ts";
 import { ModelFormatError } from "../errors.ts";
 import { PREPROCESS_VERSION, type Manifest } from "../model/manifest.ts";
 import { PaliGemmaTokenizer } from "../text/tokenizer.ts";
@@ -44,11 +45,14 @@ export async function loadTokenizer(store: ModelStore, manifest: Manifest): Prom
   return PaliGemmaTokenizer.fromJson(json, config);
 }
 
-/** Loads a converted model from a store (ORT must already be configured for this runtime). */
-export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; decode?: "ort" | "kernel"; vision?: "ort" | "kernel" }): Promise<ServingModel> {
-  const runtime = await PaliGemmaRuntime.load(store, { decode: opts.decode, vision: opts.vision });
-  const tokenizer = opts.tokenizer ? await loadTokenizer(store, runtime.manifest) : null;
-  return servingModel(runtime.manifest, runtime, tokenizer);
+/**
+ * Loads a converted model from a store with the backends chosen per phase (the kernel module and onnxruntime
+ * must already be set up for this runtime; onnxruntime is only instantiated if a phase uses it).
+ */
+export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; backends: EngineBackends }): Promise<ServingModel> {
+  const engine = await Engine.load(store, { backends: opts.backends });
+  const tokenizer = opts.tokenizer ? await loadTokenizer(store, engine.manifest) : null;
+  return servingModel(engine.manifest, engine, tokenizer);
 }
 
 async function readJson(store: ModelStore, name: string): Promise<unknown> {

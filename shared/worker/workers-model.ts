@@ -7,29 +7,30 @@
 import ortWasm from "../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 import kernelSimd from "../../kernels/wasm/paligemma-kernel-simd.wasm";
 import kernelRelaxed from "../../kernels/wasm/paligemma-kernel-relaxed.wasm";
+import { KERNEL_BACKENDS } from "../engine/engine.ts";
 import { configureOrt } from "../engine/ort.ts";
+import type { EngineBackends } from "../engine/types.ts";
 import { initKernel } from "../kernel/module.ts";
 import { ModelCache } from "./model-cache.ts";
 import { modelStoreFor, type ModelEnv } from "./model-store.ts";
 import { loadServingModel, type ServingModel } from "./serving-model.ts";
 
+/** A phase's backend from a wrangler var: "ort" switches it to onnxruntime-web, anything else (default) the kernel. */
+export function backendVar(value: string | undefined): "ort" | "kernel" {
+  return value === "ort" ? "ort" : "kernel";
+}
+
 /**
  * The model `env` names, loaded once per isolate and shared by its requests (read-only). Called from request
- * handlers only, never at module load.
+ * handlers only, never at module load. Every phase runs in the kernel module unless `backends` says otherwise;
+ * onnxruntime-web is only configured (its compiled module registered), never instantiated, until a phase uses it.
  */
-export function workersModel(
-  cache: ModelCache<ServingModel>,
-  env: ModelEnv,
-  opts: { tokenizer: boolean; decode?: "ort" | "kernel"; vision?: "ort" | "kernel" },
-): Promise<ServingModel> {
-  const decode = opts.decode ?? "ort";
-  const vision = opts.vision ?? "ort";
-  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${decode}:${vision}`;
+export function workersModel(cache: ModelCache<ServingModel>, env: ModelEnv, opts: { tokenizer: boolean; backends: Partial<EngineBackends> }): Promise<ServingModel> {
+  const backends: EngineBackends = { ...KERNEL_BACKENDS, ...opts.backends };
+  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${backends.vision}:${backends.prefill}:${backends.decode}`;
   return cache.get(key, async () => {
     configureOrt({ kind: "module", module: ortWasm });
-    // The kernel module (kernels/): decode steps as int8/int4/fp32 GEMVs, the vision tower as float32 GEMMs
-    // with fused multiply-adds; the prefill stays on onnxruntime.
-    if (decode === "kernel" || vision === "kernel") await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
-    return loadServingModel(modelStoreFor(env), { ...opts, decode, vision });
+    await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
+    return loadServingModel(modelStoreFor(env), { tokenizer: opts.tokenizer, backends });
   });
 }

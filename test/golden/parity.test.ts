@@ -1,7 +1,8 @@
 /**
  * Parity with transformers' own PaliGemma (../shared/golden): each golden checkpoint is converted at every
- * weight dtype and run with onnxruntime-web in Node. fp32 must match to 1e-4 × max(1, max|golden|) with
- * exact greedy ids; the quantised dtypes must stay within their documented error (README, "Weight formats").
+ * weight dtype and run in Node twice: every phase on onnxruntime-web, and every phase in the kernel module (the
+ * workers' default). fp32 must match to 1e-4 × max(1, max|golden|) with exact greedy ids; the quantised dtypes
+ * must stay within their documented error (README, "Weight formats"), on both paths.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { convert } from "../../converter/convert.ts";
 import { loadModel } from "../../cli/node-runtime.ts";
-import type { PaliGemmaRuntime } from "../../shared/engine/runtime.ts";
+import type { Engine } from "../../shared/engine/engine.ts";
+import type { EngineBackends } from "../../shared/engine/types.ts";
 import type { WeightDtype } from "../../shared/model/weights.ts";
 import { argmax, GOLDEN_CASES, loadGolden, maxAbs, maxAbsDiff, type GoldenCase } from "../helpers/golden.ts";
 
@@ -24,14 +26,21 @@ const EXPECT: Record<WeightDtype, { logits: number; vision: number; greedy: read
 const work = mkdtempSync(join(tmpdir(), "pg-parity-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function converted(name: GoldenCase, dtype: WeightDtype, maxShardMb: number | null = null, headRowsPerStage?: number): Promise<PaliGemmaRuntime> {
+const PATHS: Record<"ort" | "kernel", EngineBackends> = {
+  ort: { vision: "ort", prefill: "ort", decode: "ort" },
+  kernel: { vision: "kernel", prefill: "kernel", decode: "kernel" },
+};
+const conversions = new Map<string, Promise<void>>();
+
+async function converted(path: keyof typeof PATHS, name: GoldenCase, dtype: WeightDtype, maxShardMb: number | null = null, headRowsPerStage?: number): Promise<Engine> {
   const out = join(work, `${name}-${dtype}-${maxShardMb ?? "whole"}-${headRowsPerStage ?? "all"}`);
-  await convert(join(loadGolden(name).dir), out, { dtype, maxShardMb, headRowsPerStage });
-  return loadModel(out);
+  if (!conversions.has(out)) conversions.set(out, convert(join(loadGolden(name).dir), out, { dtype, maxShardMb, headRowsPerStage }).then(() => undefined));
+  await conversions.get(out);
+  return loadModel(out, PATHS[path]);
 }
 
 /** Greedy decoding with raw argmax, as transformers' generate(do_sample=False); returns ids and per-step logits. */
-async function greedy(model: PaliGemmaRuntime, name: GoldenCase): Promise<{ ids: number[]; steps: Float32Array[] }> {
+async function greedy(model: Engine, name: GoldenCase): Promise<{ ids: number[]; steps: Float32Array[] }> {
   const g = loadGolden(name);
   const soft = await model.encodeImage(g.pixelValues);
   let { state, logits } = await model.prefill(soft, g.inputIds);
@@ -45,12 +54,12 @@ async function greedy(model: PaliGemmaRuntime, name: GoldenCase): Promise<{ ids:
   return { ids, steps };
 }
 
-for (const name of GOLDEN_CASES) {
-  describe(`golden ${name}`, () => {
+for (const [path, name] of (["ort", "kernel"] as const).flatMap((p) => GOLDEN_CASES.map((n) => [p, n] as const))) {
+  describe(`golden ${name}, ${path === "kernel" ? "all in the kernel module" : "all on onnxruntime-web"}`, () => {
     for (const dtype of ["fp32", "fp16", "int8", "int4"] as const) {
       it(`${dtype}: vision, full-sequence logits and greedy decoding`, async () => {
         const g = loadGolden(name);
-        const model = await converted(name, dtype);
+        const model = await converted(path, name, dtype);
         const tol = EXPECT[dtype];
         const scale = dtype === "fp32" ? Math.max(1, maxAbs(g.logits)) : 1;
 
@@ -78,9 +87,9 @@ for (const name of GOLDEN_CASES) {
     }
 
     it("a --max-shard-mb split model equals the unsplit one exactly", async () => {
-      const whole = await converted(name, "fp32");
+      const whole = await converted(path, name, "fp32");
       const budget = name === "paligemma-shapes" ? 2 : 0.2; // ~1 decoder layer per stage
-      const split = await converted(name, "fp32", budget);
+      const split = await converted(path, name, "fp32", budget);
       expect(split.manifest.stages.filter((s) => s.kind === "decoder").length).toBeGreaterThan(1);
       for (const s of split.manifest.stages) expect(split.manifest.files[s.weights].bytes, s.name).toBeLessThanOrEqual(budget * 1e6);
       const a = await greedy(whole, name);
@@ -90,8 +99,8 @@ for (const name of GOLDEN_CASES) {
     });
 
     it("a vocabulary-split head gives the same logits (to float rounding) and ids", async () => {
-      const whole = await converted(name, "fp32");
-      const split = await converted(name, "fp32", null, Math.ceil(whole.config.text.vocab / 3) + 1); // uneven slices
+      const whole = await converted(path, name, "fp32");
+      const split = await converted(path, name, "fp32", null, Math.ceil(whole.config.text.vocab / 3) + 1); // uneven slices
       expect(split.manifest.stages.filter((s) => s.kind === "head").map((s) => s.to - s.from).length).toBe(3);
       const a = await greedy(whole, name);
       const b = await greedy(split, name);
@@ -103,7 +112,7 @@ for (const name of GOLDEN_CASES) {
 
 it("image features follow transformers' convention (projector output / sqrt(H))", async () => {
   const g = loadGolden("paligemma2-tiny");
-  const model = await converted("paligemma2-tiny", "fp32");
+  const model = await converted("ort", "paligemma2-tiny", "fp32");
   const soft = await model.encodeImage(g.pixelValues);
   const s = Math.fround(Math.sqrt(model.config.text.hidden));
   const d = maxAbsDiff(soft.data.map((v) => Math.fround(v / s)), g.imageFeatures);

@@ -4,7 +4,6 @@
  * and C, bias, the residual and gelu epilogues, packB's two orientations, LayerNorm and scaled softmax.
  */
 import { describe, expect, it } from "vitest";
-import { packMatrix } from "../../shared/kernel/weights.ts";
 import { kernelOf, nmse, put, uniform } from "./helpers.ts";
 
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
@@ -14,6 +13,16 @@ describe("kernel GEMM and encoder rows (plain-SIMD build)", async () => {
   const ex = kernel.exports;
   const heap = kernel.heap;
   const read = (at: number, n: number) => heap.f32(at, n).slice();
+
+  /** B[k, n] (dense, row-major) packed by the host into gemm's panels, and its bias padded to 8 (0: none). */
+  function packed(b: Float32Array, k: number, n: number, bias: Float32Array | null): { b: number; bias: number } {
+    const cols = Math.ceil(n / 8) * 8;
+    const dst = new Float32Array(k * cols);
+    for (let c = 0; c < n; c++) for (let r = 0; r < k; r++) dst[(c >> 3) * 8 * k + r * 8 + (c & 7)] = b[r * n + c];
+    const padded = new Float32Array(cols);
+    if (bias) padded.set(bias);
+    return { b: put(kernel, dst), bias: bias ? put(kernel, padded) : 0 };
+  }
 
   /** C = A·B (+ bias) (+ C0) (gelu) in float64; A[m, k] with row stride lda, B[k, n] dense. */
   function reference(a: Float32Array, lda: number, b: Float32Array, m: number, n: number, k: number, bias: Float32Array | null, c0: Float32Array | null, ldc: number, g: boolean): number[] {
@@ -44,7 +53,7 @@ describe("kernel GEMM and encoder rows (plain-SIMD build)", async () => {
         const b = uniform(k * n, 7);
         const bias = uniform(n, 8);
         const c0 = uniform(m * ldc, 9);
-        const pm = packMatrix(heap, [{ src: b, rs: n, cs: 1, n, bias }], k);
+        const pm = packed(b, k, n, bias);
         const c = put(kernel, c0);
         ex.gemm(c, ldc, put(kernel, a), lda, pm.b, pm.bias, m, n, k, flags, heap.alloc(4 * m * k));
         const got = read(c, m * ldc);
@@ -64,29 +73,9 @@ describe("kernel GEMM and encoder rows (plain-SIMD build)", async () => {
     const dense = Float32Array.from({ length: k * n }, (_, x) => rows[(x % n) * 4 * k + Math.floor(x / n)]);
     const viaKernel = heap.alloc(4 * k * 16);
     ex.packB(viaKernel, put(kernel, rows), 1, 4 * k, k, n);
-    const viaHost = packMatrix(heap, [{ src: dense, rs: n, cs: 1, n, bias: null }], k);
+    const viaHost = packed(dense, k, n, null);
     expect(read(viaKernel, k * 16)).toEqual(read(viaHost.b, k * 16));
     expect(read(viaKernel, k * 16).subarray(k * 8 + 3, k * 8 + 8)).toEqual(new Float32Array(5)); // zero padding past n
-  });
-
-  it("packMatrix puts several layers side by side (q | k | v), columns and biases in order", () => {
-    const k = 6;
-    const widths = [5, 11, 3]; // parts that do not end on a panel boundary
-    const n = widths.reduce((a, w) => a + w, 0);
-    const whole = uniform(k * n, 15); // B[k, n] row-major
-    const bias = uniform(n, 16);
-    let c0 = 0;
-    const parts = widths.map((w) => {
-      const src = Float32Array.from({ length: k * w }, (_, x) => whole[Math.floor(x / w) * n + c0 + (x % w)]);
-      const part = { src, rs: w, cs: 1, n: w, bias: bias.slice(c0, c0 + w) };
-      c0 += w;
-      return part;
-    });
-    const side = packMatrix(heap, parts, k);
-    const one = packMatrix(heap, [{ src: whole, rs: n, cs: 1, n, bias }], k);
-    expect(side.n).toBe(n);
-    expect(read(side.b, k * 24)).toEqual(read(one.b, k * 24));
-    expect(read(side.bias, 24)).toEqual(read(one.bias, 24));
   });
 
   it("layerNorm: (x − mean) / sqrt(var + eps) · w + b per row, in place", () => {

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Linear } from "../../shared/kernel/linear.ts";
-import { toKernelCodes } from "../../shared/kernel/weights.ts";
+import { toKernelCodes } from "../../shared/kernel/matrix.ts";
 import { compileKernel, type KernelFlavor } from "../../shared/kernel/module.ts";
 import { kernelSourceForNode } from "../../shared/kernel/node.ts";
 import { GEMV_SHAPES, kernelOf, nmse, put, randomNBits, refGemv, refGemvInt8, uniform } from "./helpers.ts";

@@ -1,6 +1,6 @@
 /**
- * Parity of the kernel decode path (PaliGemmaRuntime with decode: "kernel") on every golden case and weight
- * dtype, against both references:
+ * Parity of the kernel decode steps (onnxruntime prefill adopted into a kernel sequence, then kernel steps) on
+ * every golden case and weight dtype, against both references:
  *   - the onnxruntime path, teacher-forced on the same ids: per-step logits within KERNEL_VS_ORT;
  *   - transformers' goldens: greedy ids exact and per-step logits within the dtype's documented tolerance
  *     (the same table as test/golden/parity.test.ts; int4 flips greedy ids on the tiny random models).
@@ -49,7 +49,7 @@ for (const name of GOLDEN_CASES) {
         const g = loadGolden(name);
         const dir = join(work, `${name}-${dtype}`);
         await convert(g.dir, dir, { dtype, maxShardMb: null });
-        const ort = await loadModel(dir);
+        const ort = await loadModel(dir, { vision: "ort", prefill: "ort", decode: "ort" });
         const scale = dtype === "fp32" ? Math.max(1, maxAbs(g.logits)) : 1;
         const prefill = await ort.prefill(await ort.encodeImage(g.pixelValues), g.inputIds);
 
@@ -65,9 +65,11 @@ for (const name of GOLDEN_CASES) {
         }
 
         for (const compute of modes) {
-          const kernel = await loadModel(dir, { decode: "kernel", kernel: { compute } });
-          let forced: DecoderState = prefill.state;
-          let free: DecoderState = prefill.state;
+          const kernel = await loadModel(dir, { vision: "ort", prefill: "ort", decode: "kernel" }, { compute });
+          const soft = await kernel.encodeImage(g.pixelValues);
+          // Two prefills (each adopted into its own kernel sequence): one teacher-forced, one free-running.
+          let forced: DecoderState = (await kernel.prefill(soft, g.inputIds)).state;
+          let free: DecoderState = (await kernel.prefill(soft, g.inputIds)).state;
           const freeIds = [ids[0]];
           for (let k = 1; k < g.greedyIds.length; k++) {
             const r = await kernel.step(forced, ids[k - 1]);

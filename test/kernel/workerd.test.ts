@@ -100,18 +100,19 @@ describe("the kernel inside workerd", () => {
       const name = `shapes-${dtype}`;
       await convert(g.dir, join(work, name), { dtype, maxShardMb: dtype === "fp32" ? 4 : null }); // fp32: two decoder stages
       const dir = join(work, name);
-      const ort = await loadModel(dir);
+      const ort = await loadModel(dir, { vision: "ort", prefill: "ort", decode: "ort" });
       if (dtype === "fp32") expect(ort.manifest.stages.filter((st) => st.kind === "decoder").length).toBeGreaterThan(1);
       const prefill = await ort.prefill(await ort.encodeImage(g.pixelValues), g.inputIds);
       const ids = g.greedyIds.slice(0, 6);
-      const base = { modelUrl: `${filesUrl}/${name}/`, length: prefill.state.length, cache: flatCache(prefill.state), ids };
 
       await initKernel(await kernelSourceForNode());
       for (const compute of dtype === "fp32" ? (["float"] as const) : (["int8", "float"] as const)) {
-        const node = await loadModel(dir, { decode: "kernel", kernel: { compute } });
-        const nodeKernel = (await node.kernelDecoder()).memory().flavor;
+        const node = await loadModel(dir, { vision: "ort", prefill: "ort", decode: "kernel" }, { compute });
+        let s: DecoderState = (await node.prefill(await node.encodeImage(g.pixelValues), g.inputIds)).state; // adopted into a kernel sequence
+        // workerd decodes from exactly this cache (read back out of the kernel sequence).
+        const base = { modelUrl: `${filesUrl}/${name}/`, length: s.length, cache: flatCache(s), ids };
+        const nodeKernel = (await node.kernelMemory()).text!.flavor;
         expect(nodeKernel).toBe("relaxed"); // Node ≥ 22 validates relaxed SIMD without a flag
-        let s: DecoderState = prefill.state;
         let o: DecoderState = prefill.state;
         const want: Float32Array[] = [];
         const ortLogits: Float32Array[] = [];
@@ -141,7 +142,7 @@ describe("the kernel inside workerd", () => {
     });
   }
 
-  it("generates with the whole engine there: kernel decode = onnxruntime decode = transformers' greedy ids", async () => {
+  it("generates with the whole engine there: all-kernel = kernel decode = onnxruntime = transformers' greedy ids", async () => {
     const g = loadGolden("paligemma-shapes");
     cpSync(fileURLToPath(new URL("../../model-shards/paligemma-shapes", import.meta.url)), join(work, "default"), { recursive: true });
     const base = { modelUrl: `${filesUrl}/default/`, pixels: toBase64(new Uint8Array(g.pixelValues.buffer)), ids: g.inputIds, steps: g.greedyIds.length };
@@ -154,14 +155,18 @@ describe("the kernel inside workerd", () => {
     const d = maxAbsDiff(b, a);
     expect(d.max, `kernel vs onnxruntime in workerd, worst at step ${Math.floor(d.at / g.vocab)}`).toBeLessThanOrEqual(1e-4);
     expect(kernel.decodeMsPerToken).toBeGreaterThan(0);
+    const all = await post<GenerateReply>("/generate", { ...base, vision: "kernel", prefill: "kernel", decode: "kernel" } satisfies GenerateRequest);
+    expect(all.ids).toEqual(g.greedyIds);
+    const e = maxAbsDiff(new Float32Array(fromBase64(all.logits).buffer), a);
+    expect(e.max, `all-kernel vs onnxruntime in workerd, worst at step ${Math.floor(e.at / g.vocab)}`).toBeLessThanOrEqual(1e-4 * 22.3);
   });
 
   it("times a decoder layer and a head slice (the benchmark route)", async () => {
     const manifest = JSON.parse(readFileSync(new URL("../../model-shards/paligemma-shapes/manifest.json", import.meta.url), "utf8"));
     const text = manifest.config.text;
-    const r = await post<KernelBenchResult>("/bench", { text, dtype: "int4", blockSize: 32, compute: "int8", pastTokens: 40, headRows: 256, stages: ["decode_layer", "head"], roundMs: 20, rounds: 3 });
+    const r = await post<KernelBenchResult>("/bench", { text, dtype: "int4", blockSize: 32, compute: "int8", pastTokens: 40, headRows: 256, prefillRows: 40, stages: ["decode_layer", "head", "prefill_layer"], roundMs: 20, rounds: 3 });
     expect(r.flavor).toBe("relaxed");
-    expect(r.stages.map((s) => s.stage)).toEqual(["decode_layer", "head"]);
+    expect(r.stages.map((s) => s.stage)).toEqual(["decode_layer", "head", "prefill_layer"]);
     for (const s of r.stages) expect(s.ms).toBeGreaterThan(0);
   });
 });

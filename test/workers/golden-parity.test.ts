@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import type { PaliGemmaRuntime } from "../../shared/engine/runtime.ts";
+import type { Engine } from "../../shared/engine/engine.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { workersModel } from "../../shared/worker/workers-model.ts";
@@ -23,8 +23,8 @@ function worst(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-for (const path of ["ort", "kernel"] as const) it(`paligemma-shapes (${path} vision and decode): soft tokens, full-sequence logits and greedy steps match transformers in workerd`, async () => {
-  const { engine } = await workersModel(new ModelCache<ServingModel>(), env, { tokenizer: false, decode: path, vision: path });
+for (const path of ["ort", "kernel"] as const) it(`paligemma-shapes (every phase on ${path}): soft tokens, full-sequence logits and greedy steps match transformers in workerd`, async () => {
+  const { engine } = await workersModel(new ModelCache<ServingModel>(), env, { tokenizer: false, backends: { vision: path, prefill: path, decode: path } });
   const idsBytes = fromBase64(env.GOLDEN_INPUT_IDS);
   const ids = Array.from(new BigInt64Array(idsBytes.buffer, idsBytes.byteOffset, idsBytes.byteLength / 8), Number);
   const golden = f32(env.GOLDEN_LOGITS);
@@ -34,7 +34,7 @@ for (const path of ["ort", "kernel"] as const) it(`paligemma-shapes (${path} vis
   const soft = await engine.encodeImage(f32(env.GOLDEN_PIXEL_VALUES));
   expect(worst(soft.data, f32(env.GOLDEN_PROJECTOR_OUTPUT))).toBeLessThanOrEqual(1e-4);
   // workerd runs the relaxed-SIMD build (fused multiply-adds), which Node's parity tests cannot.
-  if (path === "kernel") expect((await (engine as PaliGemmaRuntime).kernelVision()).memory().flavor).toBe("relaxed");
+  if (path === "kernel") expect((await (engine as Engine).kernelMemory()).vision!.flavor).toBe("relaxed");
 
   const { logits } = await engine.prefill(soft, ids, { allLogits: true });
   expect(worst(logits, golden)).toBeLessThanOrEqual(tol);

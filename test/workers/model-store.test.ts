@@ -27,8 +27,8 @@ describe("model stores", () => {
       await env.MODEL_BUCKET!.put(`paligemma-shapes/${name}`, (await assets.get(name))!);
     }
     const cache = new ModelCache<ServingModel>();
-    const fromR2 = await workersModel(cache, { ...env, MODEL_SOURCE: "r2" }, { tokenizer: false });
-    const fromAssets = await workersModel(cache, env, { tokenizer: false });
+    const fromR2 = await workersModel(cache, { ...env, MODEL_SOURCE: "r2" }, { tokenizer: false, backends: {} });
+    const fromAssets = await workersModel(cache, env, { tokenizer: false, backends: {} });
     expect(fromR2).not.toBe(fromAssets);
     const pixels = await preprocessImage(fromBase64(env.EVAL_IMAGE_001), fromR2.manifest.preprocess, { maxPixels: 1e6 });
     const [a, b] = await Promise.all([fromR2.engine.encodeImage(pixels), fromAssets.engine.encodeImage(pixels)]);

@@ -23,7 +23,8 @@ describe("SessionObject with the shapes model", () => {
     expect(first.done.usage.prefix_cache).toEqual({ soft_tokens: "miss", kv: "miss", cached_tokens: 0 });
 
     const before = await stub.describe();
-    expect(before.memory).toEqual({ image_id: imageId, prefix_tokens: 40 });
+    expect(before.memory).toEqual({ image_id: imageId, prefix_tokens: 40, cache_bytes: expect.any(Number) });
+    expect(before.memory!.cache_bytes).toBeGreaterThan(0); // the session holds its own KV cache
     expect(before.record).toMatchObject({ v: 1, model: "paligemma-shapes", image_id: imageId });
 
     await evictDurableObject(stub);

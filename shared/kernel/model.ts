@@ -1,0 +1,175 @@
+/**
+ * One kernel instance holding some stages of a model, weights loaded once in their stored format and streamed
+ * in (StageFile): the vision tower, decoder layers (or parts of them) and head slices. It embeds tokens from
+ * the tied head it holds, prefills rows, steps one token, and encodes images. This is the engine of one isolate:
+ * the whole model when it fits, one stage of a pipeline otherwise.
+ */
+import { ModelFormatError } from "../errors.ts";
+import type { Manifest, ManifestStage } from "../model/manifest.ts";
+import { KvSequence } from "./cache.ts";
+import { declareDecoderStage, declareHeadStage, mergeLayers, type HeadSlice, type LayerSlice } from "./decoder-weights.ts";
+import { Forward, widestPart } from "./forward.ts";
+import { Linear, type QuantCompute } from "./linear.ts";
+import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
+import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
+import { Prefill } from "./prefill.ts";
+import { StageFile, type ByteSource } from "./stage-file.ts";
+import { VisionTower } from "./vision.ts";
+import { declareVisionStage, type VisionSlice } from "./vision-weights.ts";
+
+/** Opens a weight file by its manifest name (a stream, or bytes). */
+export type WeightSource = (name: string) => Promise<ByteSource>;
+
+export interface KernelModelOptions {
+  /**
+   * Quantised weights in decode steps: "int8" activations (MatMulNBits accuracy_level 4, fastest) or "float"
+   * (accuracy_level 0). Default: what the model was converted for, `manifest.weights.accuracyLevel` (4 → int8).
+   * Prefill and vision GEMMs always compute in float32 over dequantised panels (accuracy_level 0).
+   */
+  readonly compute?: QuantCompute;
+  /** The compiled kernel (default: the one initKernel set up). */
+  readonly kernel?: KernelModule;
+  /** Check each file's sha256 while it streams in (default true). */
+  readonly verify?: boolean;
+  /** Most positions one KV sequence may hold (0 = no limit). */
+  readonly maxPositions?: number;
+}
+
+/** Where the kernel instance's memory goes, in bytes. */
+export interface KernelMemoryReport {
+  readonly flavor: KernelFlavor;
+  readonly codeBytes: number; // the .wasm build (compiled code is of the same order)
+  readonly weightBytes: number; // weights in kernel memory
+  readonly scratchBytes: number; // activations and preparation buffers (now)
+  readonly liveBytes: number; // every live allocation (weights, scratch, KV sequences)
+  readonly memoryBytes: number; // the linear memory's size (never shrinks)
+}
+
+export class KernelModel {
+  private forwardP: Forward | null = null;
+  private prefillP: Prefill | null = null;
+  private visionP: VisionTower | null = null;
+  private readonly row: Float32Array;
+  private readonly normaliser: number;
+
+  private constructor(
+    readonly manifest: Manifest,
+    readonly kernel: Kernel,
+    readonly layers: readonly LayerSlice[],
+    readonly head: readonly HeadSlice[],
+    readonly vision: readonly VisionSlice[],
+    private readonly linear: Linear | null,
+    private readonly weightBytes: number,
+    private readonly maxPositions: number,
+  ) {
+    this.row = new Float32Array(manifest.config.text.hidden);
+    this.normaliser = Math.fround(Math.sqrt(manifest.config.text.hidden));
+  }
+
+  /**
+   * Streams `stages` (any mix of vision, decoder and head stages of `manifest`) into a fresh kernel instance,
+   * one file at a time: each file's tensors are placed first, then the file flows through once.
+   */
+  static async load(manifest: Manifest, stages: readonly ManifestStage[], open: WeightSource, opts: KernelModelOptions = {}): Promise<KernelModel> {
+    const { dtype, blockSize } = manifest.weights;
+    const quantum = dtype === "int4" ? 32 : 16;
+    if ((dtype === "int8" || dtype === "int4") && blockSize % quantum !== 0) {
+      throw new ModelFormatError(`the kernel needs ${dtype} blocks of a multiple of ${quantum} values (this model has ${blockSize})`);
+    }
+    const kernel = await instantiateKernel(opts.kernel ?? (await configuredKernel()));
+    const slices: LayerSlice[] = [];
+    const head: HeadSlice[] = [];
+    const vision: VisionSlice[] = [];
+    const matrices: KernelMatrix[] = [];
+    for (const stage of stages) {
+      const file = new StageFile(manifest, stage.weights, kernel.heap);
+      if (stage.kind === "decoder") {
+        const s = declareDecoderStage(manifest, stage, file);
+        slices.push(...s);
+        matrices.push(...s.flatMap((l) => [...(l.attention ? [l.attention.q, l.attention.k, l.attention.v, l.attention.o] : []), ...l.parts.flatMap((p) => [p.gate, p.up, p.down])]));
+      } else if (stage.kind === "head") {
+        const h = declareHeadStage(manifest, stage, file);
+        head.push(h);
+        matrices.push(h.table);
+      } else {
+        const v = declareVisionStage(manifest, stage, file);
+        vision.push(v);
+        matrices.push(...v.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.fc1, l.fc2].map((x) => x.m)), ...(v.embed ? [v.embed.patch.m] : []), ...(v.head ? [v.head.proj.m] : []));
+      }
+      await file.fill(await open(stage.weights), opts.verify ?? true);
+    }
+    const layers = mergeLayers(slices);
+    head.sort((a, b) => a.from - b.from);
+    vision.sort((a, b) => a.from - b.from);
+    const t = manifest.config.text;
+    let linear: Linear | null = null;
+    if (layers.length > 0 || head.length > 0) {
+      const kind = dtype === "int8" ? "q8" : dtype === "int4" ? "q4" : "f32";
+      const compute = opts.compute ?? (manifest.weights.accuracyLevel === 4 ? "int8" : "float");
+      linear = new Linear(kernel, { kind, blockSize }, compute, Math.max(t.hidden, t.heads * t.headDim, widestPart(layers)));
+    }
+    const weightBytes = matrices.reduce((a, m) => a + matrixBytes(m), 0);
+    return new KernelModel(manifest, kernel, layers, head, vision, linear, weightBytes, opts.maxPositions ?? 0);
+  }
+
+  /** A new, empty KV sequence for this engine's attention layers (its owner frees it with `clear()`). */
+  newSequence(): KvSequence {
+    const layers = this.layers.filter((l) => l.attention).map((l) => l.index);
+    return new KvSequence(this.kernel.heap, this.manifest.config.text, layers, this.maxPositions);
+  }
+
+  /** Writes embed(id) · sqrt(H) (float32, as Gemma scales its inputs) into `out[0..H)`, from the tied head held here. */
+  embed(id: number, out: Float32Array): void {
+    const slice = this.head.find((s) => id >= s.from && id < s.to);
+    if (!slice) throw new RangeError(`token id ${id} is outside the vocabulary rows this engine holds`);
+    readRow(this.kernel.heap.memory.buffer, slice.table, id - slice.from, out);
+    for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * this.normaliser);
+  }
+
+  /** Prefill rows through this engine's decoder layers into `seq`; returns the output rows f32[rows, H]. */
+  prefillRows(seq: KvSequence, hidden: Float32Array, rows: number): Float32Array {
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers);
+    return this.prefillP.run(seq, hidden, rows);
+  }
+
+  /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */
+  headRows(hidden: Float32Array, rows: number): Float32Array {
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers);
+    return this.prefillP.headRows(this.head, hidden, rows);
+  }
+
+  /** Appends token `id` to `seq` through every layer and writes the next-token logits into `logits` (f32[vocab]). */
+  step(seq: KvSequence, id: number, logits: Float32Array | null): void {
+    this.embed(id, this.row);
+    this.forward().run(seq, this.row, logits);
+  }
+
+  /** Appends an already-embedded row (f32[H]) to `seq` (and the logits, when asked). */
+  stepRow(seq: KvSequence, row: Float32Array, logits: Float32Array | null): void {
+    this.forward().run(seq, row, logits);
+  }
+
+  /** Logits f32[vocab] of one final hidden row f32[H] (final norm, head slices, soft-cap), through GEMVs. */
+  logitsOf(row: Float32Array, out: Float32Array): void {
+    this.forward().logitsOf(row, out);
+  }
+
+  /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */
+  encode(pixels: Float32Array): Float32Array {
+    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision);
+    return this.visionP.encode(pixels);
+  }
+
+  /** Memory held by this kernel instance. */
+  memory(): KernelMemoryReport {
+    const { liveBytes, memoryBytes } = this.kernel.heap.stats();
+    const scratch = (this.forwardP?.scratchBytes ?? 0) + (this.prefillP?.scratchBytes ?? 0) + (this.visionP?.scratchBytes ?? 0) + (this.linear?.scratchBytes ?? 0);
+    return { flavor: this.kernel.flavor, codeBytes: this.kernel.codeBytes, weightBytes: this.weightBytes, scratchBytes: scratch, liveBytes, memoryBytes };
+  }
+
+  private forward(): Forward {
+    if (!this.linear) throw new Error("this engine holds no decoder layers or head");
+    this.forwardP ??= new Forward(this.kernel, this.manifest.config, this.layers, this.head, this.linear);
+    return this.forwardP;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The prefill in the kernel module: L prompt rows through decoder layers at once, as GEMMs over the weights in
+ * their stored format (gemmW dequantises each 8-row panel into a small scratch), each layer's keys and values
+ * written straight into the session's {@link KvSequence}. Semantics of the ONNX decoder graph: the whole block
+ * of new rows attends bidirectionally (PaliGemma's prefix), earlier cache positions are visible, Gemma 2's
+ * sliding window hides key j from query i when j ≤ i − window, scores are scaled and soft-capped.
+ *
+ * Per layer, two passes over row chunks of {@link PREFILL_CHUNK}: (1) norm, q/k/v, RoPE, keys/values into the
+ * cache (queries kept for every row); (2) per head softmax(q·Kᵀ)·V against all keys, o, residual, then the MLP
+ * (Σ over its parts) and its residual. Rows never need each other except through the cache, so scratch is
+ * sized by the chunk, not the prompt.
+ */
+import { isSlidingLayer, type ModelConfig } from "../model/config.ts";
+import { ropeTables } from "../engine/positions.ts";
+import { Buffers } from "./buffers.ts";
+import type { KvSequence } from "./cache.ts";
+import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
+import { GEMM_KIND, type KernelMatrix } from "./matrix.ts";
+import type { Kernel } from "./module.ts";
+
+/** Rows per GEMM chunk (a multiple of 6, the GEMM's row tile). */
+export const PREFILL_CHUNK = 66;
+
+/** gemm flag: add the result to the old C. */
+const ACCUMULATE = 1;
+
+export class Prefill {
+  private readonly buf: Buffers;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly config: ModelConfig,
+    private readonly layers: readonly LayerSlice[],
+  ) {
+    this.buf = new Buffers(kernel.heap);
+  }
+
+  /** Bytes of scratch held now (it grows with the longest prompt seen). */
+  get scratchBytes(): number {
+    return this.buf.bytes;
+  }
+
+  /**
+   * Runs `rows` new rows (hidden f32[rows, H]) through this engine's layers, appending them to `seq`. Rows
+   * before cache index `prefixEnd` see each other (default: all of them, the prompt); later ones are causal.
+   * Returns the output rows f32[rows, H] (a fresh array).
+   */
+  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number): Float32Array {
+    const t = this.config.text;
+    const heap = this.kernel.heap;
+    const h = t.hidden;
+    const past = seq.length;
+    const total = past + rows;
+    seq.reserve(total);
+    const x = this.buf.get("x", 4 * rows * h);
+    const cos = this.buf.get("cos", 4 * rows * t.headDim);
+    const sin = this.buf.get("sin", 4 * rows * t.headDim);
+    this.buf.get("q", 4 * rows * t.heads * t.headDim);
+    const rope = ropeTables(t, past + 1, rows);
+    heap.f32(x, rows * h).set(hidden.subarray(0, rows * h));
+    heap.f32(cos, rows * t.headDim).set(rope.cos);
+    heap.f32(sin, rows * t.headDim).set(rope.sin);
+    for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total);
+    seq.length = total;
+    return heap.f32(x, rows * h).slice();
+  }
+
+  /** Rows of final norm + the head slices + final soft-cap: logits f32[rows, vocab] for hidden f32[rows, H]. */
+  headRows(head: readonly HeadSlice[], hidden: Float32Array, rows: number): Float32Array {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const heap = this.kernel.heap;
+    const out = new Float32Array(rows * t.vocab);
+    for (const slice of head) {
+      const width = slice.to - slice.from;
+      const x = this.buf.get("hx", 4 * rows * t.hidden);
+      const xb = this.buf.get("hxb", 4 * rows * t.hidden);
+      const logits = this.buf.get("hlogits", 4 * rows * width);
+      heap.f32(x, rows * t.hidden).set(hidden.subarray(0, rows * t.hidden));
+      for (let r = 0; r < rows; r++) ex.rmsNorm(xb + 4 * r * t.hidden, x + 4 * r * t.hidden, slice.norm, t.hidden, t.rmsNormEps);
+      this.mm(logits, width, xb, t.hidden, slice.table, 0, rows);
+      if (t.finalLogitSoftcap !== null) ex.softcapInPlace(logits, rows * width, t.finalLogitSoftcap);
+      const got = heap.f32(logits, rows * width);
+      for (let r = 0; r < rows; r++) out.set(got.subarray(r * width, (r + 1) * width), r * t.vocab + slice.from);
+    }
+    return out;
+  }
+
+  private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number): void {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const { hidden: h, heads, kvHeads, headDim: hd } = t;
+    const qd = heads * hd;
+    const kvd = kvHeads * hd;
+    const a = w.attention;
+    if (!a) throw new Error(`decoder layer ${w.index} has no attention block in this engine`);
+    const total = past + rows;
+    const R = Math.min(PREFILL_CHUNK, rows);
+    const wide = Math.max(...w.parts.map((p) => p.to - p.from));
+    const q = this.buf.get("q", 4 * rows * qd);
+    const xb = this.buf.get("xb", 4 * R * h);
+    const kb = this.buf.get("kb", 4 * R * kvd);
+    const vb = this.buf.get("vb", 4 * R * kvd);
+    const ctx = this.buf.get("ctx", 4 * R * qd);
+    const yb = this.buf.get("yb", 4 * R * h);
+    const gate = this.buf.get("gate", 4 * R * wide);
+    const up = this.buf.get("up", 4 * R * wide);
+    const scores = this.buf.get("scores", 4 * R * total);
+    const t8 = Math.ceil(total / 8) * 8;
+    const hd8 = Math.ceil(hd / 8) * 8;
+    const kPack = this.buf.get("kpack", 4 * kvHeads * hd * t8);
+    const vPack = this.buf.get("vpack", 4 * kvHeads * total * hd8);
+    const maxK = Math.max(h, qd, wide, total, hd);
+    this.buf.get("work", 4 * R * maxK);
+    this.buf.get("panel", 4 * 8 * maxK);
+    const slot = seq.slot(w.index);
+    const eps = t.rmsNormEps;
+    const norm = (dst: number, src: number, weight: number, n: number) => {
+      for (let r = 0; r < n; r++) ex.rmsNorm(dst + 4 * r * h, src + 4 * r * h, weight, h, eps);
+    };
+
+    // Pass 1: queries of every row; keys and values into the cache.
+    for (let r0 = 0; r0 < rows; r0 += R) {
+      const n = Math.min(R, rows - r0);
+      norm(xb, x + 4 * r0 * h, a.inputNorm, n);
+      this.mm(q + 4 * r0 * qd, qd, xb, h, a.q, 0, n);
+      this.mm(kb, kvd, xb, h, a.k, 0, n);
+      this.mm(vb, kvd, xb, h, a.v, 0, n);
+      const mem = new Float32Array(this.kernel.heap.memory.buffer);
+      for (let r = 0; r < n; r++) {
+        const c = cos + 4 * (r0 + r) * hd;
+        const s = sin + 4 * (r0 + r) * hd;
+        ex.rope(q + 4 * (r0 + r) * qd, c, s, heads, hd);
+        ex.rope(kb + 4 * r * kvd, c, s, kvHeads, hd);
+        for (let g = 0; g < kvHeads; g++) {
+          const from = (kb + 4 * (r * kvd + g * hd)) / 4;
+          mem.copyWithin(seq.at("keys", slot, g, past + r0 + r) / 4, from, from + hd);
+          const vfrom = (vb + 4 * (r * kvd + g * hd)) / 4;
+          mem.copyWithin(seq.at("values", slot, g, past + r0 + r) / 4, vfrom, vfrom + hd);
+        }
+      }
+    }
+    // Keys as B = Kᵀ [hd, T] and values as B = V [T, hd], per kv head, in gemm's panel layout.
+    for (let g = 0; g < kvHeads; g++) {
+      ex.packB(kPack + 4 * g * hd * t8, seq.at("keys", slot, g, 0), 1, hd, hd, total);
+      ex.packB(vPack + 4 * g * total * hd8, seq.at("values", slot, g, 0), hd, 1, total, hd);
+    }
+
+    // Pass 2: attention, o, residual; MLP, residual.
+    const window = isSlidingLayer(t, w.index) && t.slidingWindow !== null ? t.slidingWindow : 0;
+    const scale = t.queryPreAttnScalar ** -0.5;
+    const group = heads / kvHeads;
+    const work = this.buf.get("work", 4 * R * maxK);
+    for (let r0 = 0; r0 < rows; r0 += R) {
+      const n = Math.min(R, rows - r0);
+      for (let head = 0; head < heads; head++) {
+        const g = Math.floor(head / group);
+        ex.gemm(scores, total, q + 4 * (r0 * qd + head * hd), qd, kPack + 4 * g * hd * t8, 0, n, total, hd, 0, work);
+        ex.attnSoftmaxRows(scores, total, n, past + r0, total, prefixEnd, window, scale, t.attnLogitSoftcap ?? 0);
+        ex.gemm(ctx + 4 * head * hd, qd, scores, total, vPack + 4 * g * total * hd8, 0, n, hd, total, 0, work);
+      }
+      this.mm(yb, h, ctx, qd, a.o, 0, n);
+      if (a.postAttnNorm !== null) norm(yb, yb, a.postAttnNorm, n);
+      const xr = x + 4 * r0 * h;
+      ex.addInto(xr, yb, n * h);
+      norm(xb, xr, w.mlpNorm, n);
+      w.parts.forEach((p, i) => {
+        const pr = p.to - p.from;
+        this.mm(gate, pr, xb, h, p.gate, 0, n);
+        this.mm(up, pr, xb, h, p.up, 0, n);
+        ex.geluMul(gate, up, n * pr);
+        this.mm(yb, h, gate, pr, p.down, 0, n, i === 0 ? 0 : ACCUMULATE);
+      });
+      if (w.postFfNorm !== null) norm(yb, yb, w.postFfNorm, n);
+      ex.addInto(xr, yb, n * h);
+    }
+  }
+
+  /** c[m, W.n] (ldc) = a[m, W.k] (lda) · Wᵀ (+ bias) per flags, over the weights as stored. */
+  mm(c: number, ldc: number, a: number, lda: number, w: KernelMatrix, bias: number, m: number, flags = 0): void {
+    const work = this.buf.get("work", 4 * m * w.k);
+    const panel = this.buf.get("panel", 4 * 8 * w.k);
+    const scales = w.kind === "f32" ? 0 : w.scales;
+    const at = w.kind === "f32" ? w.w : w.codes;
+    const bs = w.kind === "f32" ? 1 : w.blockSize;
+    this.kernel.exports.gemmW(c, ldc, a, lda, at, scales, GEMM_KIND[w.kind], bs, bias, m, w.n, w.k, flags, work, panel);
+  }
+}
