@@ -3,9 +3,9 @@
  * decoder stages over a KV cache (prefill and single steps share one graph per stage); head stages →
  * logits. Sessions are created lazily, once per stage, on first use.
  */
-import { InputError } from "../errors.ts";
+import { InputError, ModelFormatError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { parseManifest, stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
+import { graphOf, isMlpPart, parseManifest, stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { EmbeddingTable } from "./embedding.ts";
 import { fetchFile } from "./files.ts";
 import { f32, floatData, GraphSession, type Feeds } from "./ort.ts";
@@ -65,6 +65,8 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     const bytes = await store.get("manifest.json");
     if (!bytes) throw new Error("the model store has no manifest.json");
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
+    // Planner (issue 11 item 6): stages cut by a layer's MLP have no graph; onnxruntime cannot run such a model.
+    if (manifest.stages.some(isMlpPart)) throw new ModelFormatError("this model has MLP-part stages, which only the kernel engine runs");
     return new PaliGemmaRuntime(manifest, store, opts.verify ?? true, opts);
   }
 
@@ -224,7 +226,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     let s = this.sessions.get(stage.name);
     if (!s) {
       s = (async () => {
-        const [graph, weights] = await Promise.all([this.file(stage.graph), this.file(stage.weights)]);
+        const [graph, weights] = await Promise.all([this.file(graphOf(stage)), this.file(stage.weights)]);
         if (stage.kind !== "head") this.files.delete(stage.weights); // onnxruntime keeps its own copy
         return GraphSession.create(graph, [{ path: stage.weights, data: weights }], { prepack: prepackFor(stage.kind, this.opts.decode ?? "ort") });
       })();
