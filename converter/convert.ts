@@ -1,6 +1,7 @@
 /**
- * Hugging Face PaliGemma checkpoint → `model-shards/<id>/`: one ONNX graph + one weight file per stage,
- * the tokenizer, and `manifest.json` describing it all (see shared/model/manifest.ts).
+ * Hugging Face PaliGemma checkpoint → `model-shards/<id>/`: one ONNX graph + one weight file per stage (MLP-part
+ * stages: the weight file only), the tokenizer, and `manifest.json` describing it all (see shared/model/manifest.ts),
+ * with each stage's resident-size estimate (shared/model/stage-memory.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
@@ -12,15 +13,24 @@ import type { TensorSource } from "./graphs/tensors.ts";
 import { hfNames } from "./checkpoint/names.ts";
 import type { WeightFormat } from "./graphs/ops.ts";
 import { planStages, type PlannedStage } from "./plan.ts";
+import { describePart, planByMemory } from "./plan-memory.ts";
+import { writeMlpPart } from "./mlp-part.ts";
 import { sha256, WeightFile } from "./weight-file.ts";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, PREPROCESS_VERSION, parseManifest, type Manifest } from "../shared/model/manifest.ts";
 import type { ModelConfig } from "../shared/model/config.ts";
+import { DEFAULT_STAGE_BUDGET, estimateStage, type StageBudget } from "../shared/model/stage-memory.ts";
 import type { WeightDtype } from "../shared/model/weights.ts";
 
 export interface ConvertOptions {
   readonly dtype: WeightDtype;
-  /** Weight-file budget per stage in MB (10^6 bytes); null keeps one stage per part. */
-  readonly maxShardMb: number | null;
+  /** Weight-file budget per stage in MB (10^6 bytes); null/absent: no such budget. */
+  readonly maxShardMb?: number | null;
+  /** Resident-size budget per stage in MB (shared/model/stage-memory.ts); exclusive with maxShardMb. */
+  readonly maxStageMb?: number | null;
+  /** What each stage must hold besides its weights (default DEFAULT_STAGE_BUDGET); recorded in the manifest. */
+  readonly stageBudget?: Partial<StageBudget>;
+  /** Cut every decoder layer's MLP into this many parts whatever the budget (tests; hidden CLI --mlp-parts). */
+  readonly mlpParts?: number;
   readonly blockSize?: number; // int8/int4 block along K (default 32)
   readonly accuracyLevel?: number; // MatMulNBits accuracy_level (default 0: float32 compute)
   readonly id?: string; // default: the output folder's name
@@ -40,8 +50,9 @@ export async function convert(hfDir: string, outDir: string, opts: ConvertOption
 async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOptions): Promise<Manifest> {
   const config = ckpt.config;
   const fmt: WeightFormat = { dtype: opts.dtype, blockSize: opts.blockSize ?? 32, accuracyLevel: opts.accuracyLevel ?? 0 };
-  const maxBytes = opts.maxShardMb === null ? null : Math.floor(opts.maxShardMb * 1e6);
-  const plan = planStages(config, fmt, maxBytes, opts.headRowsPerStage);
+  const budget = stageBudget(opts.stageBudget);
+  const maxStageBytes = opts.maxStageMb == null ? null : Math.floor(opts.maxStageMb * 1e6);
+  const plan = planFor(config, fmt, opts, budget, maxStageBytes);
   const progress = opts.onProgress ?? (() => {});
   mkdirSync(outDir, { recursive: true });
 
@@ -49,16 +60,23 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
   const tensors: Manifest["tensors"] = {};
   const stages: Manifest["stages"] = [];
   const counters = { vision: 0, decoder: 0, head: 0 };
+  const parts = new Map<number, number>(); // layer → parts written
   for (const [n, stage] of plan.entries()) {
-    const name = `${stage.kind}-${counters[stage.kind]++}`;
-    progress(`[${n + 1}/${plan.length}] ${name}: ${describe(stage)}, ~${(stage.bytes / 1e6).toFixed(1)} MB`);
+    const part = stage.mlp !== undefined;
+    const name = part ? `decoder-l${stage.from}.${setNext(parts, stage.from)}` : `${stage.kind}-${counters[stage.kind]++}`;
+    const estimate = estimateStage(config, fmt, stage, budget);
+    progress(`[${n + 1}/${plan.length}] ${name}: ${describe(stage)}, ~${(estimate.residentBytes / 1e6).toFixed(1)} MB resident`);
     const weights = new WeightFile(outDir, `${name}.bin`);
-    const graph = await buildStage(ckpt, config, stage, fmt, weights);
-    writeFileSync(join(outDir, `${name}.onnx`), graph);
-    files[`${name}.onnx`] = { bytes: graph.byteLength, sha256: sha256(graph) };
+    const graph = part ? null : await buildStage(ckpt, config, stage, fmt, weights);
+    if (part) writeMlpPart(config, { from: stage.from, mlp: stage.mlp!, attention: stage.attention !== false }, await preload(ckpt, decoderNames(config, stage)), fmt, weights);
+    if (graph) {
+      writeFileSync(join(outDir, `${name}.onnx`), graph);
+      files[`${name}.onnx`] = { bytes: graph.byteLength, sha256: sha256(graph) };
+    }
     files[weights.name] = weights.finish();
     tensors[weights.name] = weights.entries;
-    stages.push({ name, kind: stage.kind, from: stage.from, to: stage.to, graph: `${name}.onnx`, weights: weights.name });
+    const where = part ? { mlp: stage.mlp, attention: stage.attention !== false } : { graph: `${name}.onnx` };
+    stages.push({ name, kind: stage.kind, from: stage.from, to: stage.to, ...where, weights: weights.name, estimate });
   }
 
   const manifest = {
@@ -73,6 +91,7 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
     stages,
     tensors,
     files,
+    budget: { maxStageBytes, ...budget },
   };
   const parsed = parseManifest(manifest); // never write a manifest we would refuse to load
   writeFileSync(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
@@ -80,7 +99,30 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
   return parsed;
 }
 
+function planFor(c: ModelConfig, fmt: WeightFormat, opts: ConvertOptions, budget: StageBudget, maxStageBytes: number | null): PlannedStage[] {
+  if (opts.maxShardMb != null && (opts.maxStageMb != null || opts.mlpParts !== undefined)) {
+    throw new Error("--max-shard-mb (weight-file bytes) cannot be combined with --max-stage-mb or --mlp-parts (resident bytes)");
+  }
+  if (opts.maxShardMb != null) return planStages(c, fmt, Math.floor(opts.maxShardMb * 1e6), opts.headRowsPerStage);
+  if (maxStageBytes === null && opts.mlpParts === undefined) return planStages(c, fmt, null, opts.headRowsPerStage);
+  return planByMemory(c, fmt, { maxStageBytes, budget, mlpParts: opts.mlpParts, headRows: opts.headRowsPerStage });
+}
+
+function stageBudget(given: Partial<StageBudget> = {}): StageBudget {
+  const b = { ...DEFAULT_STAGE_BUDGET, ...given };
+  for (const [k, v] of Object.entries(b)) if (!Number.isInteger(v) || v < 1) throw new Error(`stage budget ${k} must be a positive integer, got ${v}`);
+  if (b.prefillRows > b.context) throw new Error(`--stage-prefill-rows ${b.prefillRows} is more than --stage-context ${b.context}`);
+  return b;
+}
+
+function setNext(m: Map<number, number>, key: number): number {
+  const n = m.get(key) ?? 0;
+  m.set(key, n + 1);
+  return n;
+}
+
 function describe(s: PlannedStage): string {
+  if (s.mlp) return describePart(s).replace(/^decoder /, "");
   const what = s.kind === "head" ? "vocabulary rows" : "layers";
   return s.to - s.from === 1 ? `${what.replace(/s$/, "").replace("rows", "row")} ${s.from}` : `${what} ${s.from}–${s.to - 1}`;
 }
@@ -92,20 +134,23 @@ async function buildStage(ckpt: Checkpoint, config: ModelConfig, s: PlannedStage
     const names = [hfNames.positionEmbedding, ...wb.flatMap((t) => [t.weight, t.bias])];
     return buildVisionStage(config, s, await preload(ckpt, names), fmt, sink);
   }
-  if (s.kind === "decoder") {
-    const names: string[] = [];
-    for (let i = s.from; i < s.to; i++) {
-      const layer = hfNames.textLayer(i);
-      const gemma2Only = [layer.preFeedforwardLayernorm, layer.postFeedforwardLayernorm];
-      names.push(...Object.values(layer).filter((n) => config.text.family === "gemma2" || !gemma2Only.includes(n)));
-    }
-    return buildDecoderStage(config, s, await preload(ckpt, names), fmt, sink);
-  }
+  if (s.kind === "decoder") return buildDecoderStage(config, s, await preload(ckpt, decoderNames(config, s)), fmt, sink);
   const table = ckpt.tensorNames().includes(hfNames.lmHead) ? hfNames.lmHead : hfNames.embedTokens;
   const all = await ckpt.read(table);
   const h = config.text.hidden;
   const rows = all.subarray(s.from * h, s.to * h);
   return buildHeadStage(config, s, rows, await ckpt.read(hfNames.finalNorm), fmt, sink);
+}
+
+/** Checkpoint names of decoder layers [from, to). */
+function decoderNames(config: ModelConfig, s: PlannedStage): string[] {
+  const names: string[] = [];
+  for (let i = s.from; i < s.to; i++) {
+    const layer = hfNames.textLayer(i);
+    const gemma2Only = [layer.preFeedforwardLayernorm, layer.postFeedforwardLayernorm];
+    names.push(...Object.values(layer).filter((n) => config.text.family === "gemma2" || !gemma2Only.includes(n)));
+  }
+  return names;
 }
 
 /** Reads the named tensors (those the checkpoint has) into a synchronous source. */

@@ -1,15 +1,15 @@
 /**
  * Splits a model into stages by layer range (vision, decoder) and vocabulary range (head) so that each
- * stage's weight file stays under a byte budget. Without a budget each part is one stage.
+ * stage's weight file stays under a byte budget (`--max-shard-mb`). Without a budget each part is one stage.
+ * Planning by resident size (`--max-stage-mb`) is plan-memory.ts.
  */
 import type { ModelConfig } from "../shared/model/config.ts";
+import type { StageSpec } from "../shared/model/stage-memory.ts";
 import { isQuantized, type WeightDtype } from "../shared/model/weights.ts";
 
-export interface PlannedStage {
-  readonly kind: "vision" | "decoder" | "head";
-  readonly from: number;
-  readonly to: number;
-  readonly bytes: number; // estimated weight-file size
+export interface PlannedStage extends StageSpec {
+  /** What the planner budgeted: weight-file bytes (this planner) or resident bytes (plan-memory.ts). */
+  readonly bytes: number;
 }
 
 export interface WeightBudget {

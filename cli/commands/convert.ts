@@ -1,7 +1,8 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { convert } from "../../converter/convert.ts";
 import { convertVae } from "../../converter/vae.ts";
 import { WEIGHT_DTYPES, type WeightDtype } from "../../shared/model/weights.ts";
+import { DEFAULT_STAGE_BUDGET as D } from "../../shared/model/stage-memory.ts";
 
 export function registerConvert(program: Command): void {
   program
@@ -10,7 +11,12 @@ export function registerConvert(program: Command): void {
     .argument("<hf_dir>", "folder with config.json, *.safetensors and optionally tokenizer.json")
     .argument("<out_dir>", "output folder, e.g. model-shards/<name>")
     .option("--dtype <dtype>", `matrix weight format: ${WEIGHT_DTYPES.join(" | ")}`, "fp32")
+    .option("--max-stage-mb <n>", "split into stages whose resident size (weights in memory, KV cache, scratch, code) stays under N MB (10^6 bytes)")
+    .option("--stage-sessions <n>", "sessions whose KV caches a decoder stage holds (with --max-stage-mb)", String(D.sessions))
+    .option("--stage-context <n>", "tokens of context per session (with --max-stage-mb)", String(D.context))
+    .option("--stage-prefill-rows <n>", "rows one prefill call handles (with --max-stage-mb)", String(D.prefillRows))
     .option("--max-shard-mb <n>", "split layers into stages whose weight file stays under N MB (10^6 bytes)")
+    .addOption(new Option("--mlp-parts <n>", "tests: cut every decoder layer's MLP into N parts").hideHelp())
     .option("--block-size <n>", "int8/int4 quantisation block along the input dimension", "32")
     .option("--accuracy-level <n>", "MatMulNBits accuracy_level (0 = float32 compute, 4 = int8 compute)", "0")
     .option("--id <id>", "model id recorded in the manifest (default: the output folder's name)")
@@ -19,12 +25,21 @@ export function registerConvert(program: Command): void {
       const dtype = o.dtype as WeightDtype;
       if (!WEIGHT_DTYPES.includes(dtype)) throw new Error(`--dtype must be one of ${WEIGHT_DTYPES.join(", ")}, got ${o.dtype}`);
       const maxShardMb = o.maxShardMb === undefined ? null : positive(o.maxShardMb, "--max-shard-mb");
+      const maxStageMb = o.maxStageMb === undefined ? null : positive(o.maxStageMb, "--max-stage-mb");
+      const stageBudget = {
+        sessions: positive(o.stageSessions!, "--stage-sessions"),
+        context: positive(o.stageContext!, "--stage-context"),
+        prefillRows: positive(o.stagePrefillRows!, "--stage-prefill-rows"),
+      };
       const blockSize = positive(o.blockSize!, "--block-size");
       if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new Error("--block-size must be a power of two ≥ 16");
       const started = Date.now();
       let m = await convert(hfDir, outDir, {
         dtype,
         maxShardMb,
+        maxStageMb,
+        stageBudget,
+        mlpParts: o.mlpParts === undefined ? undefined : positive(o.mlpParts, "--mlp-parts"),
         blockSize,
         accuracyLevel: Number(o.accuracyLevel),
         id: o.id,

@@ -4,6 +4,7 @@
  * prefixes such as `dec.l0.mlp`.
  */
 import { bytesOf, type GraphBuilder, type Value } from "../onnx/builder.ts";
+import type { DataTypeName } from "../onnx/proto.ts";
 import { toHalfArray } from "../../shared/model/half.ts";
 import { bitsOf, type WeightDtype } from "../../shared/model/weights.ts";
 import { quantizeNBits } from "../quantize.ts";
@@ -24,6 +25,32 @@ export function transpose2d(w: Float32Array, rows: number, cols: number): Float3
   return out;
 }
 
+/** A weight tensor as a graph stores it: name, type, dims and little-endian bytes. */
+export interface StoredTensor {
+  readonly name: string;
+  readonly type: DataTypeName;
+  readonly dims: readonly number[];
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The tensors `linear` stores for an HF Linear weight `w` float32[outF, inF] (no bias): fp32/fp16 the transposed
+ * `${name}.weight` [inF, outF]; int8/int4 `${name}.qweight` [outF, blocks, blob] then `${name}.scales` [outF·blocks].
+ * MLP-part stages (converter/mlp-part.ts) store their slices through this too, so bytes match a graph's.
+ */
+export function linearTensors(fmt: WeightFormat, name: string, w: Float32Array, outF: number, inF: number): StoredTensor[] {
+  if (w.length !== outF * inF) throw new Error(`${name}: weight has ${w.length} values, expected ${outF}×${inF}`);
+  if (fmt.dtype === "fp32") return [{ name: `${name}.weight`, type: "FLOAT", dims: [inF, outF], bytes: bytesOf(transpose2d(w, outF, inF)) }];
+  if (fmt.dtype === "fp16") return [{ name: `${name}.weight`, type: "FLOAT16", dims: [inF, outF], bytes: bytesOf(toHalfArray(transpose2d(w, outF, inF))) }];
+  const bits = bitsOf(fmt.dtype);
+  const q = quantizeNBits(w, { n: outF, k: inF, bits, blockSize: fmt.blockSize });
+  const blocks = Math.ceil(inF / fmt.blockSize);
+  return [
+    { name: `${name}.qweight`, type: "UINT8", dims: [outF, blocks, (fmt.blockSize * bits) / 8], bytes: q.packed },
+    { name: `${name}.scales`, type: "FLOAT", dims: [outF * blocks], bytes: bytesOf(q.scales) },
+  ];
+}
+
 /**
  * y = x · Wᵀ (+ bias) for an HF Linear weight `w` float32[outF, inF]; x float32[..., inF].
  * fp32/fp16: MatMul against the transposed [inF, outF] matrix; int8/int4: MatMulNBits on [outF, inF].
@@ -38,35 +65,33 @@ export function linear(
   inF: number,
   bias: Float32Array | null = null,
 ): Value {
-  if (w.length !== outF * inF) throw new Error(`${name}: weight has ${w.length} values, expected ${outF}×${inF}`);
+  const stored = linearTensors(fmt, name, w, outF, inF).map((t) => b.weight(t.name, t.type, t.dims, t.bytes));
   let y: Value;
   if (fmt.dtype === "fp32") {
-    const wt = b.weight(`${name}.weight`, "FLOAT", [inF, outF], bytesOf(transpose2d(w, outF, inF)));
-    y = b.op("MatMul", [x, wt], {}, name);
+    y = b.op("MatMul", [x, stored[0]], {}, name);
   } else if (fmt.dtype === "fp16") {
-    const wt = b.weight(`${name}.weight`, "FLOAT16", [inF, outF], bytesOf(toHalfArray(transpose2d(w, outF, inF))));
-    y = b.op("MatMul", [x, b.op("Cast", [wt], { to: 1 }, `${name}.weight_f32`)], {}, name);
+    y = b.op("MatMul", [x, b.op("Cast", [stored[0]], { to: 1 }, `${name}.weight_f32`)], {}, name);
   } else {
-    const bits = bitsOf(fmt.dtype);
-    const q = quantizeNBits(w, { n: outF, k: inF, bits, blockSize: fmt.blockSize });
-    const blocks = Math.ceil(inF / fmt.blockSize);
-    const packed = b.weight(`${name}.qweight`, "UINT8", [outF, blocks, (fmt.blockSize * bits) / 8], q.packed);
-    const scales = b.weight(`${name}.scales`, "FLOAT", [outF * blocks], bytesOf(q.scales));
-    const attrs = { K: inF, N: outF, bits, block_size: fmt.blockSize, accuracy_level: fmt.accuracyLevel };
-    y = b.op("MatMulNBits", [x, packed, scales], attrs, name, "com.microsoft");
+    const attrs = { K: inF, N: outF, bits: bitsOf(fmt.dtype), block_size: fmt.blockSize, accuracy_level: fmt.accuracyLevel };
+    y = b.op("MatMulNBits", [x, stored[0], stored[1]], attrs, name, "com.microsoft");
   }
   if (!bias) return y;
   return b.op("Add", [y, b.weight(`${name}.bias`, "FLOAT", [outF], bytesOf(bias))], {}, `${name}.out`);
 }
 
+/** The tensor `rmsNorm` stores: `${name}.weight` float32[n] holding Gemma's (1 + w). */
+export function rmsNormTensor(name: string, w: Float32Array): StoredTensor {
+  return { name: `${name}.weight`, type: "FLOAT", dims: [w.length], bytes: bytesOf(Float32Array.from(w, (v) => 1 + v)) };
+}
+
 /** Gemma RMSNorm: x · rsqrt(mean(x²) + eps) · (1 + w), in float32; `onePlusW` is precomputed. */
 export function rmsNorm(b: GraphBuilder, x: Value, name: string, w: Float32Array, eps: number): Value {
-  const onePlusW = Float32Array.from(w, (v) => 1 + v);
+  const t = rmsNormTensor(name, w);
   const sq = b.op("Mul", [x, x], {}, `${name}.sq`);
   const mean = b.op("ReduceMean", [sq, b.constI64(`${name}.axes`, [-1])], { keepdims: 1 }, `${name}.mean`);
   const std = b.op("Sqrt", [b.op("Add", [mean, b.constF32(`${name}.eps`, [eps], [])], {}, `${name}.var`)], {}, `${name}.std`);
   const normed = b.op("Mul", [x, b.op("Reciprocal", [std], {}, `${name}.rstd`)], {}, `${name}.normed`);
-  return b.op("Mul", [normed, b.weight(`${name}.weight`, "FLOAT", [w.length], bytesOf(onePlusW))], {}, name);
+  return b.op("Mul", [normed, b.weight(t.name, t.type, t.dims, t.bytes)], {}, name);
 }
 
 /** LayerNorm over the last axis (SigLIP). */

@@ -5,9 +5,9 @@
  * the Engine (shared/engine/engine.ts), the parity reference and the bench baseline; by default the kernel
  * module runs every phase.
  */
-import { InputError } from "../errors.ts";
+import { InputError, ModelFormatError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { parseManifest, stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
+import { graphOf, isMlpPart, parseManifest, stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { EmbeddingTable } from "./embedding.ts";
 import { promptRows } from "./prompt-rows.ts";
 import { fetchFile } from "./files.ts";
@@ -45,6 +45,8 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     const bytes = await store.get("manifest.json");
     if (!bytes) throw new Error("the model store has no manifest.json");
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
+    // Planner (issue 11 item 6): stages cut by a layer's MLP have no graph; onnxruntime cannot run such a model.
+    if (manifest.stages.some(isMlpPart)) throw new ModelFormatError("this model has MLP-part stages, which only the kernel engine runs");
     return new PaliGemmaRuntime(manifest, store, opts.verify ?? true, opts);
   }
 
@@ -160,7 +162,7 @@ export class PaliGemmaRuntime implements PaliGemmaEngine {
     let s = this.sessions.get(stage.name);
     if (!s) {
       s = (async () => {
-        const [graph, weights] = await Promise.all([this.file(stage.graph), this.file(stage.weights)]);
+        const [graph, weights] = await Promise.all([this.file(graphOf(stage)), this.file(stage.weights)]);
         if (stage.kind !== "head") this.files.delete(stage.weights); // onnxruntime keeps its own copy
         return GraphSession.create(graph, [{ path: stage.weights, data: weights }], { prepack: stage.kind !== "vision" && (this.opts.prepack ?? false) });
       })();

@@ -55,15 +55,29 @@ const TensorEntry = z.object({
   length: z.number().int().nonnegative(),
 });
 
+const count = z.number().int().nonnegative();
+
+/** What a stage holds once loaded, by term (shared/model/stage-memory.ts). */
+const Estimate = z.object({ residentBytes: count, weightBytes: count, cacheBytes: count, scratchBytes: count, codeBytes: count });
+
 const Stage = z.object({
   name: z.string(),
   kind: z.enum(["vision", "decoder", "head"]),
   /** Layers [from, to) for vision/decoder stages; vocabulary rows [from, to) for head stages. */
   from: z.number().int().nonnegative(),
   to: z.number().int().positive(),
-  graph: z.string(),
+  /** Absent only for MLP-part stages, whose math no graph expresses (only the kernel engine runs them). */
+  graph: z.string().optional(),
   weights: z.string(),
+  /** Decoder parts of one layer: the MLP's intermediate rows [from, to) this stage computes; absent = all. */
+  mlp: z.object({ from: count, to: int }).optional(),
+  /** Decoder parts: false for an MLP-only part; absent = true. */
+  attention: z.boolean().optional(),
+  estimate: Estimate.optional(),
 });
+
+/** The parameters the stage estimates were made for; maxStageBytes null when stages were not cut by it. */
+const Budget = z.object({ maxStageBytes: int.nullable(), sessions: int, context: int, prefillRows: int });
 
 /**
  * Optional: big_vision's VQ-VAE mask decoder (`vae-oid.npz`), converted by `convert-vae` into one weight file
@@ -112,12 +126,15 @@ const ManifestSchema = z.object({
   tensors: z.record(z.string(), z.array(TensorEntry)),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
   vae: Vae.optional(),
+  budget: Budget.optional(),
 });
 
 export type Manifest = Omit<z.infer<typeof ManifestSchema>, "config"> & { config: ModelConfig };
 export type ManifestStage = z.infer<typeof Stage>;
 export type TensorEntry = z.infer<typeof TensorEntry>;
 export type ManifestVae = z.infer<typeof Vae>;
+export type ManifestBudget = z.infer<typeof Budget>;
+export type ManifestEstimate = z.infer<typeof Estimate>;
 
 /** Parses and checks a manifest; throws ModelFormatError naming the first problem. */
 export function parseManifest(json: unknown): Manifest {
@@ -128,14 +145,20 @@ export function parseManifest(json: unknown): Manifest {
   }
   const m = r.data;
   for (const s of m.stages) {
-    for (const f of [s.graph, s.weights]) if (!m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);
+    if (s.graph === undefined && !isMlpPart(s)) throw new ModelFormatError(`manifest.json: stage ${s.name} has no graph; only MLP-part decoder stages may lack one`);
+    for (const f of [s.graph, s.weights]) if (f !== undefined && !m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);
     if (s.from >= s.to) throw new ModelFormatError(`manifest.json: stage ${s.name} has an empty range [${s.from}, ${s.to})`);
+    if ((s.mlp !== undefined || s.attention !== undefined) && s.kind !== "decoder") throw new ModelFormatError(`manifest.json: stage ${s.name}: only decoder stages have mlp or attention`);
+    const e = s.estimate;
+    if (e && e.residentBytes !== e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes) {
+      throw new ModelFormatError(`manifest.json: stage ${s.name}: estimate.residentBytes is not the sum of its terms`);
+    }
   }
   if (m.vae && !(m.files[m.vae.file] && m.tensors[m.vae.file])) {
     throw new ModelFormatError(`manifest.json: vae names ${m.vae.file}, which is not in files and tensors`);
   }
   checkCoverage(m.stages, "vision", m.config.vision.layers);
-  checkCoverage(m.stages, "decoder", m.config.text.layers);
+  checkDecoderCoverage(m);
   checkCoverage(m.stages, "head", m.config.text.vocab);
   return Object.freeze({ ...m, config: freezeConfig(m.config) });
 }
@@ -148,6 +171,52 @@ function checkCoverage(stages: readonly ManifestStage[], kind: ManifestStage["ki
     at = s.to;
   }
   if (at !== end) throw new ModelFormatError(`manifest.json: ${kind} stages cover [0, ${at}), expected [0, ${end})`);
+}
+
+/**
+ * Decoder stages tile the layers in order; a layer cut into MLP parts has consecutive one-layer stages whose MLP
+ * rows tile [0, intermediate) in order, the first computing the attention, bounds on quantisation blocks.
+ */
+function checkDecoderCoverage(m: z.infer<typeof ManifestSchema>): void {
+  const size = m.config.text.intermediate;
+  const blocked = m.weights.dtype === "int8" || m.weights.dtype === "int4";
+  const bad = (s: ManifestStage, why: string) => new ModelFormatError(`manifest.json: decoder stage ${s.name} ${why}`);
+  let at = 0; // next layer
+  let row = size; // next MLP row of the layer being cut (size: none open)
+  for (const s of m.stages.filter((x) => x.kind === "decoder")) {
+    const part = isMlpPart(s);
+    const r = s.mlp ?? { from: 0, to: size };
+    if (row < size) {
+      if (!part || s.from !== at - 1) throw new ModelFormatError(`manifest.json: decoder layer ${at - 1}'s MLP parts cover rows [0, ${row}), expected [0, ${size})`);
+      if (r.from !== row) throw bad(s, `starts at MLP row ${r.from}, expected ${row}`);
+      if (s.attention !== false) throw bad(s, `computes attention, but only the first part of layer ${s.from} may`);
+    } else {
+      if (s.from !== at) throw bad(s, `starts at ${s.from}, expected ${at}`);
+      if (part && r.from !== 0) throw bad(s, `is the first part of layer ${s.from} but starts at MLP row ${r.from}`);
+      if (part && s.attention === false) throw bad(s, `is the first part of layer ${s.from} and must compute its attention`);
+    }
+    if (part) {
+      if (s.to !== s.from + 1) throw bad(s, `is an MLP part over layers [${s.from}, ${s.to}); a part covers one layer`);
+      if (r.from >= r.to || r.to > size) throw bad(s, `has MLP rows [${r.from}, ${r.to}), not inside [0, ${size})`);
+      const bs = m.weights.blockSize;
+      if (blocked && (r.from % bs !== 0 || (r.to % bs !== 0 && r.to !== size))) throw bad(s, `cuts a quantisation block: MLP rows [${r.from}, ${r.to}), block ${bs}`);
+      row = r.to;
+    }
+    at = s.to;
+  }
+  if (row < size) throw new ModelFormatError(`manifest.json: decoder layer ${at - 1}'s MLP parts cover rows [0, ${row}), expected [0, ${size})`);
+  if (at !== m.config.text.layers) throw new ModelFormatError(`manifest.json: decoder stages cover [0, ${at}), expected [0, ${m.config.text.layers})`);
+}
+
+/** A decoder stage that is one part of a layer cut by its MLP (no graph; only the kernel engine runs it). */
+export function isMlpPart(s: Pick<ManifestStage, "kind" | "mlp" | "attention">): boolean {
+  return s.kind === "decoder" && (s.mlp !== undefined || s.attention === false);
+}
+
+/** The stage's graph file; throws ModelFormatError for a stage without one (an MLP part). */
+export function graphOf(s: ManifestStage): string {
+  if (s.graph === undefined) throw new ModelFormatError(`stage ${s.name} is an MLP part: it has no graph, only the kernel engine runs it`);
+  return s.graph;
 }
 
 export function stagesOf(m: Manifest, kind: ManifestStage["kind"]): ManifestStage[] {
