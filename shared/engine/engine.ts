@@ -8,7 +8,7 @@
  * A prefill's state always lives where the decode steps run: an onnxruntime prefill is adopted into a kernel
  * sequence when the kernel decodes, and a kernel prefill is read out (and released) when onnxruntime decodes.
  */
-import { parseManifest, stagesOf, type Manifest } from "../model/manifest.ts";
+import { isMlpPart, parseManifest, stagesOf, type Manifest } from "../model/manifest.ts";
 import { KernelTextEngine } from "../kernel/engine.ts";
 import { KernelModel, type KernelModelOptions } from "../kernel/model.ts";
 import type { ByteSource } from "../kernel/stage-file.ts";
@@ -55,7 +55,13 @@ export class Engine implements PaliGemmaEngine {
 
   /** Reads the manifest; nothing else is loaded until a phase needs it. */
   static async load(store: ModelStore, opts: EngineOptions = {}): Promise<Engine> {
-    return new Engine(await readManifest(store), store, opts);
+    const manifest = await readManifest(store);
+    const backends = { ...KERNEL_BACKENDS, ...opts.backends };
+    const ortPhases = (["vision", "prefill", "decode"] as const).filter((p) => backends[p] === "ort");
+    if (ortPhases.some((p) => p !== "vision") && manifest.stages.some(isMlpPart)) {
+      throw new ModelFormatError("this model has MLP-part stages, which only the kernel engine runs (set prefill and decode to kernel)");
+    }
+    return new Engine(manifest, store, opts);
   }
 
   async encodeImage(pixels: Float32Array): Promise<SoftTokens> {

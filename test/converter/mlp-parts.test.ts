@@ -13,7 +13,7 @@ import { convert } from "../../converter/convert.ts";
 import { loadModel } from "../../cli/node-runtime.ts";
 import { parseManifest, type Manifest, type ManifestStage } from "../../shared/model/manifest.ts";
 import { DEFAULT_STAGE_BUDGET, estimateStage } from "../../shared/model/stage-memory.ts";
-import { REPO, SHAPES_MODEL } from "../helpers/golden.ts";
+import { loadGolden, maxAbs, maxAbsDiff, REPO, SHAPES_MODEL } from "../helpers/golden.ts";
 
 const DTYPES = ["int8", "int4", "fp32"] as const;
 const work = mkdtempSync(join(tmpdir(), "pg-parts-"));
@@ -102,8 +102,22 @@ for (const dtype of DTYPES) {
       }
     });
 
-    it("onnxruntime refuses a model with MLP parts", async () => {
-      await expect(loadModel(partsDir(dtype))).rejects.toThrow("this model has MLP-part stages, which only the kernel engine runs");
+    it("onnxruntime refuses a model with MLP parts; the kernel runs it as the unsplit model", async () => {
+      await expect(loadModel(partsDir(dtype), { vision: "ort", prefill: "ort", decode: "ort" })).rejects.toThrow("this model has MLP-part stages, which only the kernel engine runs");
+      const g = loadGolden("paligemma-shapes");
+      const kernel = { vision: "kernel", prefill: "kernel", decode: "kernel" } as const;
+      const [split, whole] = [await loadModel(partsDir(dtype), kernel), await loadModel(wholeDir(dtype), kernel)];
+      const soft = await whole.encodeImage(g.pixelValues);
+      const a = await whole.prefill(soft, g.inputIds, { allLogits: true });
+      const b = await split.prefill(soft, g.inputIds, { allLogits: true });
+      // The parts' sums add the same products in another order: float32 rounding only.
+      expect(maxAbsDiff(b.logits, a.logits).max).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(a.logits)));
+      let [sa, sb] = [a.state, b.state];
+      for (const id of g.greedyIds.slice(0, 5)) {
+        const [ra, rb] = [await whole.step(sa, id), await split.step(sb, id)];
+        expect(maxAbsDiff(rb.logits, ra.logits).max).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(ra.logits)));
+        [sa, sb] = [ra.state, rb.state];
+      }
     });
   });
 }
