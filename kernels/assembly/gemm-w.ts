@@ -13,20 +13,21 @@ export const W_Q4 = 2;
 
 const NR = 8;
 
-/** panel[kk][j] = W[p + j][kk] (dequantised), zero for j ≥ cols. */
-function fillPanel(panel: usize, w: usize, scales: usize, kind: i32, bs: i32, p: i32, cols: i32, k: i32): void {
+/** panel[kk][j] = W[p + j][kk] (dequantised), zero for j ≥ cols; rows of W are `kRow` values long. */
+function fillPanel(panel: usize, w: usize, scales: usize, kind: i32, bs: i32, p: i32, cols: i32, k: i32, kRow: i32): void {
   if (cols < NR) memory.fill(panel, 0, (<usize>k * NR) << 2);
-  const blocks = (k + bs - 1) / bs;
+  const blocks = (kRow + bs - 1) / bs; // blocks per stored row
+  const used = (k + bs - 1) / bs; // blocks this product reads
   for (let j = 0; j < cols; j++) {
     const r = p + j;
     const out = panel + (<usize>j << 2);
     if (kind == W_F32) {
-      const row = w + ((<usize>r * <usize>k) << 2);
+      const row = w + ((<usize>r * <usize>kRow) << 2);
       for (let kk = 0; kk < k; kk++) store<f32>(out + ((<usize>kk * NR) << 2), load<f32>(row + (<usize>kk << 2)));
       continue;
     }
     const blob: usize = kind == W_Q8 ? <usize>bs : <usize>bs >> 1;
-    for (let b = 0; b < blocks; b++) {
+    for (let b = 0; b < used; b++) {
       const s = load<f32>(scales + ((<usize>r * <usize>blocks + <usize>b) << 2));
       const codes = w + (<usize>r * <usize>blocks + <usize>b) * blob;
       const k0 = b * bs;
@@ -47,15 +48,17 @@ function fillPanel(panel: usize, w: usize, scales: usize, kind: i32, bs: i32, p:
 /**
  * C[m, n] = act(A[m, k] · Wᵀ + bias) (+ the old C with flags & 1; gelu_tanh with flags & 2), W per `kind` at `w`
  * (int8/int4: codes at `w`, scales f32[n · blocks] at `scales`). lda / ldc in floats; bias 0 or
- * f32[ceil(n / 8) · 8]; work: 4 · m · k bytes (A repacked); panel: 4 · 8 · k bytes.
+ * f32[ceil(n / 8) · 8]; work: 4 · m · k bytes (A repacked); panel: 4 · 8 · k bytes. W's stored rows are
+ * `kRow` ≥ k values long: the product reads the first k of each (a slice of W's columns starting at `w` /
+ * `scales`, on a block boundary for int8/int4).
  */
-export function gemmW(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scales: usize, kind: i32, bs: i32, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize, panel: usize): void {
+export function gemmW(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scales: usize, kind: i32, bs: i32, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize, panel: usize, kRow: i32): void {
   const ldcB = <usize>ldc << 2;
   const ldaB = <usize>lda << 2;
   packA(work, a, ldaB, m, k);
   for (let p = 0; p < n; p += NR) {
     const cols = min(NR, n - p);
-    fillPanel(panel, w, scales, kind, bs, p, cols, k);
+    fillPanel(panel, w, scales, kind, bs, p, cols, k, kRow);
     panelRows(c + (<usize>p << 2), ldcB, work, a, ldaB, panel, m, k, bias ? bias + (<usize>p << 2) : 0, flags, cols);
   }
 }

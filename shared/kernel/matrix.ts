@@ -20,6 +20,28 @@ export interface KernelLinear {
 /** gemmW's weight kind codes (kernels/assembly/gemm-w.ts). */
 export const GEMM_KIND = { f32: 0, q8: 1, q4: 2 } as const;
 
+/** What gemmW reads of a matrix: rows [r0, r0 + n) and columns [c0, c0 + k) of W, as addresses and strides. */
+export interface MatrixSlice {
+  readonly kind: number; // GEMM_KIND
+  readonly w: number; // first value (f32) or code byte of the slice
+  readonly scales: number; // first scale (int8/int4), 0 for f32
+  readonly blockSize: number; // 1 for f32
+  readonly n: number;
+  readonly k: number;
+  readonly kRow: number; // stored row length (W.k)
+}
+
+/** Rows [r0, r0 + n) × columns [c0, c0 + k) of `m` (c0 on a block boundary for int8/int4). */
+export function sliceOf(m: KernelMatrix, r0 = 0, n = m.n, c0 = 0, k = m.k): MatrixSlice {
+  if (r0 < 0 || n < 0 || r0 + n > m.n || c0 < 0 || k < 0 || c0 + k > m.k) throw new RangeError(`slice [${r0}+${n}, ${c0}+${k}] of a [${m.n}, ${m.k}] matrix`);
+  if (m.kind === "f32") return { kind: GEMM_KIND.f32, w: m.w + 4 * (r0 * m.k + c0), scales: 0, blockSize: 1, n, k, kRow: m.k };
+  if (c0 % m.blockSize !== 0) throw new RangeError(`column ${c0} is not on a block boundary (${m.blockSize})`);
+  const blocks = Math.ceil(m.k / m.blockSize);
+  const blob = m.kind === "q8" ? m.blockSize : m.blockSize / 2;
+  const b0 = c0 / m.blockSize;
+  return { kind: GEMM_KIND[m.kind], w: m.codes + (r0 * blocks + b0) * blob, scales: m.scales + 4 * (r0 * blocks + b0), blockSize: m.blockSize, n, k, kRow: m.k };
+}
+
 /**
  * Turns MatMulNBits codes into the kernel's, in place: int4 unchanged (unsigned nibbles, zero point 8); int8
  * stored signed (code − 128, i.e. the top bit flipped), the operand the 8-bit dot products take as it is.

@@ -33,6 +33,8 @@ export interface KernelModelOptions {
   readonly verify?: boolean;
   /** Most positions one KV sequence may hold (0 = no limit). */
   readonly maxPositions?: number;
+  /** Intermediate columns the prefill's MLP computes at a time (default prefill.ts MLP_COLUMNS). */
+  readonly mlpColumns?: number;
 }
 
 /** Where the kernel instance's memory goes, in bytes. */
@@ -61,6 +63,7 @@ export class KernelModel {
     private readonly linear: Linear | null,
     private readonly weightBytes: number,
     private readonly maxPositions: number,
+    private readonly opts: KernelModelOptions,
   ) {
     this.row = new Float32Array(manifest.config.text.hidden);
     this.normaliser = Math.fround(Math.sqrt(manifest.config.text.hidden));
@@ -109,7 +112,7 @@ export class KernelModel {
       linear = new Linear(kernel, { kind, blockSize }, compute, Math.max(t.hidden, t.heads * t.headDim, widestPart(layers)));
     }
     const weightBytes = matrices.reduce((a, m) => a + matrixBytes(m), 0);
-    return new KernelModel(manifest, kernel, layers, head, vision, linear, weightBytes, opts.maxPositions ?? 0);
+    return new KernelModel(manifest, kernel, layers, head, vision, linear, weightBytes, opts.maxPositions ?? 0, opts);
   }
 
   /** A new, empty KV sequence for this engine's attention layers (its owner frees it with `clear()`). */
@@ -128,13 +131,13 @@ export class KernelModel {
 
   /** Prefill rows through this engine's decoder layers into `seq`; returns the output rows f32[rows, H]. */
   prefillRows(seq: KvSequence, hidden: Float32Array, rows: number): Float32Array {
-    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers);
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
     return this.prefillP.run(seq, hidden, rows);
   }
 
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */
   headRows(hidden: Float32Array, rows: number): Float32Array {
-    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers);
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
     return this.prefillP.headRows(this.head, hidden, rows);
   }
 

@@ -12,14 +12,15 @@
  */
 import { isSlidingLayer, type ModelConfig } from "../model/config.ts";
 import { ropeTables } from "../engine/positions.ts";
+import { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.ts";
 import { Buffers } from "./buffers.ts";
 import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
-import { GEMM_KIND, type KernelMatrix } from "./matrix.ts";
+import { sliceOf, type KernelMatrix, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 
-/** Rows per GEMM chunk (a multiple of 6, the GEMM's row tile). */
-export const PREFILL_CHUNK = 66;
+/** Rows per GEMM chunk, and MLP columns per block: the sizes the resident-size model budgets. */
+export { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.ts";
 
 /** gemm flag: add the result to the old C. */
 const ACCUMULATE = 1;
@@ -31,6 +32,8 @@ export class Prefill {
     private readonly kernel: Kernel,
     private readonly config: ModelConfig,
     private readonly layers: readonly LayerSlice[],
+    /** Intermediate columns per MLP block (a multiple of the block size; default {@link MLP_COLUMNS}). */
+    private readonly mlpColumns = MLP_COLUMNS,
   ) {
     this.buf = new Buffers(kernel.heap);
   }
@@ -96,7 +99,7 @@ export class Prefill {
     if (!a) throw new Error(`decoder layer ${w.index} has no attention block in this engine`);
     const total = past + rows;
     const R = Math.min(PREFILL_CHUNK, rows);
-    const wide = Math.max(...w.parts.map((p) => p.to - p.from));
+    const wide = Math.min(this.mlpColumns, Math.max(...w.parts.map((p) => p.to - p.from)));
     const q = this.buf.get("q", 4 * rows * qd);
     const xb = this.buf.get("xb", 4 * R * h);
     const kb = this.buf.get("kb", 4 * R * kvd);
@@ -164,13 +167,18 @@ export class Prefill {
       const xr = x + 4 * r0 * h;
       ex.addInto(xr, yb, n * h);
       norm(xb, xr, w.mlpNorm, n);
-      w.parts.forEach((p, i) => {
+      let first = true;
+      for (const p of w.parts) {
         const pr = p.to - p.from;
-        this.mm(gate, pr, xb, h, p.gate, 0, n);
-        this.mm(up, pr, xb, h, p.up, 0, n);
-        ex.geluMul(gate, up, n * pr);
-        this.mm(yb, h, gate, pr, p.down, 0, n, i === 0 ? 0 : ACCUMULATE);
-      });
+        for (let c0 = 0; c0 < pr; c0 += this.mlpColumns) {
+          const ic = Math.min(this.mlpColumns, pr - c0);
+          this.gemm(gate, ic, xb, h, sliceOf(p.gate, c0, ic), 0, n);
+          this.gemm(up, ic, xb, h, sliceOf(p.up, c0, ic), 0, n);
+          ex.geluMul(gate, up, n * ic);
+          this.gemm(yb, h, gate, ic, sliceOf(p.down, 0, h, c0, ic), 0, n, first ? 0 : ACCUMULATE);
+          first = false;
+        }
+      }
       if (w.postFfNorm !== null) norm(yb, yb, w.postFfNorm, n);
       ex.addInto(xr, yb, n * h);
     }
@@ -178,11 +186,13 @@ export class Prefill {
 
   /** c[m, W.n] (ldc) = a[m, W.k] (lda) · Wᵀ (+ bias) per flags, over the weights as stored. */
   mm(c: number, ldc: number, a: number, lda: number, w: KernelMatrix, bias: number, m: number, flags = 0): void {
-    const work = this.buf.get("work", 4 * m * w.k);
-    const panel = this.buf.get("panel", 4 * 8 * w.k);
-    const scales = w.kind === "f32" ? 0 : w.scales;
-    const at = w.kind === "f32" ? w.w : w.codes;
-    const bs = w.kind === "f32" ? 1 : w.blockSize;
-    this.kernel.exports.gemmW(c, ldc, a, lda, at, scales, GEMM_KIND[w.kind], bs, bias, m, w.n, w.k, flags, work, panel);
+    this.gemm(c, ldc, a, lda, sliceOf(w), bias, m, flags);
+  }
+
+  /** c[m, s.n] (ldc) = a[m, s.k] (lda) · sᵀ (+ bias) per flags, for a slice of a stored matrix. */
+  gemm(c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags = 0): void {
+    const work = this.buf.get("work", 4 * m * s.k);
+    const panel = this.buf.get("panel", 4 * 8 * s.k);
+    this.kernel.exports.gemmW(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
   }
 }

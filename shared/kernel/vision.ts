@@ -6,7 +6,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { GEMM_KIND, type KernelLinear } from "./matrix.ts";
+import { sliceOf, type KernelLinear } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 import type { VisionLayerWeights, VisionSlice } from "./vision-weights.ts";
 
@@ -77,11 +77,8 @@ export class VisionEncoder {
 
   /** c[N, W.n] (ldc floats per row) = a[N, W.k] (lda) · Wᵀ + bias, then per `flags` (+ old c, gelu). */
   linear(c: number, ldc: number, a: number, lda: number, l: KernelLinear, flags = 0): void {
-    const m = l.m;
-    const w = m.kind === "f32" ? m.w : m.codes;
-    const scales = m.kind === "f32" ? 0 : m.scales;
-    const bs = m.kind === "f32" ? 1 : m.blockSize;
-    this.kernel.exports.gemmW(c, ldc, a, lda, w, scales, GEMM_KIND[m.kind], bs, l.bias, this.dims.tokens, m.n, m.k, flags, this.work, this.panel);
+    const s = sliceOf(l.m);
+    this.kernel.exports.gemmW(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, l.bias, this.dims.tokens, s.n, s.k, flags, this.work, this.panel, s.kRow);
   }
 }
 

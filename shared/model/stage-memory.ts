@@ -33,7 +33,11 @@ export interface StageBudget {
   readonly prefillRows: number; // P: rows one prefill call handles (the whole bidirectional prefix)
 }
 
-export const DEFAULT_STAGE_BUDGET: StageBudget = Object.freeze({ sessions: 4, context: 1024, prefillRows: 512 });
+/**
+ * Defaults: 4 sessions of 1024 tokens per decoder stage, and prefill calls of up to 320 rows (a 224-px model's 256
+ * image tokens plus 64 of text; set --stage-prefill-rows for 448/896-px models and long prompts).
+ */
+export const DEFAULT_STAGE_BUDGET: StageBudget = Object.freeze({ sessions: 4, context: 1024, prefillRows: 320 });
 
 /** One stage as planned: layers (vision, decoder) or vocabulary rows (head) [from, to). */
 export interface StageSpec {
@@ -59,8 +63,15 @@ export interface StageEstimate {
  * own heap objects and the parsed manifest (a few hundred KB for a 3B model). An allowance, not a measurement.
  */
 export const CODE_BYTES = 2_000_000;
-/** Rows per chunk of the decoder's prefill (R): everything but x and the queries is held for R rows only. */
-export const ROW_CHUNK = 64;
+/** Rows per chunk of the decoder's prefill (R, a multiple of the GEMM's 6-row tile): everything but x and the queries is held for R rows only. */
+export const ROW_CHUNK = 66;
+
+/**
+ * Intermediate columns the prefill's MLP computes at a time (gate/up for a block of columns, then its share of
+ * the down projection accumulated): the MLP's scratch is [R, MLP_COLUMNS] whatever the intermediate size.
+ * A multiple of every block size (32, 64, 128).
+ */
+export const MLP_COLUMNS = 2048;
 /** Columns of W one GEMM panel holds (kernels/assembly/gemm-w.ts NR). */
 export const PANEL = 8;
 /** Rows a head stage scores per call: it only ever receives the last row(s) it must score. */
@@ -131,16 +142,18 @@ function decoderScratch(c: ModelConfig, s: StageSpec, b: StageBudget): number {
   const q = attn ? t.heads * t.headDim : 0; // query width (0: no attention in this part)
   const kv = attn ? t.kvHeads * t.headDim : 0;
   const m = mlpRows(c, s);
+  const mc = Math.min(m, MLP_COLUMNS); // MLP columns per block
   const p = b.prefillRows;
   const r = Math.min(ROW_CHUNK, p);
-  const maxK = Math.max(h, q, m); // widest input a GEMM of this stage reads (down: m; o: q)
-  const whole = p * (h + q); // kept for all P rows: the input copy x [P, H], queries [P, heads·hd]
+  const maxK = Math.max(h, q, mc, attn ? b.context : 0); // widest input a GEMM reads (down: a column block; P·V: the context)
+  const whole = p * (h + q) + 2 * p * t.headDim; // kept for all P rows: x [P, H], queries [P, heads·hd], RoPE cos/sin [P, hd]
   const chunk =
     r * h + // normed rows [R, H]
     2 * r * kv + // k, v [R, kvHeads·hd] before they go to the cache
     r * q + // attention output [R, heads·hd]
     (attn ? r * b.context : 0) + // attention scores [R, context], one head at a time
-    2 * r * m + // gate, up [R, m]
+    (attn ? 2 * t.kvHeads * t.headDim * b.context : 0) + // keys and values packed for the GEMMs [kvHeads, hd, context] each
+    2 * r * mc + // gate, up [R, MLP block]
     r * h + // the block output [R, H]
     r * maxK + // A repacked [R, max k]
     PANEL * maxK; // one dequantised panel of W [8, max k]

@@ -4,7 +4,7 @@
  * weights, over every tile path, block sizes 16/32/64, k not a multiple of the block, bias and flags, both builds.
  */
 import { describe, expect, it } from "vitest";
-import { toKernelCodes } from "../../shared/kernel/matrix.ts";
+import { sliceOf, toKernelCodes, type KernelMatrix } from "../../shared/kernel/matrix.ts";
 import { codeAt, kernelOf, nmse, put, randomNBits, uniform } from "./helpers.ts";
 
 const KIND = { f32: 0, q8: 1, q4: 2 } as const;
@@ -52,7 +52,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
             }
             const c = put(kernel, c0);
             const biasAt = put(kernel, bias);
-            ex.gemmW(c, ldc, put(kernel, a), lda, w, scales, KIND[kind], bs, biasAt, m, n, k, flags, heap.alloc(4 * m * k), heap.alloc(4 * 8 * k));
+            ex.gemmW(c, ldc, put(kernel, a), lda, w, scales, KIND[kind], bs, biasAt, m, n, k, flags, heap.alloc(4 * m * k), heap.alloc(4 * 8 * k), k);
             const got = heap.f32(c, m * ldc).slice();
             const rows: number[] = [];
             const want: number[] = [];
@@ -71,6 +71,40 @@ for (const flavor of ["simd", "relaxed"] as const) {
           });
         }
       }
+    }
+
+    for (const kind of ["f32", "q8", "q4"] as const) {
+      it(`${kind}: a slice of W (rows [8, 16), columns [32, 96) of [24, 128]) reads only that block`, () => {
+        const [n, k, bs, m] = [24, 128, 32, 7];
+        const dense = new Float64Array(n * k);
+        let matrix: KernelMatrix;
+        if (kind === "f32") {
+          const f = uniform(n * k, 41);
+          dense.set(f);
+          matrix = { kind, n, k, w: put(kernel, f) };
+        } else {
+          const bits = kind === "q8" ? 8 : 4;
+          const { codes, scales } = randomNBits(n, k, bits, bs, 43);
+          for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) dense[r * k + c] = (codeAt(codes, k, bits, bs, r, c) - (1 << (bits - 1))) * scales[r * (k / bs) + Math.floor(c / bs)];
+          const stored = codes.slice();
+          toKernelCodes(bits, stored);
+          const at = heap.alloc(stored.length);
+          heap.u8(at, stored.length).set(stored);
+          matrix = { kind, n, k, blockSize: bs, codes: at, scales: put(kernel, scales) };
+        }
+        const s = sliceOf(matrix, 8, 8, 32, 64);
+        const a = uniform(m * 64, 44);
+        const c = heap.alloc(4 * m * 8);
+        ex.gemmW(c, 8, put(kernel, a), 64, s.w, s.scales, s.kind, s.blockSize, 0, m, s.n, s.k, 0, heap.alloc(4 * m * 64), heap.alloc(4 * 8 * 64), s.kRow);
+        const got = Array.from(heap.f32(c, m * 8));
+        const want: number[] = [];
+        for (let i = 0; i < m; i++) for (let j = 0; j < 8; j++) {
+          let acc = 0;
+          for (let t = 0; t < 64; t++) acc += a[i * 64 + t] * dense[(8 + j) * k + 32 + t];
+          want.push(acc);
+        }
+        expect(nmse(got, want).nmse).toBeLessThan(1e-12);
+      });
     }
   });
 }

@@ -50,7 +50,7 @@ function expectFits(dtype: "int8" | "int4", stages: readonly PlannedStage[], bud
 }
 
 describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
-  it("int8: every stage fits, the model is covered once, each decoder layer is cut into 2 MLP parts (it needs 166 MB whole)", () => {
+  it("int8: every stage fits, the model is covered once, each decoder layer is cut into 2 MLP parts (it needs 151 MB whole)", () => {
     const stages = plan("int8");
     expectFits("int8", stages);
     expectCoverage(stages);
@@ -67,11 +67,12 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
     expect(stages.filter((s) => s.kind === "head").length).toBe(7);
   });
 
-  it("int4 at the default 4 sessions × 1024 tokens, 512 prefill rows: a whole layer needs 111 MB, so 2 parts each", () => {
+  it("int4 at the default 4 sessions × 1024 tokens, 320 prefill rows: one decoder layer per stage (96.4 MB)", () => {
     const stages = plan("int4");
     expectFits("int4", stages);
     expectCoverage(stages);
-    expect(stages.filter((s) => s.kind === "decoder").length).toBe(2 * t.layers);
+    expect(stages.filter((s) => s.kind === "decoder").map((s) => [s.from, s.to, s.mlp])).toEqual(Array.from({ length: t.layers }, (_, l) => [l, l + 1, undefined]));
+    expect(Math.max(...stages.filter((s) => s.kind === "decoder").map((s) => s.bytes)) / 1e6).toBeCloseTo(96.39, 1);
     expect(stages.filter((s) => s.kind === "vision").length).toBe(4);
     expect(stages.filter((s) => s.kind === "head").length).toBe(4);
   });
@@ -110,8 +111,8 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
     expect(() => plan("int8", DEFAULT_STAGE_BUDGET, 30e6)).toThrow(
       "vision layer 0 needs 41.92 MB resident (weights 21.10, KV cache 0.00, scratch 18.82, code 2.00), over --max-stage-mb 30.00",
     );
-    expect(() => planByMemory({ ...PG1_3B, vision: { ...PG1_3B.vision, hidden: 64, heads: 4, intermediate: 128 } }, { dtype: "int8", blockSize: 32 }, { maxStageBytes: 40e6, budget: DEFAULT_STAGE_BUDGET })).toThrow(
-      /^decoder layer 0 needs 166\.33 MB resident .*, over --max-stage-mb 40\.00; cut into MLP parts of 32-row units, decoder layer 0 attention \+ MLP rows \[0, 32\) alone still needs 40\.68 MB resident/,
+    expect(() => planByMemory({ ...PG1_3B, vision: { ...PG1_3B.vision, hidden: 64, heads: 4, intermediate: 128 } }, { dtype: "int8", blockSize: 32 }, { maxStageBytes: 30e6, budget: DEFAULT_STAGE_BUDGET })).toThrow(
+      /^decoder layer 0 needs 151\.44 MB resident .*, over --max-stage-mb 30\.00; cut into MLP parts of 32-row units, decoder layer 0 attention \+ MLP rows \[0, 32\) alone still needs 37\.22 MB resident/,
     );
   });
 });

@@ -40,9 +40,9 @@ describe("estimateStage", () => {
     expect(a + b - whole).toBe(4 * 2048); // Gemma 1: the MLP part's own post_attn_norm
   });
 
-  it("scratch grows with the prefill rows: x, queries and the JS rows are held for all of them", () => {
+  it("scratch grows with the prefill rows: x, queries, RoPE tables and the JS rows are held for all of them", () => {
     const at = (prefillRows: number) => estimateStage(PG1_3B, int8, layer, { ...DEFAULT_STAGE_BUDGET, prefillRows }).scratchBytes;
-    expect(at(512) - at(256)).toBe(256 * 4 * (2048 + 2048 + 2 * 2048));
+    expect(at(512) - at(256)).toBe(256 * 4 * (2048 + 2048 + 2 * 256 + 2 * 2048)); // x, queries, cos/sin [P, hd], JS in/out
   });
 
   it("a stage that is not a one-layer decoder stage cannot be a part", () => {
