@@ -1,6 +1,6 @@
 /** The decoder worker's bindings and vars (root wrangler.toml); defaults and parsing are in limits.ts. */
 import type { ModelEnv } from "../../shared/worker/model-store.ts";
-import type VisionService from "../vision/index.ts";
+import type { VisionRpc } from "../../shared/api/vision-rpc.ts";
 import type { RateLimiterObject } from "./rate-limiter.ts";
 import type { SessionObject } from "./session.ts";
 
@@ -17,7 +17,7 @@ export interface DecoderEnv extends ModelEnv {
   /** Workers' rate limiting binding; used instead of RATE_LIMITS when bound. */
   readonly RATE_LIMITER?: RateLimit;
   /** The vision worker (service binding, RPC). */
-  readonly VISION: Service<VisionService>;
+  readonly VISION: Service<VisionRpc & Rpc.WorkerEntrypointBranded>;
   /** Secret: API keys separated by commas or whitespace. Unset = the API is open (local dev). */
   readonly API_KEYS?: string;
   /** Origins allowed to call /v1/* from a browser, comma-separated, or "*". Unset = no CORS (same origin only). */

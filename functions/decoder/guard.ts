@@ -12,9 +12,8 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { InputError } from "../../shared/errors.ts";
+import { InputError, RateLimitedError } from "../../shared/errors.ts";
 import { authenticate, OPEN_OWNER } from "../../shared/worker/auth.ts";
-import { RateLimitedError } from "../../shared/worker/http-errors.ts";
 import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
 import { IGNORED_HEADER, REQUEST_ID_HEADER, type RequestVariables } from "./request-log.ts";

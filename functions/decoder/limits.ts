@@ -4,8 +4,8 @@
  */
 import type { SystemMessagePolicy } from "../../shared/api/chat-schema.ts";
 import { MAX_IMAGE_BYTES } from "../../shared/api/image-input.ts";
-import { echo } from "../../shared/errors.ts";
-import { ConfigError, intVar } from "../../shared/worker/http-errors.ts";
+import { ConfigError, echo } from "../../shared/errors.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import type { BucketLimit } from "../../shared/worker/token-bucket.ts";
 import type { DecoderEnv } from "./env.ts";
 

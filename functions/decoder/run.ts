@@ -13,13 +13,11 @@
 import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
 import type { SamplingParams } from "../../shared/api/params.ts";
-import { echo, InputError } from "../../shared/errors.ts";
+import type { ImageRecord } from "../../shared/api/vision-rpc.ts";
+import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 import { randomId } from "../../shared/worker/auth.ts";
-import { CONFIG_ERROR_PREFIX, ConfigError, ServiceError } from "../../shared/worker/http-errors.ts";
-import type { ImageRecord } from "../vision/encode.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
-import { errorFrom } from "./render.ts";
 import type { SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Header that names a session (the body field `session` does too). */
@@ -91,7 +89,7 @@ export async function encodeFor(
   }
   if (reply.ok) return reply.image;
   if (reply.error.status >= 500) throw rpcFailure(new Error(reply.error.message), "the vision service could not encode the image", opts.requestId);
-  throw errorFrom(reply.error);
+  throw errorFromData(reply.error);
 }
 
 async function ask(session: SessionApi, req: SessionRequest): Promise<SessionReply> {
@@ -144,7 +142,7 @@ export async function startRun(
     imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId })).image_id;
     reply = await ask(api, { ...req, imageId });
   }
-  if (!reply.ok) throw errorFrom(reply.error);
+  if (!reply.ok) throw errorFromData(reply.error);
   // A client that goes away cancels the reader (the response body's cancel, or the request's abort signal);
   // the session is then told by RPC too, because cancelling a stream received over RPC does not always reach
   // the Durable Object that is writing it (seen under wrangler dev: the lock stayed held until the idle timeout).

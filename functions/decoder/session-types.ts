@@ -1,6 +1,7 @@
 /** The typed RPC surface of a session Durable Object, and what it persists. */
 import type { RunInfo } from "../../shared/api/events.ts";
 import type { SamplingParams } from "../../shared/api/params.ts";
+import type { ErrorData } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 
 /** One generate request, as the decoder worker hands it to a session. */
@@ -26,22 +27,10 @@ export interface SessionRequest {
   readonly masks?: boolean;
 }
 
-/** An error as data (RPC does not carry InputError's type and status). */
-export interface ReplyError {
-  readonly status: number;
-  readonly type: string;
-  readonly message: string;
-  readonly param?: string;
-  /** OpenAI's code for it (`context_length_exceeded`, …). */
-  readonly code?: string;
-  /** For 429: seconds until a retry may succeed. */
-  readonly retry_after_s?: number;
-}
-
-/** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming. */
+/** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming (as data: RPC carries no error classes). */
 export type SessionReply =
   | { readonly ok: true; readonly info: RunInfo; readonly stream: ReadableStream<Uint8Array> }
-  | { readonly ok: false; readonly error: ReplyError };
+  | { readonly ok: false; readonly error: ErrorData };
 
 /**
  * What a session stores (Durable Object storage, key "session"): enough to rebuild its in-memory state after

@@ -7,7 +7,7 @@
  * After an eviction the next request re-reads the soft tokens from KV by that image id and prefills again.
  */
 import { DurableObject } from "cloudflare:workers";
-import { intVar } from "../../shared/worker/http-errors.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import { loadMaskDecoder, type MaskDecoder } from "../../shared/masks/loader.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import { modelStoreFor } from "../../shared/worker/model-store.ts";

@@ -5,6 +5,7 @@
  * returns over RPC; the decoder worker reads them back and renders the native SSE stream, OpenAI's chunks, or
  * one JSON body. Keeping this format neutral lets one decode loop serve every API.
  */
+import type { ErrorData } from "../errors.ts";
 import type { SegmentMask } from "../tasks/loc-answer.ts";
 
 /** An alternative to a generated token: its own text and bytes (shared/text/token-piece.ts). */
@@ -73,16 +74,12 @@ export interface DoneEvent {
   readonly masks?: readonly SegmentMask[];
 }
 
-/** A failure as a session reports it; each API renders it in its own shape (`code` only in OpenAI's). */
-export interface ErrorBody {
-  readonly error: { readonly type: string; readonly message: string; readonly param?: string; readonly code?: string };
-}
-
 /** One line of a session's event stream. */
 export type SessionEvent =
   | { readonly type: "token"; readonly token: TokenEvent }
   | { readonly type: "done"; readonly done: DoneEvent }
-  | { readonly type: "error"; readonly error: ErrorBody["error"] };
+  /** A failure after the stream started; each API renders it in its own shape (`code` only in OpenAI's). */
+  | { readonly type: "error"; readonly error: ErrorData };
 
 /** Facts about a request that are known before the first token (returned with the stream). */
 export interface RunInfo {
