@@ -12,7 +12,7 @@
  */
 import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
-import type { SamplingParams } from "../../shared/api/params.ts";
+import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../../shared/api/params.ts";
 import type { ImageRecord } from "../../shared/api/vision-rpc.ts";
 import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
@@ -39,7 +39,7 @@ export interface RunInput {
   readonly promptSpans?: readonly PromptSpan[];
   readonly image?: Uint8Array;
   readonly imageId?: string;
-  readonly sampling: SamplingParams;
+  readonly sampling: GenerationParams;
   /** Aborted when the client disconnects (the incoming request's signal). */
   readonly signal?: AbortSignal;
   /** The request's id, for log lines. */
@@ -51,8 +51,8 @@ export interface RunInput {
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
 export function sessionRef(c: Context, bodySession: string | undefined): SessionRef {
   const header = c.req.header(SESSION_HEADER);
-  if (header !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(header)) {
-    throw new InputError("invalid_request", `${SESSION_HEADER}: a session id is 1-128 characters of A-Z a-z 0-9 _ . : -`, SESSION_HEADER);
+  if (header !== undefined && !SESSION_ID_PATTERN.test(header)) {
+    throw new InputError("invalid_request", `${SESSION_HEADER}: ${SESSION_ID_RULE}`, SESSION_HEADER);
   }
   if (header !== undefined && bodySession !== undefined && header !== bodySession) {
     throw new InputError("invalid_request", `the ${SESSION_HEADER} header and the session field name different sessions`, "session");

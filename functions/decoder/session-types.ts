@@ -1,6 +1,6 @@
 /** The typed RPC surface of a session Durable Object, and what it persists. */
 import type { RunInfo } from "../../shared/api/events.ts";
-import type { SamplingParams } from "../../shared/api/params.ts";
+import type { GenerationParams } from "../../shared/api/params.ts";
 import type { ErrorData } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 
@@ -20,7 +20,7 @@ export interface SessionRequest {
   readonly requestId?: string;
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
-  readonly sampling: SamplingParams;
+  readonly sampling: GenerationParams;
   /** The decoder worker's id for this run, for {@link SessionApi.cancel}-style calls when the client goes away. */
   readonly runId?: string;
   /** Decode the masks of a segmentation answer (the native API asks; OpenAI's returns the text only). */

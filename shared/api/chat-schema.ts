@@ -20,7 +20,7 @@ import {
   sessionIdSchema,
   stopList,
   stopSchema,
-  type SamplingParams,
+  type GenerationParams,
 } from "./params.ts";
 
 /** Most alternatives `top_logprobs` may ask for per token (OpenAI's limit). */
@@ -133,7 +133,7 @@ function checkLength(p: ChatPrompt, param: string): ChatPrompt {
  * The sampling part of a chat request (`max_completion_tokens` wins over the older `max_tokens`). Throws
  * InputError 400 for `top_logprobs` > 0 without `logprobs: true` (as OpenAI).
  */
-export function chatSampling(body: ChatRequestBody): SamplingParams {
+export function chatSampling(body: ChatRequestBody): GenerationParams {
   const topLogprobs = body.top_logprobs ?? 0;
   if (topLogprobs > 0 && body.logprobs !== true) {
     throw new InputError("invalid_request", "top_logprobs: only allowed when logprobs is true", "top_logprobs");

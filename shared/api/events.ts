@@ -6,6 +6,7 @@
  * one JSON body. Keeping this format neutral lets one decode loop serve every API.
  */
 import type { ErrorData } from "../errors.ts";
+import type { GeneratedToken } from "../generation/generate.ts";
 import type { SegmentMask } from "../tasks/loc-answer.ts";
 
 /** An alternative to a generated token: its own text and bytes (shared/text/token-piece.ts). */
@@ -16,12 +17,8 @@ export interface TopLogprob {
   readonly bytes: readonly number[];
 }
 
-/** One generated token. `text` is the text this token completes (may be "" for special or partial tokens). */
-export interface TokenEvent {
-  readonly index: number;
-  readonly id: number;
-  readonly text: string;
-  readonly logprob: number;
+/** One generated token as a session streams it: the decode loop's {@link GeneratedToken}, its alternatives with their text. */
+export interface TokenEvent extends Omit<GeneratedToken, "top"> {
   /** The most likely tokens at this step, best first; only when the request asked for `top_logprobs`. */
   readonly top_logprobs?: readonly TopLogprob[];
 }
