@@ -10,7 +10,7 @@ import { openaiErrorBody } from "../../shared/api/openai-errors.ts";
 import { nativeErrorBody } from "../../shared/api/native-format.ts";
 import { echo, errorData, publicError } from "../../shared/errors.ts";
 import { errorHeaders, routeNotFound } from "../../shared/worker/http-errors.ts";
-import type { DecoderAppEnv } from "./guard.ts";
+import type { DecoderAppEnv } from "./context.ts";
 
 /** Routes whose errors take OpenAI's shape. */
 export const OPENAI_ROUTES: readonly string[] = Object.freeze(["/v1/chat/completions", "/v1/models"]);
