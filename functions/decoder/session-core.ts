@@ -3,7 +3,7 @@
  * resolve the image → its soft tokens (memory, else KV) → prompt ids → prefill (or reuse the cached prefill of
  * the same image + prompt) → decode loop → session events.
  *
- * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/paligemma.md "Attention and positions"):
+ * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/model-notes.md, "Attention and positions"):
  * image tokens attend bidirectionally to the prompt, so their keys/values in layers ≥ 1 depend on the prompt and
  * cannot be reused for a different one. A session keeps (1) the image's soft tokens in memory, so a new prompt
  * about the same image costs no KV read and no vision encode, and (2) the prefill result of the last prompt, so

@@ -1,7 +1,7 @@
 /**
  * OpenAI-compatible request: `POST /v1/chat/completions`.
  *
- * PaliGemma has no chat template (docs/paligemma.md, "Prompt"): the one user message's text parts, joined by a
+ * PaliGemma has no chat template (docs/model-notes.md, "Prompt"): the one user message's text parts, joined by a
  * space, are the prefix, and its one `image_url` part (a data URL) is the image. Content parts are validated as
  * a discriminated union on `type` (chat-parts.ts). Fields that would change the answer and that PaliGemma cannot
  * honour are refused with a 400 naming them (chat-unsupported.ts); other unknown fields are ignored, as OpenAI
