@@ -16,8 +16,6 @@ export interface WeightFormat {
   readonly accuracyLevel: number; // MatMulNBits accuracy_level (0 = fp32 compute)
 }
 
-export const FLOAT32_MIN = -3.4028234663852886e38; // torch.finfo(torch.float32).min, the additive mask value
-
 /** Row-major [rows, cols] → [cols, rows]. */
 export function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(w.length);

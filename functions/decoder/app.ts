@@ -9,8 +9,9 @@
  *   GET    /healthz, /health
  *   GET    /                      the playground page (functions/playground), same origin as the API
  *
- * Every response carries `x-request-id` and every request is logged (request-log.ts). Every `/v1/*` request passes
- * the guard first (CORS, API keys, rate limit: guard.ts). Bodies are limited, strict UTF-8 and validated with zod
+ * Every response carries `x-request-id` and every request is logged (request-log.ts); its dependencies are built
+ * once, when first used (context.ts). Every `/v1/*` request passes the guard first (CORS, API keys, rate limit:
+ * guard.ts). Bodies are limited, strict UTF-8 and validated with zod
  * at the edge; every refusal is `{"error": {"type", "message", "param"?}}` with its 4xx, in OpenAI's shape on the
  * OpenAI routes (errors.ts).
  */
@@ -29,10 +30,11 @@ import { methodNotAllowed } from "../../shared/worker/http-errors.ts";
 import { registerPlayground } from "../playground/index.ts";
 import { json, jsonBody as jsonBodyOf, limitBody } from "./body.ts";
 import { registerChat } from "./chat-route.ts";
+import { requestContext, type DecoderAppEnv } from "./context.ts";
 import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
 import { errorResponse, routeMissing } from "./errors.ts";
-import { guard, type DecoderAppEnv } from "./guard.ts";
+import { guard } from "./guard.ts";
 import { collect, sseResponse } from "./render.ts";
 import { requestLog } from "./request-log.ts";
 import { encodeFor, scopedSessionName, SESSION_HEADER, sessionRef, startRun } from "./run.ts";
@@ -54,10 +56,10 @@ export interface DecoderAppOptions {
 }
 
 /** The session a path names, scoped to the request's owner; 404 when it holds nothing. */
-async function existingSession(c: Context<DecoderAppEnv>, d: DecoderDeps) {
+async function existingSession(c: Context<DecoderAppEnv>) {
   const id = sessionIdSchema.safeParse(c.req.param("id"));
   if (!id.success) throw zodToInputError(id.error);
-  const session = d.session(scopedSessionName(c.get("owner"), id.data));
+  const session = c.var.deps().session(scopedSessionName(c.get("owner"), id.data));
   const info = await session.describe();
   if (info.record === null && !info.busy && info.queued === 0) {
     throw new InputError("not_found", `session "${id.data}" is unknown or expired`, "id");
@@ -65,22 +67,22 @@ async function existingSession(c: Context<DecoderAppEnv>, d: DecoderDeps) {
   return { session, info };
 }
 
-/** Builds the decoder app; `deps` resolves sessions, keys and the vision worker for a request's env. */
+/**
+ * Builds the decoder app; `deps` resolves sessions, keys and the vision worker for a request's env (called at
+ * most once per request: context.ts).
+ */
 export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options: DecoderAppOptions = {}): Hono<DecoderAppEnv> {
   const app = new Hono<DecoderAppEnv>();
   app.onError(errorResponse);
   app.notFound(routeMissing);
   app.use("*", requestLog(options.log));
-  app.use("*", async (c, next) => {
-    c.set("disconnect", c.req.raw.signal);
-    await next();
-  });
+  app.use("*", requestContext(deps));
 
   /** JSON-only routes: other content types are a 415, oversized bodies a 413, invalid UTF-8 a 400. */
-  const jsonBody: MiddlewareHandler<DecoderAppEnv> = jsonBodyOf((c) => deps(c.env as DecoderEnv).limits.maxBodyBytes);
+  const jsonBody: MiddlewareHandler<DecoderAppEnv> = jsonBodyOf((c) => (c as Context<DecoderAppEnv>).var.deps().limits.maxBodyBytes);
 
   const health = async (c: Context<DecoderAppEnv>) => {
-    const d = deps(c.env);
+    const d = c.var.deps();
     return c.json({ status: "ok", worker: "decoder", model: d.modelId, auth: (await d.apiKeys()) ? "api_key" : "open" });
   };
   app.get("/healthz", health);
@@ -88,15 +90,15 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
 
   registerPlayground(app);
 
-  app.use("/v1/*", guard(deps));
+  app.use("/v1/*", guard());
 
-  app.get("/v1/models", (c) => c.json(modelList([{ id: deps(c.env).modelId, created: 0 }])));
+  app.get("/v1/models", (c) => c.json(modelList([{ id: c.var.deps().modelId, created: 0 }])));
 
   app.post(
     "/v1/images",
-    (c, next) => limitBody(deps(c.env).limits.maxImageBytes + MULTIPART_OVERHEAD_BYTES, "the image", "image")(c, next),
+    (c, next) => limitBody(c.var.deps().limits.maxImageBytes + MULTIPART_OVERHEAD_BYTES, "the image", "image")(c, next),
     async (c) => {
-      const d = deps(c.env);
+      const d = c.var.deps();
       const bytes = await readImageUpload(c.req.raw);
       if (bytes.length > d.limits.maxImageBytes) {
         throw new InputError("payload_too_large", `the image is larger than ${d.limits.maxImageBytes} bytes`, "image");
@@ -106,16 +108,16 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     },
   );
 
-  app.get("/v1/sessions/:id", async (c) => c.json((await existingSession(c, deps(c.env))).info));
+  app.get("/v1/sessions/:id", async (c) => c.json((await existingSession(c)).info));
 
   app.delete("/v1/sessions/:id", async (c) => {
-    await (await existingSession(c, deps(c.env))).session.reset();
+    await (await existingSession(c)).session.reset();
     return c.body(null, 204);
   });
 
   app.post("/v1/generate", jsonBody, json(generateRequestSchema), async (c) => {
     const body = c.req.valid("json");
-    const d = deps(c.env);
+    const d = c.var.deps();
     const session = sessionRef(c, body.session);
     const prompt = resolvePrefix(body); // the free prompt, or the task's PaliGemma prefix
     const image = body.image === undefined ? undefined : decodeImageString(body.image, "image", d.limits.maxImageBytes).bytes;
@@ -144,7 +146,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     );
   });
 
-  registerChat(app, deps, jsonBody);
+  registerChat(app, jsonBody);
 
   // Known paths asked with another method: 405 with `allow` (after the routes above, which answer first).
   app.all("/healthz", methodNotAllowed(["GET"]));

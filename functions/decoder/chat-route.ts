@@ -9,18 +9,16 @@ import { chatPrompt, chatRequestSchema, chatSampling } from "../../shared/api/ch
 import { ChatChunkWriter, chatCompletion, openaiErrorFrame } from "../../shared/api/openai-format.ts";
 import { SSE_DONE } from "../../shared/api/sse.ts";
 import { json } from "./body.ts";
-import type { DecoderDeps } from "./deps.ts";
-import type { DecoderEnv } from "./env.ts";
-import type { DecoderAppEnv } from "./guard.ts";
+import type { DecoderAppEnv } from "./context.ts";
 import { collect, sseResponse } from "./render.ts";
 import { noteIgnored } from "./request-log.ts";
 import { SESSION_HEADER, sessionRef, startRun } from "./run.ts";
 
 /** Adds the chat completions route to `app`; `jsonBody` checks the body's type, size and encoding first. */
-export function registerChat(app: Hono<DecoderAppEnv>, deps: (env: DecoderEnv) => DecoderDeps, jsonBody: MiddlewareHandler<DecoderAppEnv>): void {
+export function registerChat(app: Hono<DecoderAppEnv>, jsonBody: MiddlewareHandler<DecoderAppEnv>): void {
   app.post("/v1/chat/completions", jsonBody, json(chatRequestSchema), async (c) => {
     const body = c.req.valid("json");
-    const d = deps(c.env);
+    const d = c.var.deps();
     const requestId = c.get("requestId");
     const session = sessionRef(c, body.session);
     const { prompt, image, spans, ignored } = chatPrompt(body, {

@@ -3,9 +3,9 @@
  * the vision worker, session and rate-limit Durable Objects, the API_KEYS secret) lives in wiring.ts; Node
  * route tests pass in-process fakes.
  */
+import type { EncodeOptions, EncodeReply } from "../../shared/api/vision-rpc.ts";
 import type { ApiKeys } from "../../shared/worker/auth.ts";
 import type { BucketLimit, RateDecision } from "../../shared/worker/token-bucket.ts";
-import type { EncodeOptions, EncodeReply } from "../vision/encode.ts";
 import type { DecoderLimits } from "./limits.ts";
 import type { SessionInfo, SessionReply, SessionRequest } from "./session-types.ts";
 

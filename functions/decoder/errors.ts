@@ -7,9 +7,10 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { openaiErrorBody } from "../../shared/api/openai-errors.ts";
-import { echo } from "../../shared/errors.ts";
-import { describeError, nativeErrorBody, publicError, routeNotFound } from "../../shared/worker/http-errors.ts";
-import type { DecoderAppEnv } from "./guard.ts";
+import { nativeErrorBody } from "../../shared/api/native-format.ts";
+import { echo, errorData, publicError } from "../../shared/errors.ts";
+import { errorHeaders, routeNotFound } from "../../shared/worker/http-errors.ts";
+import type { DecoderAppEnv } from "./context.ts";
 
 /** Routes whose errors take OpenAI's shape. */
 export const OPENAI_ROUTES: readonly string[] = Object.freeze(["/v1/chat/completions", "/v1/models"]);
@@ -23,12 +24,12 @@ type Ctx = Context<DecoderAppEnv>;
 
 /** `app.onError`: the failure in its route's shape, logged with the request id when it is the service's fault. */
 export function errorResponse(err: unknown, c: Ctx): Response {
-  const { data, headers } = describeError(err);
+  const data = errorData(err);
   const id = c.get("requestId");
   if (data.status >= 500) console.error(`request ${id} ${c.req.method} ${echo(c.req.path)}:`, err);
   const shown = publicError(data, id);
   const body = isOpenAiRoute(c.req.path) ? openaiErrorBody(shown) : nativeErrorBody(shown);
-  return c.json(body, data.status as ContentfulStatusCode, headers);
+  return c.json(body, data.status as ContentfulStatusCode, errorHeaders(err));
 }
 
 /** `app.notFound`: a 404 for a route that does not exist. */

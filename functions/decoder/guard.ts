@@ -12,26 +12,11 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import { InputError } from "../../shared/errors.ts";
+import { InputError, RateLimitedError } from "../../shared/errors.ts";
 import { authenticate, OPEN_OWNER } from "../../shared/worker/auth.ts";
-import { RateLimitedError } from "../../shared/worker/http-errors.ts";
+import type { DecoderAppEnv } from "./context.ts";
 import type { DecoderDeps } from "./deps.ts";
-import type { DecoderEnv } from "./env.ts";
-import { IGNORED_HEADER, REQUEST_ID_HEADER, type RequestVariables } from "./request-log.ts";
-
-/** Hono context variables the guard sets. */
-export interface GuardVariables {
-  /** Owner id of the request's API key; "" when the API is open. */
-  owner: string;
-  /**
-   * The incoming request's signal, aborted when the client disconnects (`enable_request_signal`), taken before
-   * any middleware replaces `c.req.raw` (Hono's body limit wraps the request in a new one with a new signal).
-   */
-  disconnect: AbortSignal;
-}
-
-/** The app's Hono environment. */
-export type DecoderAppEnv = { Bindings: DecoderEnv; Variables: GuardVariables & RequestVariables };
+import { IGNORED_HEADER, REQUEST_ID_HEADER } from "./request-log.ts";
 
 let announcedOpen = false;
 
@@ -82,10 +67,10 @@ async function authorize(c: Context<DecoderAppEnv>, d: DecoderDeps, next: () => 
   return next();
 }
 
-/** The guard middleware for `/v1/*`. */
-export function guard(deps: (env: DecoderEnv) => DecoderDeps): MiddlewareHandler<DecoderAppEnv> {
+/** The guard middleware for `/v1/*` (after {@link requestContext}, which provides `deps`). */
+export function guard(): MiddlewareHandler<DecoderAppEnv> {
   return async (c, next) => {
-    const d = deps(c.env);
+    const d = c.var.deps();
     const run = () => authorize(c, d, next);
     if (d.limits.corsOrigins.length === 0) return run();
     return corsFor(d.limits.corsOrigins)(c, run);

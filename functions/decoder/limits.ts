@@ -4,10 +4,43 @@
  */
 import type { SystemMessagePolicy } from "../../shared/api/chat-schema.ts";
 import { MAX_IMAGE_BYTES } from "../../shared/api/image-input.ts";
-import { echo } from "../../shared/errors.ts";
-import { ConfigError, intVar } from "../../shared/worker/http-errors.ts";
+import { ConfigError, echo } from "../../shared/errors.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import type { BucketLimit } from "../../shared/worker/token-bucket.ts";
-import type { DecoderEnv } from "./env.ts";
+
+/** The vars the worker's limits read (all optional: each has a default below). */
+export interface WorkerLimitsEnv {
+  /** Origins allowed to call /v1/* from a browser, comma-separated, or "*". Unset = no CORS (same origin only). */
+  readonly CORS_ORIGINS?: string;
+  /** Requests per minute per key (or IP); 0 turns rate limiting off. */
+  readonly RATE_LIMIT_RPM?: string;
+  /** Requests a key may send at once after being idle. */
+  readonly RATE_LIMIT_BURST?: string;
+  /** Largest JSON request body, in bytes. Default: room for the largest image in base64 plus 1 MiB. */
+  readonly MAX_BODY_BYTES?: string;
+  /** Largest image file, in bytes (keep equal to the vision worker's). */
+  readonly MAX_IMAGE_BYTES?: string;
+  /** Largest max_tokens a request may ask for. */
+  readonly MAX_NEW_TOKENS?: string;
+  /** Chat system/developer messages: "ignore" (default: dropped, named in `x-paligemma-ignored`) or "reject" (422). */
+  readonly CHAT_SYSTEM_MESSAGES?: string;
+}
+
+/** The vars a session's limits read (all optional: each has a default below). */
+export interface SessionLimitsEnv {
+  /** Largest prompt, in text tokens (bos, prefix and "\n"; image tokens not counted). */
+  readonly MAX_PROMPT_TOKENS?: string;
+  /** The model's context: prompt (image tokens included) + max_tokens must fit. */
+  readonly MAX_CONTEXT_TOKENS?: string;
+  /** Requests one session may hold at once, running and queued. */
+  readonly MAX_SESSION_REQUESTS?: string;
+  /** The most time one request may hold (or wait for) its session, in seconds. */
+  readonly REQUEST_TIMEOUT_S?: string;
+  /** A stream whose client reads nothing for this long is ended and its session freed, in seconds. */
+  readonly STREAM_IDLE_TIMEOUT_S?: string;
+  /** Idle time after which a session's stored state is deleted, in seconds. */
+  readonly SESSION_TTL_S?: string;
+}
 
 /** Defaults of every limit (see the README's "Limits" table for the reasons). */
 export const DECODER_DEFAULTS = Object.freeze({
@@ -60,7 +93,7 @@ export function jsonBodyLimit(imageBytes: number): number {
 }
 
 /** The worker-level limits of `env`. */
-export function decoderLimits(env: Partial<DecoderEnv>): DecoderLimits {
+export function decoderLimits(env: WorkerLimitsEnv): DecoderLimits {
   const d = DECODER_DEFAULTS;
   const maxImageBytes = intVar(env.MAX_IMAGE_BYTES, d.maxImageBytes, "MAX_IMAGE_BYTES");
   return {
@@ -77,7 +110,7 @@ export function decoderLimits(env: Partial<DecoderEnv>): DecoderLimits {
 }
 
 /** The session-level limits of `env`. */
-export function sessionLimits(env: Partial<DecoderEnv>): SessionLimits {
+export function sessionLimits(env: SessionLimitsEnv): SessionLimits {
   const d = DECODER_DEFAULTS;
   return {
     maxPromptTokens: intVar(env.MAX_PROMPT_TOKENS, d.maxPromptTokens, "MAX_PROMPT_TOKENS"),

@@ -9,13 +9,20 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { TokenBucket, type BucketLimit, type RateDecision } from "../../shared/worker/token-bucket.ts";
-import type { DecoderEnv } from "./env.ts";
 
 /** Period of the Workers rate limiting binding (wrangler.toml `simple.period`), for `retry-after`. */
 const BINDING_PERIOD_S = 60;
 
-/** One key's token bucket. */
-export class RateLimiterObject extends DurableObject<DecoderEnv> {
+/** The bindings rate limiting reads. */
+export interface RateLimitEnv {
+  /** One token bucket per API key (or client IP when open). */
+  readonly RATE_LIMITS?: DurableObjectNamespace<RateLimiterObject>;
+  /** Workers' rate limiting binding; used instead of RATE_LIMITS when bound. */
+  readonly RATE_LIMITER?: RateLimit;
+}
+
+/** One key's token bucket (it reads no env). */
+export class RateLimiterObject extends DurableObject {
   private readonly bucket = new TokenBucket();
 
   /** Takes one request from the bucket under `limit`. */
@@ -25,7 +32,7 @@ export class RateLimiterObject extends DurableObject<DecoderEnv> {
 }
 
 /** Decides one request for `key` (e.g. "key:<owner>" or "ip:<address>") under `limit`. */
-export async function takeRateLimit(env: DecoderEnv, key: string, limit: BucketLimit): Promise<RateDecision> {
+export async function takeRateLimit(env: RateLimitEnv, key: string, limit: BucketLimit): Promise<RateDecision> {
   if (limit.perMinute <= 0) return { ok: true, remaining: limit.burst, retryAfterS: 0 };
   if (env.RATE_LIMITER) {
     const { success } = await env.RATE_LIMITER.limit({ key });

@@ -3,10 +3,9 @@
  * without streaming, one collected result. Cancelling the response body (the client disconnected) cancels the
  * session's stream, which aborts the decode loop in the Durable Object.
  */
-import type { DoneEvent, ErrorBody, EventReader, TokenEvent } from "../../shared/api/events.ts";
+import type { DoneEvent, EventReader, TokenEvent } from "../../shared/api/events.ts";
 import { SSE_HEADERS } from "../../shared/api/sse.ts";
-import { InputError, type ErrorData } from "../../shared/errors.ts";
-import { INPUT_ERROR_TYPES, publicError, RateLimitedError, ServiceError, statusOfType } from "../../shared/worker/http-errors.ts";
+import { errorFromData, publicError, ServiceError, statusOfType, type ErrorData } from "../../shared/errors.ts";
 
 /** How one API frames the events of a stream. */
 export interface StreamFormat {
@@ -22,19 +21,17 @@ export interface StreamFormat {
 
 /** The session's stream broke off (its Durable Object was evicted, restarted or failed): retrying is safe. */
 const ENDED_EARLY = {
+  status: statusOfType("unavailable"),
   type: "unavailable",
   message: "the session stopped before the generation ended (it was restarted or evicted); send the request again",
 } as const;
 
-/** A session's error event as a client may see it (5xx internals replaced, message bounded). */
-export function streamError(error: ErrorBody["error"], requestId?: string): ErrorData {
-  return publicError({ status: statusOfType(error.type), ...error }, requestId);
-}
 
 /** An SSE response that frames the session's events with `format`; `requestId` goes into 5xx messages. */
 export function sseResponse(reader: EventReader, format: StreamFormat, headers: Record<string, string>, requestId?: string): Response {
   const encoder = new TextEncoder();
-  const error = (e: ErrorBody["error"]): string => format.error(streamError(e, requestId));
+  // A session's error event as a client may see it (5xx internals replaced, message bounded).
+  const error = (e: ErrorData): string => format.error(publicError(e, requestId));
   let started = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -85,19 +82,6 @@ export async function collect(reader: EventReader): Promise<{ tokens: TokenEvent
     else if (event.type === "done") {
       await reader.cancel();
       return { tokens, done: event.done };
-    } else throw errorFrom(event.error);
+    } else throw errorFromData(event.error);
   }
-}
-
-/**
- * Rebuilds a thrown error from its `{type, message, param, code}` form: InputError (RateLimitedError with its
- * retry time) for the 4xx types, ServiceError for `unavailable` and `timeout`, Error otherwise (a 500 whose
- * message the client never sees).
- */
-export function errorFrom(error: { type: string; message: string; param?: string; code?: string; retry_after_s?: number }): Error {
-  if (error.type === "rate_limited") return new RateLimitedError(error.message, error.retry_after_s ?? 1, error.param);
-  const input = INPUT_ERROR_TYPES.find((t) => t === error.type);
-  if (input) return new InputError(input, error.message, error.param, error.code);
-  if (error.type === "unavailable" || error.type === "timeout") return new ServiceError(error.type, error.message);
-  return new Error(error.message);
 }

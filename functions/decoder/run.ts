@@ -12,14 +12,12 @@
  */
 import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
-import type { SamplingParams } from "../../shared/api/params.ts";
-import { echo, InputError } from "../../shared/errors.ts";
+import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../../shared/api/params.ts";
+import type { ImageRecord } from "../../shared/api/vision-rpc.ts";
+import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 import { randomId } from "../../shared/worker/auth.ts";
-import { CONFIG_ERROR_PREFIX, ConfigError, ServiceError } from "../../shared/worker/http-errors.ts";
-import type { ImageRecord } from "../vision/encode.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
-import { errorFrom } from "./render.ts";
 import type { SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Header that names a session (the body field `session` does too). */
@@ -41,7 +39,7 @@ export interface RunInput {
   readonly promptSpans?: readonly PromptSpan[];
   readonly image?: Uint8Array;
   readonly imageId?: string;
-  readonly sampling: SamplingParams;
+  readonly sampling: GenerationParams;
   /** Aborted when the client disconnects (the incoming request's signal). */
   readonly signal?: AbortSignal;
   /** The request's id, for log lines. */
@@ -53,8 +51,8 @@ export interface RunInput {
 /** The session of a request: the header or the body field (which must agree), else a new random id. */
 export function sessionRef(c: Context, bodySession: string | undefined): SessionRef {
   const header = c.req.header(SESSION_HEADER);
-  if (header !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(header)) {
-    throw new InputError("invalid_request", `${SESSION_HEADER}: a session id is 1-128 characters of A-Z a-z 0-9 _ . : -`, SESSION_HEADER);
+  if (header !== undefined && !SESSION_ID_PATTERN.test(header)) {
+    throw new InputError("invalid_request", `${SESSION_HEADER}: ${SESSION_ID_RULE}`, SESSION_HEADER);
   }
   if (header !== undefined && bodySession !== undefined && header !== bodySession) {
     throw new InputError("invalid_request", `the ${SESSION_HEADER} header and the session field name different sessions`, "session");
@@ -91,7 +89,7 @@ export async function encodeFor(
   }
   if (reply.ok) return reply.image;
   if (reply.error.status >= 500) throw rpcFailure(new Error(reply.error.message), "the vision service could not encode the image", opts.requestId);
-  throw errorFrom(reply.error);
+  throw errorFromData(reply.error);
 }
 
 async function ask(session: SessionApi, req: SessionRequest): Promise<SessionReply> {
@@ -144,7 +142,7 @@ export async function startRun(
     imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId })).image_id;
     reply = await ask(api, { ...req, imageId });
   }
-  if (!reply.ok) throw errorFrom(reply.error);
+  if (!reply.ok) throw errorFromData(reply.error);
   // A client that goes away cancels the reader (the response body's cancel, or the request's abort signal);
   // the session is then told by RPC too, because cancelling a stream received over RPC does not always reach
   // the Durable Object that is writing it (seen under wrangler dev: the lock stayed held until the idle timeout).

@@ -3,7 +3,7 @@
  * resolve the image → its soft tokens (memory, else KV) → prompt ids → prefill (or reuse the cached prefill of
  * the same image + prompt) → decode loop → session events.
  *
- * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/paligemma.md "Attention and positions"):
+ * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/model-notes.md, "Attention and positions"):
  * image tokens attend bidirectionally to the prompt, so their keys/values in layers ≥ 1 depend on the prompt and
  * cannot be reused for a different one. A session keeps (1) the image's soft tokens in memory, so a new prompt
  * about the same image costs no KV read and no vision encode, and (2) the prefill result of the last prompt, so
@@ -11,7 +11,7 @@
  */
 import type { PrefixCacheReport, RunInfo, SessionEvent, TopLogprob } from "../../shared/api/events.ts";
 import type { PrefillResult, SoftTokens } from "../../shared/engine/types.ts";
-import { InputError } from "../../shared/errors.ts";
+import { errorData, InputError } from "../../shared/errors.ts";
 import { GenerationAborted, generate, type GenerationResult } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
@@ -19,7 +19,6 @@ import { tokenPiece } from "../../shared/text/token-piece.ts";
 import type { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
-import { describeError } from "../../shared/worker/http-errors.ts";
 import type { MaskDecoder } from "../../shared/masks/loader.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import { segmentMasks } from "./segment-masks.ts";
@@ -235,8 +234,8 @@ export class SessionCore {
     } catch (err) {
       if (err instanceof GenerationAborted || signal.aborted) return;
       finish = "error";
-      const { status, ...error } = describeError(err).data;
-      if (status >= 500) console.error(`session generate (request ${req.requestId ?? "?"}):`, err);
+      const error = errorData(err);
+      if (error.status >= 500) console.error(`session generate (request ${req.requestId ?? "?"}):`, err);
       yield { type: "error", error };
     } finally {
       this.last = { finish_reason: finish, completion_tokens: produced };

@@ -8,11 +8,11 @@
  * ends with a `timeout` error `requestTimeoutMs` after it got the lock, or after `idleMs` without a read, so no client can hold a session forever.
  */
 import { eventStream } from "../../shared/worker/event-stream.ts";
-import { describeError, RateLimitedError } from "../../shared/worker/http-errors.ts";
+import { errorData, RateLimitedError, type ErrorData } from "../../shared/errors.ts";
 import { SerialQueue } from "../../shared/worker/serial-queue.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import { SessionCore, type SessionCoreDeps } from "./session-core.ts";
-import type { ReplyError, SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
+import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Durable storage of one session (Durable Object storage; a Map in tests). */
 export interface SessionStorage {
@@ -20,12 +20,11 @@ export interface SessionStorage {
   clear(): Promise<void>;
 }
 
-/** An error as RPC data, with `retry_after_s` for 429s. */
-function replyError(err: unknown, requestId?: string): ReplyError {
-  const { data } = describeError(err);
+/** An error as RPC data (logged when it is the service's fault). */
+function replyError(err: unknown, requestId?: string): ErrorData {
+  const data = errorData(err);
   if (data.status >= 500) console.error(`session prepare (request ${requestId ?? "?"}):`, err);
-  const retry = err instanceof RateLimitedError ? { retry_after_s: err.retryAfterS } : {};
-  return { ...data, ...retry };
+  return data;
 }
 
 /** One session: serialised requests over a {@link SessionCore}. */

@@ -1,6 +1,7 @@
 /** The typed RPC surface of a session Durable Object, and what it persists. */
 import type { RunInfo } from "../../shared/api/events.ts";
-import type { SamplingParams } from "../../shared/api/params.ts";
+import type { GenerationParams } from "../../shared/api/params.ts";
+import type { ErrorData } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 
 /** One generate request, as the decoder worker hands it to a session. */
@@ -19,29 +20,17 @@ export interface SessionRequest {
   readonly requestId?: string;
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
-  readonly sampling: SamplingParams;
+  readonly sampling: GenerationParams;
   /** The decoder worker's id for this run, for {@link SessionApi.cancel}-style calls when the client goes away. */
   readonly runId?: string;
   /** Decode the masks of a segmentation answer (the native API asks; OpenAI's returns the text only). */
   readonly masks?: boolean;
 }
 
-/** An error as data (RPC does not carry InputError's type and status). */
-export interface ReplyError {
-  readonly status: number;
-  readonly type: string;
-  readonly message: string;
-  readonly param?: string;
-  /** OpenAI's code for it (`context_length_exceeded`, …). */
-  readonly code?: string;
-  /** For 429: seconds until a retry may succeed. */
-  readonly retry_after_s?: number;
-}
-
-/** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming. */
+/** The answer to {@link SessionRequest}: an NDJSON event stream, or an error found before streaming (as data: RPC carries no error classes). */
 export type SessionReply =
   | { readonly ok: true; readonly info: RunInfo; readonly stream: ReadableStream<Uint8Array> }
-  | { readonly ok: false; readonly error: ReplyError };
+  | { readonly ok: false; readonly error: ErrorData };
 
 /**
  * What a session stores (Durable Object storage, key "session"): enough to rebuild its in-memory state after

@@ -7,15 +7,14 @@
  * After an eviction the next request re-reads the soft tokens from KV by that image id and prefills again.
  */
 import { DurableObject } from "cloudflare:workers";
-import { intVar } from "../../shared/worker/http-errors.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import { loadMaskDecoder, type MaskDecoder } from "../../shared/masks/loader.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
-import { modelStoreFor } from "../../shared/worker/model-store.ts";
+import { modelStoreFor, type ModelEnv } from "../../shared/worker/model-store.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { backendVar, workersModel } from "../../shared/worker/workers-model.ts";
-import type { DecoderEnv } from "./env.ts";
-import { DECODER_DEFAULTS, sessionLimits, type SessionLimits } from "./limits.ts";
+import { DECODER_DEFAULTS, sessionLimits, type SessionLimits, type SessionLimitsEnv } from "./limits.ts";
 import { SessionHost, type SessionStorage } from "./session-host.ts";
 import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
 
@@ -26,11 +25,21 @@ const maskDecoders = new ModelCache<MaskDecoder | null>();
 
 const RECORD_KEY = "session";
 
+/** The bindings and vars a session reads: the model, the soft tokens and its limits. */
+export interface SessionEnv extends ModelEnv, SessionLimitsEnv {
+  /** "kernel" (default): the prefill in the WASM SIMD kernel module (kernels/); "ort": in onnxruntime-web. */
+  readonly PREFILL?: string;
+  /** "kernel" (default): decode steps in the kernel module; "ort": in onnxruntime-web. */
+  readonly DECODE?: string;
+  /** Soft tokens written by the vision worker. */
+  readonly SOFT_TOKENS: KVNamespace;
+}
+
 /** One conversation's state and serialised generation. */
-export class SessionObject extends DurableObject<DecoderEnv> {
+export class SessionObject extends DurableObject<SessionEnv> {
   private host: SessionHost | null = null;
 
-  constructor(ctx: DurableObjectState, env: DecoderEnv) {
+  constructor(ctx: DurableObjectState, env: SessionEnv) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       const stored = await ctx.storage.get<SessionRecord>(RECORD_KEY);

@@ -6,7 +6,9 @@
  *   app.route("/", playgroundApp());      // or mount the sub-app
  *
  * The page's inline style and script are allowed by their sha256 hashes in a strict Content-Security-Policy
- * (no other script, no remote resources, requests only to this origin).
+ * (no other script, no remote resources, requests only to this origin). The script is typed TypeScript in
+ * browser/ (checked against the DOM lib by `npm run typecheck`), bundled by scripts/build-playground.ts into the
+ * committed script.built.ts, so nothing is built at start or deploy.
  */
 import { Hono, type Context, type Env } from "hono";
 import { PLAYGROUND_HTML, PLAYGROUND_PARTS } from "./page.ts";

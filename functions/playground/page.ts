@@ -2,7 +2,7 @@
  * The playground page as one HTML string: markup, the inline stylesheet ({@link PLAYGROUND_CSS}) and the inline
  * script ({@link PLAYGROUND_JS}). No external resources, so it loads in one request.
  */
-import { PLAYGROUND_JS } from "./script.ts";
+import { PLAYGROUND_JS } from "./script.built.ts";
 import { PLAYGROUND_CSS } from "./style.ts";
 
 const MARKUP = `

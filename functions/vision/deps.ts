@@ -2,7 +2,7 @@
 // A relative path: wrangler's module collector resolves .wasm imports against the importing file, not node_modules.
 import jpegDecoder from "../../node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
 import { provideImageCodecs } from "../../shared/image/codecs.ts";
-import { intVar } from "../../shared/worker/http-errors.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";

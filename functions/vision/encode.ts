@@ -5,22 +5,14 @@
  * Cheap checks come first, before the model loads or anything is hashed: size in bytes, format and declared
  * pixels (from the header). The decoders then bound their own work by the declared size (shared/image).
  */
-import { InputError } from "../../shared/errors.ts";
+import type { EncodeOptions, EncodeReply, ImageRecord } from "../../shared/api/vision-rpc.ts";
+import { errorData, InputError } from "../../shared/errors.ts";
 import { preprocessImage, sniffImage } from "../../shared/image/index.ts";
 import { FORMAT_NAMES } from "../../shared/image/sniff.ts";
 import { sha256Hex } from "../../shared/worker/hash.ts";
-import { errorResponseBody } from "../../shared/worker/http-errors.ts";
 import { asSoftTokenDtype } from "../../shared/worker/soft-token-codec.ts";
 import { imageIdFor, type SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
-
-/** What `POST /v1/images` answers. */
-export interface ImageRecord {
-  readonly image_id: string;
-  readonly cached: boolean;
-  readonly model: string;
-  readonly tokens: number;
-}
 
 /** What encoding needs: the model (loaded lazily), the KV store and the limits. */
 export interface EncodeDeps {
@@ -30,14 +22,6 @@ export interface EncodeDeps {
   readonly maxBytes: number;
   /** Largest width × height. */
   readonly maxPixels: number;
-}
-
-/** Per-request options of an encode. */
-export interface EncodeOptions {
-  /** Owner id of the caller's API key ("" or absent without keys): part of the image id. */
-  readonly owner?: string;
-  /** Encode and store again even when the header says the image is stored (its chunks went missing). */
-  readonly force?: boolean;
 }
 
 /** Refuses, before any decoding, a file that is empty, too big, of another format or too many pixels. */
@@ -79,18 +63,13 @@ export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: 
   return { image_id: imageId, cached: false, model: manifest.id, tokens: soft.tokens };
 }
 
-/** The RPC form of {@link encodeImage}: errors travel as data, keeping their type and status. */
-export type EncodeReply =
-  | { readonly ok: true; readonly image: ImageRecord }
-  | { readonly ok: false; readonly error: { status: number; type: string; message: string; param?: string } };
-
-/** {@link encodeImage} with its errors returned as data (RPC does not carry InputError's fields). */
+/** The RPC form of {@link encodeImage} (shared/api/vision-rpc.ts): errors travel as data, keeping their type and status. */
 export async function encodeReply(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<EncodeReply> {
   try {
     return { ok: true, image: await encodeImage(deps, bytes, options) };
   } catch (err) {
-    const { status, body } = errorResponseBody(err);
-    if (status >= 500) console.error("vision encode:", err);
-    return { ok: false, error: { status, ...body.error } };
+    const error = errorData(err);
+    if (error.status >= 500) console.error("vision encode:", err);
+    return { ok: false, error };
   }
 }

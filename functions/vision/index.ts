@@ -5,13 +5,14 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { createVisionApp } from "./app.ts";
 import { visionDeps } from "./deps.ts";
-import { encodeReply, type EncodeOptions, type EncodeReply } from "./encode.ts";
+import type { EncodeOptions, EncodeReply, VisionRpc } from "../../shared/api/vision-rpc.ts";
+import { encodeReply } from "./encode.ts";
 import type { VisionEnv } from "./env.ts";
 
 const app = createVisionApp(visionDeps);
 
-/** The vision worker's entry point. */
-export default class VisionService extends WorkerEntrypoint<VisionEnv> {
+/** The vision worker's entry point: HTTP, and the RPC methods of {@link VisionRpc}. */
+export default class VisionService extends WorkerEntrypoint<VisionEnv> implements VisionRpc {
   override fetch(request: Request): Response | Promise<Response> {
     return app.fetch(request, this.env, this.ctx);
   }

@@ -1,7 +1,7 @@
 /**
  * OpenAI-compatible request: `POST /v1/chat/completions`.
  *
- * PaliGemma has no chat template (docs/paligemma.md, "Prompt"): the one user message's text parts, joined by a
+ * PaliGemma has no chat template (docs/model-notes.md, "Prompt"): the one user message's text parts, joined by a
  * space, are the prefix, and its one `image_url` part (a data URL) is the image. Content parts are validated as
  * a discriminated union on `type` (chat-parts.ts). Fields that would change the answer and that PaliGemma cannot
  * honour are refused with a 400 naming them (chat-unsupported.ts); other unknown fields are ignored, as OpenAI
@@ -20,7 +20,7 @@ import {
   sessionIdSchema,
   stopList,
   stopSchema,
-  type SamplingParams,
+  type GenerationParams,
 } from "./params.ts";
 
 /** Most alternatives `top_logprobs` may ask for per token (OpenAI's limit). */
@@ -133,7 +133,7 @@ function checkLength(p: ChatPrompt, param: string): ChatPrompt {
  * The sampling part of a chat request (`max_completion_tokens` wins over the older `max_tokens`). Throws
  * InputError 400 for `top_logprobs` > 0 without `logprobs: true` (as OpenAI).
  */
-export function chatSampling(body: ChatRequestBody): SamplingParams {
+export function chatSampling(body: ChatRequestBody): GenerationParams {
   const topLogprobs = body.top_logprobs ?? 0;
   if (topLogprobs > 0 && body.logprobs !== true) {
     throw new InputError("invalid_request", "top_logprobs: only allowed when logprobs is true", "top_logprobs");

@@ -5,6 +5,8 @@
  * returns over RPC; the decoder worker reads them back and renders the native SSE stream, OpenAI's chunks, or
  * one JSON body. Keeping this format neutral lets one decode loop serve every API.
  */
+import type { ErrorData } from "../errors.ts";
+import type { GeneratedToken } from "../generation/generate.ts";
 import type { SegmentMask } from "../tasks/loc-answer.ts";
 
 /** An alternative to a generated token: its own text and bytes (shared/text/token-piece.ts). */
@@ -15,12 +17,8 @@ export interface TopLogprob {
   readonly bytes: readonly number[];
 }
 
-/** One generated token. `text` is the text this token completes (may be "" for special or partial tokens). */
-export interface TokenEvent {
-  readonly index: number;
-  readonly id: number;
-  readonly text: string;
-  readonly logprob: number;
+/** One generated token as a session streams it: the decode loop's {@link GeneratedToken}, its alternatives with their text. */
+export interface TokenEvent extends Omit<GeneratedToken, "top"> {
   /** The most likely tokens at this step, best first; only when the request asked for `top_logprobs`. */
   readonly top_logprobs?: readonly TopLogprob[];
 }
@@ -73,16 +71,12 @@ export interface DoneEvent {
   readonly masks?: readonly SegmentMask[];
 }
 
-/** A failure as a session reports it; each API renders it in its own shape (`code` only in OpenAI's). */
-export interface ErrorBody {
-  readonly error: { readonly type: string; readonly message: string; readonly param?: string; readonly code?: string };
-}
-
 /** One line of a session's event stream. */
 export type SessionEvent =
   | { readonly type: "token"; readonly token: TokenEvent }
   | { readonly type: "done"; readonly done: DoneEvent }
-  | { readonly type: "error"; readonly error: ErrorBody["error"] };
+  /** A failure after the stream started; each API renders it in its own shape (`code` only in OpenAI's). */
+  | { readonly type: "error"; readonly error: ErrorData };
 
 /** Facts about a request that are known before the first token (returned with the stream). */
 export interface RunInfo {

@@ -18,7 +18,7 @@ import {
   sessionIdSchema,
   stopList,
   stopSchema,
-  type SamplingParams,
+  type GenerationParams,
 } from "./params.ts";
 
 /** Zod schema of the native generate request body. */
@@ -47,7 +47,7 @@ export const generateRequestSchema = z
 export type GenerateRequestBody = z.output<typeof generateRequestSchema>;
 
 /** The sampling part of a native request. */
-export function nativeSampling(body: GenerateRequestBody): SamplingParams {
+export function nativeSampling(body: GenerateRequestBody): GenerationParams {
   return {
     maxTokens: body.max_tokens,
     temperature: body.temperature,

@@ -6,7 +6,8 @@
  *                         "image_id":…,"usage":{…}}
  *   event: error   data: {"error":{"type":"server_error","message":"…"}}   (failures after the stream started)
  */
-import type { DoneEvent, ErrorBody, RunInfo, TokenEvent } from "./events.ts";
+import type { ErrorData } from "../errors.ts";
+import type { DoneEvent, RunInfo, TokenEvent } from "./events.ts";
 import { sseJson } from "./sse.ts";
 import { answerFields } from "../tasks/answer-fields.ts";
 
@@ -39,10 +40,18 @@ export function nativeDoneFrame(info: RunInfo, done: DoneEvent, prefix?: string)
   return sseJson(nativeResult(info, done, prefix), "done");
 }
 
-/** The `event: error` frame: `{"error": {"type", "message", "param"?}}` (OpenAI's `code` is not part of it). */
-export function nativeErrorFrame(error: ErrorBody["error"]): string {
-  const { type, message, param } = error;
-  return sseJson({ error: { type, message, ...(param ? { param } : {}) } }, "error");
+/** An {@link ErrorData} as the native shape reads it: the status is not part of the body. */
+type NativeErrorFields = Omit<ErrorData, "status">;
+
+/** The native body of a failure: `{"error": {"type", "message", "param"?}}` (OpenAI's `code` is not part of it). */
+export function nativeErrorBody(data: NativeErrorFields): { error: { type: string; message: string; param?: string } } {
+  const { type, message, param } = data;
+  return { error: { type, message, ...(param ? { param } : {}) } };
+}
+
+/** The `event: error` frame: the native body of a failure after the stream started. */
+export function nativeErrorFrame(data: NativeErrorFields): string {
+  return sseJson(nativeErrorBody(data), "error");
 }
 
 /** The non-streaming JSON body: the result plus every token with its log-probability. */

@@ -2,14 +2,13 @@
  * Failures on the OpenAI-compatible routes, in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`,
  * all four keys always present (`param`, `code` null when they do not apply), so the official clients raise the
  * right error class and expose `error.type`, `error.code` and `error.param`. The same object is the payload of an
- * in-stream error frame (`data: {"error": …}`), which the `openai` client raises as an APIError.
+ * in-stream error frame (`data: {"error": …}`, openai-format.ts), which the `openai` client raises as an APIError.
  *
  * OpenAI's type names by status: 400/405/413/415/422 `invalid_request_error`, 401 `authentication_error`, 404
  * `not_found_error`, 429 `rate_limit_error`, 5xx `server_error`. Codes: the error's own (`model_not_found`,
  * `context_length_exceeded`, `unsupported_parameter`, …), else one implied by the status, else null.
  */
 import type { ErrorData } from "../errors.ts";
-import { sseJson } from "./sse.ts";
 
 /** OpenAI's error object. */
 export interface OpenAiError {
@@ -54,7 +53,3 @@ export function openaiErrorBody(data: ErrorData): { error: OpenAiError } {
   return { error: openaiError(data) };
 }
 
-/** An error after the stream started, as one `data:` frame. */
-export function openaiErrorSse(data: ErrorData): string {
-  return sseJson(openaiErrorBody(data));
-}

@@ -8,7 +8,7 @@
  */
 import type { ErrorData } from "../errors.ts";
 import type { DoneEvent, FinishReason, TokenEvent, Usage } from "./events.ts";
-import { openaiErrorSse } from "./openai-errors.ts";
+import { openaiErrorBody } from "./openai-errors.ts";
 import { sseJson } from "./sse.ts";
 
 /** OpenAI's finish reasons: a stop string and eos both end as "stop". */
@@ -84,7 +84,7 @@ export class ChatChunkWriter {
 
 /** An error after the stream started, in OpenAI's shape: OpenAI's client raises it as an APIError. */
 export function openaiErrorFrame(error: ErrorData): string {
-  return openaiErrorSse(error);
+  return sseJson(openaiErrorBody(error));
 }
 
 /** The non-streaming `chat.completion` body. */

@@ -15,10 +15,13 @@ export const MAX_PROMPT_CHARS = 8192;
 /** At most this many stop strings, as in OpenAI's API. */
 export const MAX_STOP_STRINGS = 4;
 
-/** A client-chosen session id: 1–128 characters of [A-Za-z0-9_.:-]. */
-export const sessionIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_.:-]{1,128}$/, "a session id is 1-128 characters of A-Z a-z 0-9 _ . : -");
+/** A client-chosen session id: 1–128 characters of [A-Za-z0-9_.:-] ("/" never occurs: see scopedSessionName). */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** What {@link SESSION_ID_PATTERN} allows, in words, for error messages. */
+export const SESSION_ID_RULE = "a session id is 1-128 characters of A-Z a-z 0-9 _ . : -";
+
+/** A session id in a body field or path. */
+export const sessionIdSchema = z.string().regex(SESSION_ID_PATTERN, SESSION_ID_RULE);
 
 /** An image id as the vision worker returns it: "img_" + 64 hex digits. */
 export const imageIdSchema = z.string().regex(/^img_[0-9a-f]{64}$/, 'an image_id is "img_" followed by 64 hex digits');
@@ -29,8 +32,11 @@ export const stopSchema = z.union([
   z.array(z.string().min(1)).max(MAX_STOP_STRINGS),
 ]);
 
-/** Sampling settings as the session runs them. */
-export interface SamplingParams {
+/**
+ * How a request wants its answer generated, as the session runs it: the sampler's settings (shared/generation/
+ * sampler.ts `SamplingParams`, with their API defaults), the stopping rules, the seed and what to report.
+ */
+export interface GenerationParams {
   readonly maxTokens: number;
   /** 0 = greedy. */
   readonly temperature: number;
@@ -45,16 +51,6 @@ export interface SamplingParams {
   readonly logprobs: boolean;
   /** Also return this many most likely alternatives per token (0 = none: the top-k is then never computed). */
   readonly topLogprobs: number;
-}
-
-/** A validated request as the session receives it: where the image comes from, the prefix, the sampling. */
-export interface GenerationRequest {
-  readonly prompt: string;
-  /** The image, when the request carried one (raw bytes, any supported format). */
-  readonly image?: Uint8Array;
-  /** A previously uploaded image. */
-  readonly imageId?: string;
-  readonly sampling: SamplingParams;
 }
 
 /** Normalises `stop` to an array. */

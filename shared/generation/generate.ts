@@ -29,7 +29,10 @@ export interface GenerateOptions {
   readonly now?: () => number;
 }
 
-/** One streamed token; `text` is the new visible text (may be "" while a stop string could be forming). */
+/**
+ * One generated token. `text` is the new visible text this token completes: "" for eos, for part of a UTF-8
+ * sequence, or while a stop string could be forming.
+ */
 export interface GeneratedToken {
   readonly index: number;
   readonly id: number;

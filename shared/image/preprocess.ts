@@ -5,7 +5,7 @@ import type { DecodeLimits, RgbImage } from "./types.ts";
 /**
  * SiglipImageProcessor settings as PaliGemmaProcessor uses them. The released checkpoints'
  * preprocessor_config.json has rescale_factor 1/255 and image_mean = image_std = [0.5, 0.5, 0.5]
- * (shared/golden/README.md, "Image preprocessing"); only `size` differs per model (224/448/896).
+ * (docs/model-notes.md, "Image preprocessing"); only `size` differs per model (224/448/896).
  */
 export interface PreprocessSettings {
   /** Output height and width S (the vision tower's image_size). */

@@ -2,7 +2,7 @@ import type { RgbImage } from "./types.ts";
 
 /**
  * Bicubic resize that reproduces Pillow 9.4's `Image.resize(size, BICUBIC)` on 8-bit RGB bit for bit
- * (written from the description in shared/golden/README.md, "Image preprocessing"):
+ * (written from the description in docs/model-notes.md, "Image preprocessing"):
  * separable, horizontal pass first (rounded and clamped to uint8), then vertical; Keys cubic with
  * a = -0.5, widened by the scale when downscaling (antialiasing); normalised weights in 22-bit fixed
  * point. A dimension that does not change is not resampled at all (Pillow skips that pass).
@@ -18,7 +18,7 @@ const A = -0.5;
 /** Support of the cubic kernel at scale 1: |x| < 2. */
 const CUBIC_SUPPORT = 2;
 
-/** Keys cubic convolution kernel (Horner form of the README's polynomials). */
+/** Keys cubic convolution kernel (Horner form of the polynomials in the notes). */
 function cubic(x: number): number {
   const t = Math.abs(x);
   if (t < 1) return ((A + 2) * t - (A + 3)) * t * t + 1;

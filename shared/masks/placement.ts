@@ -1,6 +1,6 @@
 /**
- * Putting a decoded 64×64 mask into its object's box in the original image (../shared/golden-vqvae/README.md,
- * "Placing the mask in the box"). The README describes two conventions; this follows the **demo Space's**
+ * Putting a decoded 64×64 mask into its object's box in the original image (docs/model-notes.md,
+ * "The VQ-VAE mask decoder"). The notes describe two conventions; this follows the **demo Space's**
  * (`paligemma_parse.py`), because it is the one our detections use (shared/tasks/loc-answer.ts: v = loc / 1024
  * of the side, the shapes model's convention too), so a segment's mask lies in the same box as its detection:
  *
@@ -11,7 +11,7 @@
  *
  * The demo stops there (a soft overlay). Our masks are binary: a pixel is inside when its resized value ÷ 255
  * exceeds 0.5, i.e. uint8 ≥ {@link MASK_THRESHOLD_U8}. That is big_vision's rule, raw > 0 ("inside";
- * segmentation.py `Evaluator.run`, docs/paligemma.md), carried through the demo's m = 0.5·raw + 0.5 scale.
+ * segmentation.py `Evaluator.run`), carried through the demo's m = 0.5·raw + 0.5 scale.
  */
 import { resizeBicubicGray } from "../image/resize.ts";
 import { VAE_MASK_SIZE } from "./vae-weights.ts";

@@ -1,6 +1,6 @@
 /**
- * big_vision's VQ-VAE mask decoder (segmentation.py `Decoder`; ../shared/golden-vqvae/README.md, "The decoder,
- * as big_vision runs it"), as plain TypeScript loops over NHWC activations:
+ * big_vision's VQ-VAE mask decoder (segmentation.py `Decoder`; docs/model-notes.md, "The VQ-VAE mask
+ * decoder"), as plain TypeScript loops over NHWC activations:
  *
  *   codes int[16] → codebook rows → grid      [4, 4, D]      code t at row t // 4, column t % 4
  *   conv0: 1×1 + bias, ReLU                    [4, 4, C]
@@ -9,7 +9,7 @@
  *   conv1: 1×1 + bias, no activation           [64, 64, 1]  → float32[64, 64], row y top→bottom
  *
  * Activations are float64 (the weights are float32): the result is the float64 reference rounded once to
- * float32, as ../shared/golden-vqvae/masks.bin is. About 40 M multiply-adds per mask; plain loops run it in
+ * float32, as the golden masks the tests compare with are. About 40 M multiply-adds per mask; plain loops run it in
  * tens of milliseconds in Node and workerd (README, "Segmentation masks"), so no kernel-module code is needed.
  */
 import { InputError } from "../errors.ts";
@@ -61,8 +61,8 @@ function conv2d(x: Activation, l: ConvWeights): Activation {
 }
 
 /**
- * Transposed convolution, kernel 4, stride 2, PyTorch padding 1 (= Flax/lax padding 2; golden README, "The
- * transposed-convolution convention"), as a scatter: input pixel (i, j) adds in[i, j, c] · W[ky, kx, c, o] to
+ * Transposed convolution, kernel 4, stride 2, PyTorch padding 1 (= Flax/lax padding 2; docs/model-notes.md,
+ * "The transposed convolution"), as a scatter: input pixel (i, j) adds in[i, j, c] · W[ky, kx, c, o] to
  * output pixel (2i − 1 + ky, 2j − 1 + kx); contributions outside [0, 2n) are dropped. n → 2n.
  */
 function convTranspose2d(x: Activation, l: ConvWeights): Activation {

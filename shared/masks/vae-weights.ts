@@ -1,6 +1,6 @@
 /**
- * The weights of big_vision's VQ-VAE mask decoder (`vae-oid.npz`; ../shared/golden-vqvae/README.md, "Keys and
- * shapes"), in the layout this project computes with.
+ * The weights of big_vision's VQ-VAE mask decoder (`vae-oid.npz`; docs/model-notes.md, "The VQ-VAE
+ * mask decoder"), in the layout this project computes with.
  *
  * The npz keeps PyTorch layouts: Conv2d weights [out, in, kh, kw], ConvTranspose2d weights [in, out, kh, kw].
  * Both are repacked once to [kh, kw, in, out] ("HWIO"): with NHWC activations the innermost loop then runs over

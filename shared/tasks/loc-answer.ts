@@ -1,6 +1,6 @@
 /**
- * Parsing PaliGemma's detection and segmentation answers (docs/paligemma.md, "Detection and segmentation
- * answers"). The grammar, after trimming the answer:
+ * Parsing PaliGemma's detection and segmentation answers (docs/model-notes.md, "Detection and
+ * segmentation answers"). The grammar, after trimming the answer:
  *
  *   answer  := "" | object (";" object)*              objects are joined by " ; "; spaces around ";" are free
  *   object  := loc loc loc loc seg{16}? label          no text before the first loc
@@ -12,7 +12,7 @@
  * box) or whose box is empty or inverted (y2 <= y1 or x2 <= x1, the check big_vision's evaluator makes) is
  * dropped and reported with a reason; the other objects are kept.
  *
- * Coordinates follow Google's demo and the paligemma-shapes README: a bin b stands for v = b / 1024 of the
+ * Coordinates follow Google's demo and the default shapes model (same section): a bin b stands for v = b / 1024 of the
  * **original** image's width or height (not big_vision's evaluator, which divides by 1023). So a box is
  * `x = loc / 1024 × width`, `y = loc / 1024 × height`, with x2/y2 the exclusive right/bottom edge.
  */

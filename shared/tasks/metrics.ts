@@ -1,5 +1,6 @@
 /**
- * Accuracy metrics for task answers, as the paligemma-shapes README defines them ("Detection scoring"):
+ * Accuracy metrics for task answers, as the shapes model's evaluation defines them (docs/model-notes.md, "Detection and
+ * segmentation answers"):
  *
  * - caption, count, colour (any non-box kind): exact match of the trimmed answer with the expected text;
  * - detection: a ground-truth object counts as found when a predicted box with the same label has IoU >= 0.5,

@@ -7,7 +7,7 @@
  *   {"task": "segment", "objects": ["cat"]}                      → "segment cat"
  *   {"task": "ocr"}                                              → "ocr"
  *
- * The prefixes are PaliGemma's task prefixes (docs/paligemma.md, "Prompt"; big_vision's PaliGemma README):
+ * The prefixes are PaliGemma's task prefixes (docs/model-notes.md, "Prompt"; big_vision's PaliGemma README):
  * `caption {lang}`, `answer {lang} {question}`, `detect {obj} ; {obj}`, `segment {obj} ; {obj}`, `ocr`.
  *
  * The task fields sit at the top level of the generate request, beside `image`, `max_tokens` and so on, so they

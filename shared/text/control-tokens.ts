@@ -1,7 +1,7 @@
 /**
  * Control tokens in user text. PaliGemmaProcessor builds `"<image>"×N + "<bos>" + prefix + "\n"` and tokenizes
  * the whole string with special-token parsing on, so a prefix that contains the text `<eos>` gets the real eos
- * id and changes the answer (docs/paligemma.md, "Prompt"). Our policy:
+ * id and changes the answer (docs/model-notes.md, "Prompt"). Our policy:
  *
  * - The tokenizer's special tokens (`special: true` in tokenizer.json: `<pad>`, `<eos>`, `<bos>`, `<unk>`,
  *   `<image>`, and whatever else a checkpoint marks special) are refused with a 422 naming the token and the

@@ -1,5 +1,5 @@
 /**
- * The PaliGemma prompt layout (inference), as PaliGemmaProcessor builds it (docs/paligemma.md, "Prompt"):
+ * The PaliGemma prompt layout (inference), as PaliGemmaProcessor builds it (docs/model-notes.md, "Prompt"):
  *
  *   [<image>] × imageTokens, <bos>, encode(prefix + "\n")
  *

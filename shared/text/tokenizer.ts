@@ -3,7 +3,7 @@
  *
  * - `encode` never adds bos/eos (PaliGemmaProcessor builds the prompt layout itself; see prompt.ts).
  * - `decode` skips special tokens (`<pad>`, `<eos>`, `<bos>`, `<unk>`, `<image>`) but keeps `<locDDDD>` and
- *   `<segDDD>`, which are added, non-special tokens (docs/paligemma.md, "Tokens"; stripping them breaks detection).
+ *   `<segDDD>`, which are added, non-special tokens (docs/model-notes.md, "Tokens"; stripping them breaks detection).
  * - `decode` never applies the BERT-era `clean_up_tokenization_spaces` rewrite (" ," → ","): Gemma's
  *   tokenizer_config.json sets it false, but the library defaults it to true when the config omits it.
  *

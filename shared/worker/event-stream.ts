@@ -10,6 +10,7 @@
  * outside (the caller learned that the client went away) ends it the same way, with type `cancelled`.
  */
 import { encodeEvent, type SessionEvent } from "../api/events.ts";
+import { statusOfType, type ErrorData } from "../errors.ts";
 
 /** Time limits of one stream, in milliseconds (absent = none). */
 export interface StreamTimeouts {
@@ -29,7 +30,7 @@ export function eventStream(
   let closed = false;
   let ended = false; // no more events will be enqueued
   let pulling = false;
-  let stopped: { type: "timeout" | "cancelled"; message: string } | null = null;
+  let stopped: ErrorData | null = null;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   let ctrl!: ReadableStreamDefaultController<Uint8Array>;
@@ -59,7 +60,7 @@ export function eventStream(
   };
   const stop = (type: "timeout" | "cancelled", message: string): void => {
     if (ended || stopped !== null) return;
-    stopped = { type, message };
+    stopped = { status: statusOfType(type), type, message };
     abort.abort();
     if (!pulling) void finishStopped();
   };

@@ -30,7 +30,7 @@ describe("eventStream / EventReader", () => {
     async function* gen(): AsyncGenerator<SessionEvent, void, void> {
       yield token(0);
       yield token(1);
-      yield { type: "error", error: { type: "server_error", message: "x" } };
+      yield { type: "error", error: { status: 500, type: "server_error", message: "x" } };
       yield token(2); // never read: error ends the stream
     }
     const reader = new EventReader(eventStream(gen(), new AbortController(), () => closed++));

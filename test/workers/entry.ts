@@ -7,7 +7,7 @@
 import { createDecoderApp } from "../../functions/decoder/app.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "../../functions/decoder/limits.ts";
 import { RateLimiterObject } from "../../functions/decoder/rate-limiter.ts";
-import { SessionObject } from "../../functions/decoder/session.ts";
+import { SessionObject, type SessionEnv } from "../../functions/decoder/session.ts";
 import { decoderDeps } from "../../functions/decoder/wiring.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import { modelStoreFor } from "../../shared/worker/model-store.ts";
@@ -24,7 +24,7 @@ export { RateLimiterObject, SessionObject };
 /** Fake models of this isolate, by kind. */
 const fakes = new ModelCache<ServingModel>();
 
-async function fakeModel(env: DecoderEnv, options: FakeEngineOptions): Promise<ServingModel> {
+async function fakeModel(env: SessionEnv, options: FakeEngineOptions): Promise<ServingModel> {
   const store = modelStoreFor(env);
   const manifest = parseManifest(JSON.parse(new TextDecoder().decode((await store.get("manifest.json"))!)));
   return servingModel(manifest, new FakeEngine(manifest.config, options), await loadTokenizer(store, manifest));

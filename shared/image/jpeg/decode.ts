@@ -2,8 +2,8 @@
  * JPEG → 8-bit RGB with libjpeg-turbo's own decoder (the mozjpeg build in @jsquash/jpeg, compiled to WASM),
  * which is what Pillow decodes with: the accurate integer IDCT (`JDCT_ISLOW`) and smooth ("fancy") chroma
  * upsampling are libjpeg's defaults, so the pixels equal Pillow's `Image.open(f).convert("RGB")` byte for byte
- * (tested on ../shared/golden-jpeg: 4:2:0, 4:4:4, progressive, greyscale). EXIF orientation is not applied
- * (transformers does not apply it either).
+ * (tested against Pillow's decodes in test/unit/image-jpeg-golden.test.ts: 4:2:0, 4:4:4, progressive,
+ * greyscale). EXIF orientation is not applied (transformers does not apply it either).
  *
  * Each decode runs in a fresh instance of the module: libjpeg stops on a fatal error by calling `exit()`,
  * which leaves an Emscripten instance unusable and its allocations unreleased, so instances are never reused.

@@ -1,0 +1,35 @@
+/**
+ * The contract between the two workers: what the decoder worker asks the vision worker over its service
+ * binding (`VISION`, RPC) and what comes back. Neither worker imports the other; both import this.
+ *
+ *   decoder: env.VISION.encode(bytes, {owner, force})  ──RPC──▶  vision: encode → EncodeReply
+ *
+ * Errors cross as data ({@link ErrorData}: RPC carries no error classes); the decoder throws them again with
+ * `errorFromData` (shared/errors.ts).
+ */
+import type { ErrorData } from "../errors.ts";
+
+/** An encoded (or already stored) image; also what `POST /v1/images` answers. */
+export interface ImageRecord {
+  readonly image_id: string;
+  readonly cached: boolean;
+  readonly model: string;
+  readonly tokens: number;
+}
+
+/** Per-request options of an encode. */
+export interface EncodeOptions {
+  /** Owner id of the caller's API key ("" or absent without keys): part of the image id. */
+  readonly owner?: string;
+  /** Encode and store again even when the header says the image is stored (its chunks went missing). */
+  readonly force?: boolean;
+}
+
+/** The answer to an encode: the image's record, or its failure as data, keeping its type and status. */
+export type EncodeReply = { readonly ok: true; readonly image: ImageRecord } | { readonly ok: false; readonly error: ErrorData };
+
+/** The vision worker's RPC methods (its `WorkerEntrypoint` implements this). */
+export interface VisionRpc {
+  /** Encodes an image (or finds it stored) for `options.owner` and returns its id. */
+  encode(bytes: Uint8Array, options?: EncodeOptions): Promise<EncodeReply>;
+}
