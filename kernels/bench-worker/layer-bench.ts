@@ -135,6 +135,7 @@ function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("
     mlpNorm: norm(heap, t.hidden),
     postFfNorm: gemma2 ? norm(heap, t.hidden) : null,
     parts: [{ from: 0, to: t.intermediate, gate: matrix(heap, req, t.intermediate, t.hidden, 15), up: matrix(heap, req, t.intermediate, t.hidden, 16), down: matrix(heap, req, t.hidden, t.intermediate, 17) }],
+    complete: true,
   };
   const head: HeadSlice = { from: 0, to: req.headRows, norm: norm(heap, t.hidden), table: matrix(heap, req, req.headRows, t.hidden, 18) };
   const kind = req.dtype === "int8" ? "q8" : req.dtype === "int4" ? "q4" : "f32";

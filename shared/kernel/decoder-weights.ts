@@ -37,6 +37,12 @@ export interface LayerSlice {
   /** Gemma 2's post_feedforward_layernorm over the summed parts; null for Gemma 1. */
   readonly postFfNorm: number | null;
   readonly parts: readonly MlpPart[];
+  /**
+   * Whether the parts cover the whole MLP. When they do not (a stage holding one part of a cut layer), running
+   * the slice yields the parts' sum before the post-feed-forward norm and residual, which the caller applies
+   * once every part's sum is in (see {@link LayerSlice.postFfNorm}).
+   */
+  readonly complete: boolean;
 }
 
 /** One vocabulary slice of the tied LM head: rows [from, to). */
@@ -81,6 +87,7 @@ export function declareDecoderStage(manifest: Manifest, stage: ManifestStage, fi
       mlpNorm: vec(gemma2 ? `${p}.pre_ff_norm.weight` : `${p}.post_attn_norm.weight`),
       postFfNorm: gemma2 ? vec(`${p}.post_ff_norm.weight`) : null,
       parts: [{ from: part.from, to: part.to, gate: file.matrix(`${p}.gate`, rows, t.hidden), up: file.matrix(`${p}.up`, rows, t.hidden), down: file.matrix(`${p}.down`, t.hidden, rows) }],
+      complete: part.from === 0 && part.to === t.intermediate,
     });
   }
   return slices;
@@ -92,8 +99,8 @@ export function declareHeadStage(manifest: Manifest, stage: ManifestStage, file:
   return { from: stage.from, to: stage.to, norm: file.floats("head.norm.weight", [h]), table: file.matrix("head.embed", stage.to - stage.from, h) };
 }
 
-/** Merges the slices of several stages into whole layers (attention from the stage that has it, parts in order). */
-export function mergeLayers(slices: readonly LayerSlice[]): LayerSlice[] {
+/** Merges the slices of several stages into layers (attention from the stage that has it, parts in order). */
+export function mergeLayers(slices: readonly LayerSlice[], intermediate: number): LayerSlice[] {
   const byLayer = new Map<number, LayerSlice[]>();
   for (const s of slices) byLayer.set(s.index, [...(byLayer.get(s.index) ?? []), s]);
   return [...byLayer.entries()]
@@ -101,6 +108,7 @@ export function mergeLayers(slices: readonly LayerSlice[]): LayerSlice[] {
     .map(([index, list]) => {
       const attention = list.find((s) => s.attention)?.attention ?? null;
       const parts = list.flatMap((s) => s.parts).sort((a, b) => a.from - b.from);
-      return { index, attention, mlpNorm: list[0].mlpNorm, postFfNorm: list[0].postFfNorm, parts };
+      const complete = parts[0]?.from === 0 && parts.at(-1)?.to === intermediate && parts.every((p, i) => i === 0 || p.from === parts[i - 1].to);
+      return { index, attention, mlpNorm: list[0].mlpNorm, postFfNorm: list[0].postFfNorm, parts, complete };
     });
 }

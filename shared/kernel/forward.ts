@@ -63,9 +63,11 @@ export class Forward {
 
   /**
    * Appends one token (its embedding row `token`, f32[H]) to `seq` and, when `logits` (f32[vocab]) is given,
-   * writes the next-token logits into it.
+   * writes the next-token logits into it. `out.hidden` (f32[H]) receives the row after this engine's layers;
+   * `out.partial` the parts' sum of a layer whose MLP this engine holds only part of (the row is then the
+   * attention block's output, or the input).
    */
-  run(seq: KvSequence, token: Float32Array, logits: Float32Array | null): void {
+  run(seq: KvSequence, token: Float32Array, logits: Float32Array | null, out: { hidden?: Float32Array; partial?: Float32Array } = {}): void {
     const t = this.config.text;
     const heap = this.kernel.heap;
     const pos = seq.length; // cache index of the new token (position pos + 1, 1-based)
@@ -75,8 +77,9 @@ export class Forward {
     const rope = ropeTables(t, pos + 1, 1);
     heap.f32(this.s.cos, t.headDim).set(rope.cos);
     heap.f32(this.s.sin, t.headDim).set(rope.sin);
-    for (const layer of this.layers) this.layer(layer, seq, pos);
+    for (const layer of this.layers) this.layer(layer, seq, pos, out.partial ?? null);
     seq.length = pos + 1;
+    if (out.hidden) out.hidden.set(this.kernel.heap.f32(this.s.x, this.config.text.hidden));
     if (logits) this.logits(logits);
   }
 
@@ -86,14 +89,31 @@ export class Forward {
     this.logits(out);
   }
 
-  private layer(w: LayerSlice, seq: KvSequence, pos: number): void {
+  private layer(w: LayerSlice, seq: KvSequence, pos: number, partial: Float32Array | null): void {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const s = this.s;
+    if (w.attention) this.attention(w, seq, pos);
+    ex.rmsNorm(s.xb, s.x, w.mlpNorm, t.hidden, t.rmsNormEps);
+    this.mlp(w, s.xb, s.xb2);
+    if (!w.complete) {
+      // One part of a cut layer: its sum goes back as it is; the caller adds every part's, norms, adds the residual.
+      if (!partial) throw new Error(`this engine holds part of decoder layer ${w.index}'s MLP: pass out.partial`);
+      partial.set(this.kernel.heap.f32(s.xb2, t.hidden));
+      return;
+    }
+    if (w.postFfNorm !== null) ex.rmsNorm(s.xb2, s.xb2, w.postFfNorm, t.hidden, t.rmsNormEps);
+    ex.addInto(s.x, s.xb2, t.hidden);
+  }
+
+  /** The attention block of one token: q/k/v, RoPE, the cache, attention, o, (post-attention norm), residual. */
+  private attention(w: LayerSlice, seq: KvSequence, pos: number): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const s = this.s;
     const hd = t.headDim;
     const lin = this.linear;
-    const a = w.attention;
-    if (!a) throw new Error(`decoder layer ${w.index} has no attention block in this engine`);
+    const a = w.attention!;
     ex.rmsNorm(s.xb, s.x, a.inputNorm, t.hidden, t.rmsNormEps);
     lin.prepare(s.xb, t.hidden);
     lin.apply(a.q, s.q);
@@ -114,11 +134,6 @@ export class Forward {
     lin.prepare(s.att, t.heads * hd);
     lin.apply(a.o, s.xb2);
     if (a.postAttnNorm !== null) ex.rmsNorm(s.xb2, s.xb2, a.postAttnNorm, t.hidden, t.rmsNormEps);
-    ex.addInto(s.x, s.xb2, t.hidden);
-
-    ex.rmsNorm(s.xb, s.x, w.mlpNorm, t.hidden, t.rmsNormEps);
-    this.mlp(w, s.xb, s.xb2);
-    if (w.postFfNorm !== null) ex.rmsNorm(s.xb2, s.xb2, w.postFfNorm, t.hidden, t.rmsNormEps);
     ex.addInto(s.x, s.xb2, t.hidden);
   }
 

@@ -101,7 +101,8 @@ export class KernelModel {
       }
       await file.fill(await open(stage.weights), opts.verify ?? true);
     }
-    const layers = mergeLayers(slices);
+    const layers = mergeLayers(slices, manifest.config.text.intermediate);
+    if (layers.some((l) => !l.complete) && layers.length > 1) throw new ModelFormatError("an engine holding part of a layer's MLP holds that one layer only");
     head.sort((a, b) => a.from - b.from);
     vision.sort((a, b) => a.from - b.from);
     const t = manifest.config.text;
@@ -129,8 +130,18 @@ export class KernelModel {
     for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * this.normaliser);
   }
 
-  /** Prefill rows through this engine's decoder layers into `seq`; returns the output rows f32[rows, H]. */
+  /** Prefill rows through this engine's (whole) decoder layers into `seq`; returns the output rows f32[rows, H]. */
   prefillRows(seq: KvSequence, hidden: Float32Array, rows: number): Float32Array {
+    const out = this.stageRows(seq, hidden, rows);
+    if (out.partial) throw new Error("this engine holds part of a layer's MLP: use stageRows");
+    return out.hidden;
+  }
+
+  /**
+   * Rows through this engine's decoder layers, appended to `seq`: the output rows, and for an engine holding
+   * part of a layer's MLP its parts' sum (the rows then are the attention block's output, or the input).
+   */
+  stageRows(seq: KvSequence, hidden: Float32Array, rows: number): { hidden: Float32Array; partial: Float32Array | null } {
     this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
     return this.prefillP.run(seq, hidden, rows);
   }
@@ -147,9 +158,22 @@ export class KernelModel {
     this.forward().run(seq, this.row, logits);
   }
 
-  /** Appends an already-embedded row (f32[H]) to `seq` (and the logits, when asked). */
-  stepRow(seq: KvSequence, row: Float32Array, logits: Float32Array | null): void {
-    this.forward().run(seq, row, logits);
+  /**
+   * One row (f32[H]) through this engine's decoder layers, appended to `seq`: the row after them, and for an
+   * engine holding part of a layer's MLP its parts' sum (see {@link stageRows}).
+   */
+  stepRow(seq: KvSequence, row: Float32Array): { hidden: Float32Array; partial: Float32Array | null } {
+    const h = this.manifest.config.text.hidden;
+    const out = { hidden: new Float32Array(h), partial: this.layers.some((l) => !l.complete) ? new Float32Array(h) : undefined };
+    this.forward().run(seq, row, null, out);
+    return { hidden: out.hidden, partial: out.partial ?? null };
+  }
+
+  /** The post-feed-forward norm weight (1 + w) of decoder layer `layer` held here, f32[H]; null for Gemma 1. */
+  postFfNorm(layer: number): Float32Array | null {
+    const l = this.layers.find((x) => x.index === layer);
+    if (!l) throw new RangeError(`this engine holds no part of decoder layer ${layer}`);
+    return l.postFfNorm === null ? null : this.kernel.heap.f32(l.postFfNorm, this.manifest.config.text.hidden).slice();
   }
 
   /** Logits f32[vocab] of one final hidden row f32[H] (final norm, head slices, soft-cap), through GEMVs. */

@@ -46,9 +46,10 @@ export class Prefill {
   /**
    * Runs `rows` new rows (hidden f32[rows, H]) through this engine's layers, appending them to `seq`. Rows
    * before cache index `prefixEnd` see each other (default: all of them, the prompt); later ones are causal.
-   * Returns the output rows f32[rows, H] (a fresh array).
+   * Returns the output rows f32[rows, H] (fresh arrays): for a layer whose MLP this engine holds only part of,
+   * `hidden` is the rows after the attention block (as they came, without one) and `partial` its parts' sum.
    */
-  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number): Float32Array {
+  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number): { hidden: Float32Array; partial: Float32Array | null } {
     const t = this.config.text;
     const heap = this.kernel.heap;
     const h = t.hidden;
@@ -63,9 +64,10 @@ export class Prefill {
     heap.f32(x, rows * h).set(hidden.subarray(0, rows * h));
     heap.f32(cos, rows * t.headDim).set(rope.cos);
     heap.f32(sin, rows * t.headDim).set(rope.sin);
-    for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total);
+    const partial = this.layers.some((l) => !l.complete) ? this.buf.get("partial", 4 * rows * h) : 0;
+    for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total, partial);
     seq.length = total;
-    return heap.f32(x, rows * h).slice();
+    return { hidden: heap.f32(x, rows * h).slice(), partial: partial ? heap.f32(partial, rows * h).slice() : null };
   }
 
   /** Rows of final norm + the head slices + final soft-cap: logits f32[rows, vocab] for hidden f32[rows, H]. */
@@ -89,43 +91,83 @@ export class Prefill {
     return out;
   }
 
-  private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number): void {
+  private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number, partial: number): void {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const h = t.hidden;
+    const R = Math.min(PREFILL_CHUNK, rows);
+    const wide = Math.min(this.mlpColumns, Math.max(...w.parts.map((p) => p.to - p.from)));
+    const xb = this.buf.get("xb", 4 * R * h);
+    const yb = this.buf.get("yb", 4 * R * h);
+    const gate = this.buf.get("gate", 4 * R * wide);
+    const up = this.buf.get("up", 4 * R * wide);
+    const maxK = Math.max(h, t.heads * t.headDim, wide, past + rows, t.headDim);
+    // Every buffer at its final size before any address is held (a later, larger request would move it).
+    this.buf.get("work", 4 * R * maxK);
+    this.buf.get("panel", 4 * 8 * maxK);
+    if (w.attention) {
+      this.buf.get("ctx", 4 * R * t.heads * t.headDim);
+      this.buf.get("scores", 4 * R * (past + rows));
+    }
+    const attention = w.attention ? this.attentionKeys(w, seq, x, cos, sin, past, rows) : null;
+    for (let r0 = 0; r0 < rows; r0 += R) {
+      const n = Math.min(R, rows - r0);
+      const xr = x + 4 * r0 * h;
+      if (attention) this.attend(w, attention, xr, past, past + rows, r0, n, R, prefixEnd);
+      this.norm(xb, xr, w.mlpNorm, n);
+      let first = true;
+      for (const p of w.parts) {
+        const pr = p.to - p.from;
+        for (let c0 = 0; c0 < pr; c0 += this.mlpColumns) {
+          const ic = Math.min(this.mlpColumns, pr - c0);
+          this.gemm(gate, ic, xb, h, sliceOf(p.gate, c0, ic), 0, n);
+          this.gemm(up, ic, xb, h, sliceOf(p.up, c0, ic), 0, n);
+          ex.geluMul(gate, up, n * ic);
+          this.gemm(yb, h, gate, ic, sliceOf(p.down, 0, h, c0, ic), 0, n, first ? 0 : ACCUMULATE);
+          first = false;
+        }
+      }
+      if (!w.complete) {
+        // One part of a cut layer: its sum goes back as it is; the caller adds every part's, norms, adds the residual.
+        this.kernel.heap.u8(partial + 4 * r0 * h, 4 * n * h).set(this.kernel.heap.u8(yb, 4 * n * h));
+        continue;
+      }
+      if (w.postFfNorm !== null) this.norm(yb, yb, w.postFfNorm, n);
+      ex.addInto(xr, yb, n * h);
+    }
+  }
+
+  /** Normalises `n` rows of H (Gemma's RMSNorm with (1 + w)). */
+  private norm(dst: number, src: number, weight: number, n: number): void {
+    const t = this.config.text;
+    for (let r = 0; r < n; r++) this.kernel.exports.rmsNorm(dst + 4 * r * t.hidden, src + 4 * r * t.hidden, weight, t.hidden, t.rmsNormEps);
+  }
+
+  /**
+   * Pass 1 of a layer's attention: queries of every row (kept), keys and values into the cache, then the cache's
+   * keys and values packed for the score and context GEMMs. Returns the packed buffers.
+   */
+  private attentionKeys(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number): { q: number; kPack: number; vPack: number; t8: number; hd8: number } {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const { hidden: h, heads, kvHeads, headDim: hd } = t;
     const qd = heads * hd;
     const kvd = kvHeads * hd;
-    const a = w.attention;
-    if (!a) throw new Error(`decoder layer ${w.index} has no attention block in this engine`);
+    const a = w.attention!;
     const total = past + rows;
     const R = Math.min(PREFILL_CHUNK, rows);
-    const wide = Math.min(this.mlpColumns, Math.max(...w.parts.map((p) => p.to - p.from)));
     const q = this.buf.get("q", 4 * rows * qd);
     const xb = this.buf.get("xb", 4 * R * h);
     const kb = this.buf.get("kb", 4 * R * kvd);
     const vb = this.buf.get("vb", 4 * R * kvd);
-    const ctx = this.buf.get("ctx", 4 * R * qd);
-    const yb = this.buf.get("yb", 4 * R * h);
-    const gate = this.buf.get("gate", 4 * R * wide);
-    const up = this.buf.get("up", 4 * R * wide);
-    const scores = this.buf.get("scores", 4 * R * total);
     const t8 = Math.ceil(total / 8) * 8;
     const hd8 = Math.ceil(hd / 8) * 8;
     const kPack = this.buf.get("kpack", 4 * kvHeads * hd * t8);
     const vPack = this.buf.get("vpack", 4 * kvHeads * total * hd8);
-    const maxK = Math.max(h, qd, wide, total, hd);
-    this.buf.get("work", 4 * R * maxK);
-    this.buf.get("panel", 4 * 8 * maxK);
     const slot = seq.slot(w.index);
-    const eps = t.rmsNormEps;
-    const norm = (dst: number, src: number, weight: number, n: number) => {
-      for (let r = 0; r < n; r++) ex.rmsNorm(dst + 4 * r * h, src + 4 * r * h, weight, h, eps);
-    };
-
-    // Pass 1: queries of every row; keys and values into the cache.
     for (let r0 = 0; r0 < rows; r0 += R) {
       const n = Math.min(R, rows - r0);
-      norm(xb, x + 4 * r0 * h, a.inputNorm, n);
+      this.norm(xb, x + 4 * r0 * h, a.inputNorm, n);
       this.mm(q + 4 * r0 * qd, qd, xb, h, a.q, 0, n);
       this.mm(kb, kvd, xb, h, a.k, 0, n);
       this.mm(vb, kvd, xb, h, a.v, 0, n);
@@ -148,40 +190,35 @@ export class Prefill {
       ex.packB(kPack + 4 * g * hd * t8, seq.at("keys", slot, g, 0), 1, hd, hd, total);
       ex.packB(vPack + 4 * g * total * hd8, seq.at("values", slot, g, 0), hd, 1, total, hd);
     }
+    return { q, kPack, vPack, t8, hd8 };
+  }
 
-    // Pass 2: attention, o, residual; MLP, residual.
+  /**
+   * Pass 2 for rows [r0, r0 + n) at xr over all `total` cache positions: per head softmax(q·Kᵀ)·V, o,
+   * (post-attention norm), residual. `R` is the chunk the scratch was sized for (n ≤ R).
+   */
+  private attend(w: LayerSlice, k: { q: number; kPack: number; vPack: number; t8: number; hd8: number }, xr: number, past: number, total: number, r0: number, n: number, R: number, prefixEnd: number): void {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const { hidden: h, heads, kvHeads, headDim: hd } = t;
+    const qd = heads * hd;
+    const a = w.attention!;
+    const ctx = this.buf.get("ctx", 4 * R * qd);
+    const scores = this.buf.get("scores", 4 * R * total);
+    const yb = this.buf.get("yb", 4 * R * h);
+    const work = this.buf.get("work", 4 * R * Math.max(h, qd, total, hd));
     const window = isSlidingLayer(t, w.index) && t.slidingWindow !== null ? t.slidingWindow : 0;
     const scale = t.queryPreAttnScalar ** -0.5;
     const group = heads / kvHeads;
-    const work = this.buf.get("work", 4 * R * maxK);
-    for (let r0 = 0; r0 < rows; r0 += R) {
-      const n = Math.min(R, rows - r0);
-      for (let head = 0; head < heads; head++) {
-        const g = Math.floor(head / group);
-        ex.gemm(scores, total, q + 4 * (r0 * qd + head * hd), qd, kPack + 4 * g * hd * t8, 0, n, total, hd, 0, work);
-        ex.attnSoftmaxRows(scores, total, n, past + r0, total, prefixEnd, window, scale, t.attnLogitSoftcap ?? 0);
-        ex.gemm(ctx + 4 * head * hd, qd, scores, total, vPack + 4 * g * total * hd8, 0, n, hd, total, 0, work);
-      }
-      this.mm(yb, h, ctx, qd, a.o, 0, n);
-      if (a.postAttnNorm !== null) norm(yb, yb, a.postAttnNorm, n);
-      const xr = x + 4 * r0 * h;
-      ex.addInto(xr, yb, n * h);
-      norm(xb, xr, w.mlpNorm, n);
-      let first = true;
-      for (const p of w.parts) {
-        const pr = p.to - p.from;
-        for (let c0 = 0; c0 < pr; c0 += this.mlpColumns) {
-          const ic = Math.min(this.mlpColumns, pr - c0);
-          this.gemm(gate, ic, xb, h, sliceOf(p.gate, c0, ic), 0, n);
-          this.gemm(up, ic, xb, h, sliceOf(p.up, c0, ic), 0, n);
-          ex.geluMul(gate, up, n * ic);
-          this.gemm(yb, h, gate, ic, sliceOf(p.down, 0, h, c0, ic), 0, n, first ? 0 : ACCUMULATE);
-          first = false;
-        }
-      }
-      if (w.postFfNorm !== null) norm(yb, yb, w.postFfNorm, n);
-      ex.addInto(xr, yb, n * h);
+    for (let head = 0; head < heads; head++) {
+      const g = Math.floor(head / group);
+      ex.gemm(scores, total, k.q + 4 * (r0 * qd + head * hd), qd, k.kPack + 4 * g * hd * k.t8, 0, n, total, hd, 0, work);
+      ex.attnSoftmaxRows(scores, total, n, past + r0, total, prefixEnd, window, scale, t.attnLogitSoftcap ?? 0);
+      ex.gemm(ctx + 4 * head * hd, qd, scores, total, k.vPack + 4 * g * total * k.hd8, 0, n, hd, total, 0, work);
     }
+    this.mm(yb, h, ctx, qd, a.o, 0, n);
+    if (a.postAttnNorm !== null) this.norm(yb, yb, a.postAttnNorm, n);
+    ex.addInto(xr, yb, n * h);
   }
 
   /** c[m, W.n] (ldc) = a[m, W.k] (lda) · Wᵀ (+ bias) per flags, over the weights as stored. */
