@@ -17,6 +17,9 @@ import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
 import { FULL_REPS, QUICK_REPS } from "./timing.ts";
 import { kernelRows, type KernelRow } from "./kernel-rows.ts";
 import { loadOnnxruntimeNode, OnnxruntimeNodeMissing } from "./runtimes/node-native.ts";
+import { formatMemoryReport, memoryJson } from "./memory/report.ts";
+import { memoryBench } from "./memory/run.ts";
+import { DEFAULT_STAGE_BUDGET } from "../shared/model/stage-memory.ts";
 
 const DEFAULT_DTYPES = "fp32,fp16,int8,int8-acc4,int4,int4-acc4";
 
@@ -48,6 +51,7 @@ interface CliOptions {
   visionLayers: number;
   workDir?: string;
   kernel: boolean;
+  memory?: boolean;
 }
 
 const program = new Command()
@@ -63,7 +67,15 @@ const program = new Command()
   .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
   .option("--no-kernel", "skip the kernel module's rows (kernels/: int8/int4 decode GEMV, float32 vision GEMM; in workerd and Node)")
+  .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
   .action(async (o: CliOptions) => {
+    if (o.memory) {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const report = await memoryBench({ budgetMb: 100, dtypes: ["int8", "int4"], budget: DEFAULT_STAGE_BUDGET, rows: 270, steps: 4, workDir: o.workDir, log });
+      process.stdout.write(`${formatMemoryReport(report)}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify(memoryJson(report))}\n`);
+      return;
+    }
     // Before minutes of work: the default runtimes include node-native, whose onnxruntime-node is a separate install.
     if (o.runtimes.includes("node-native")) {
       try {

@@ -4,6 +4,7 @@
  *   POST /bench    KernelBenchRequest + { flavor? } → KernelBenchResult (synthetic weights, layer-bench.ts)
  *   POST /decode   DecodeRequest → DecodeReply: loads a converted model from a loopback file server and runs
  *                  kernel decode steps from a given (prefill) cache, for the workerd parity test.
+ *   POST /stage    StageMemoryRequest → StageMemoryReply: one stage loaded and worked alone (the memory bench).
  *   POST /gemv     GemvRequest → { flavor, y }: one quantised matrix-vector product (kernel tests).
  *   POST /generate GenerateRequest → GenerateReply: the whole engine (each phase on the kernel or onnxruntime-web)
  *                  on such a model, for end-to-end comparisons and tokens/s (generate.ts).
@@ -21,6 +22,7 @@ import { parseManifest, stagesOf } from "../../shared/model/manifest.ts";
 import { runKernelBench, type KernelBenchRequest } from "./layer-bench.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { generate, type GenerateRequest } from "./generate.ts";
+import { stageMemory, type StageMemoryRequest } from "./stage-memory.ts";
 
 /** POST /decode body: the model's base URL, the cache to start from and the ids to feed. */
 export interface DecodeRequest {
@@ -118,6 +120,7 @@ export default {
         return Response.json(await runKernelBench(await kernelFor(req.flavor), req, () => performance.now()));
       }
       if (path === "/gemv" && request.method === "POST") return Response.json(await gemv((await request.json()) as GemvRequest));
+      if (path === "/stage" && request.method === "POST") return Response.json(await stageMemory((await request.json()) as StageMemoryRequest, await kernelFor(undefined)));
       if (path === "/decode" && request.method === "POST") return Response.json(await decode((await request.json()) as DecodeRequest));
       if (path === "/generate" && request.method === "POST") {
         return Response.json(await generate((await request.json()) as GenerateRequest, { kind: "module", module: simdWasm, relaxed: relaxedWasm }));

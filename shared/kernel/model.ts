@@ -181,6 +181,12 @@ export class KernelModel {
     this.forward().logitsOf(row, out);
   }
 
+  /** This engine's vision stages over pixels (first stage) or rows f32[N, D]: rows out, or soft tokens at the last. */
+  visionStage(input: Float32Array): Float32Array {
+    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision);
+    return this.visionP.stage(input);
+  }
+
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */
   encode(pixels: Float32Array): Float32Array {
     this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision);

@@ -123,6 +123,31 @@ export class VisionTower {
     return this.project(last.head).slice(0, n * projectionDim);
   }
 
+  /**
+   * This engine's vision stages over their input: pixels f32[1, 3, S, S] for the first stage, rows f32[N, D] from
+   * the previous stage otherwise. Returns rows f32[N, D], or the soft tokens f32[N, P] when the last stage is here.
+   */
+  stage(input: Float32Array): Float32Array {
+    const { vision: v, imageTokens: n } = this.config;
+    const first = this.slices[0];
+    const last = this.slices.at(-1);
+    if (!first) throw new Error("this engine holds no vision stage");
+    const heap = this.kernel.heap;
+    if (first.embed) {
+      const s = v.imageSize;
+      if (input.length !== 3 * s * s) throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${s}, ${s}]`, "pixel_values");
+      const pp = 3 * v.patchSize ** 2;
+      im2col(input, s, v.patchSize, heap.f32(this.patches, n * pp));
+      this.encoder.linear(this.x, v.hidden, this.patches, pp, first.embed.patch);
+      this.kernel.exports.addInto(this.x, first.embed.pos, n * v.hidden);
+    } else {
+      if (input.length !== n * v.hidden) throw new Error(`vision rows must be f32[${n}, ${v.hidden}]`);
+      heap.f32(this.x, n * v.hidden).set(input);
+    }
+    this.layers();
+    return last?.head ? this.project(last.head) : heap.f32(this.x, n * v.hidden).slice();
+  }
+
   private layerCount(): number {
     return this.slices.reduce((a, s) => a + s.layers.length, 0);
   }

@@ -1,0 +1,217 @@
+/**
+ * `npm run -s bench -- --memory [--json]`: what each stage of PaliGemma-3B really holds. The model (synthetic
+ * weights, real shapes: 27 SigLIP layers, 18 Gemma-2B layers, the whole 257,216-row tied head) is planned at a
+ * stage budget (100 MB) for int8 and int4 by the converter's planner; the largest vision stage, decoder stage with
+ * attention, MLP-only part (when the plan cuts layers) and head stage of each plan are written to disk and each is
+ * loaded **alone in its own workerd process** (kernels/bench-worker under wrangler's dev server), streamed from a
+ * loopback file server, and worked: a 270-row prefill and decode steps for 4 sessions whose caches hold 1,024
+ * positions. Per stage: weight bytes, the kernel instance's memory, the worker's JS heap (inspector), and the
+ * process's peak RSS (VmHWM) minus that of the same worker with no model loaded, measured in its own process.
+ */
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { planByMemory } from "../../converter/plan-memory.ts";
+import type { StageMemoryReply, StageMemoryRequest } from "../../kernels/bench-worker/stage-memory.ts";
+import { estimateStage, type StageBudget, type StageEstimate } from "../../shared/model/stage-memory.ts";
+import { benchShape } from "../shapes.ts";
+import { jsHeapUsed } from "./inspector.ts";
+import { writeSyntheticModel } from "./synthetic.ts";
+
+const CONFIG = fileURLToPath(new URL("../../kernels/bench-worker/wrangler.toml", import.meta.url));
+
+export interface MemoryBenchOptions {
+  readonly budgetMb: number;
+  readonly dtypes: readonly ("int8" | "int4")[];
+  readonly budget: StageBudget;
+  /** Prefill rows each session runs, and decode steps after them. */
+  readonly rows: number;
+  readonly steps: number;
+  readonly workDir?: string;
+  readonly log: (line: string) => void;
+}
+
+/** One measured stage (the JSON contract's fields, then the estimate for comparison). */
+export interface MeasuredStage {
+  readonly name: string;
+  readonly kind: "vision" | "decoder" | "head";
+  readonly from: number;
+  readonly to: number;
+  readonly weight_bytes: number;
+  readonly kernel_bytes: number;
+  readonly js_heap_bytes: number;
+  readonly peak_rss_delta_bytes: number;
+  readonly mlp?: { readonly from: number; readonly to: number };
+  readonly attention?: boolean;
+  readonly estimate: StageEstimate;
+  readonly load_ms: number;
+  readonly work_ms: number;
+}
+
+export interface MemoryPlanReport {
+  readonly dtype: "int8" | "int4";
+  readonly stages: number;
+  readonly weight_bytes: number;
+  readonly measured: readonly MeasuredStage[];
+}
+
+export interface MemoryReport {
+  readonly budget_mb: number;
+  readonly plans: readonly MemoryPlanReport[];
+  readonly baseline: { readonly peak_rss_bytes: number; readonly js_heap_bytes: number };
+}
+
+/** Process ids of every descendant of `pid`. */
+function descendants(pid: number): number[] {
+  const ppid = (p: number) => {
+    try {
+      return Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+    } catch {
+      return -1;
+    }
+  };
+  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    for (const c of all) if (ppid(c) === p) (out.push(c), queue.push(c));
+  }
+  return out;
+}
+
+/** Peak resident set (VmHWM) of the largest workerd process under this one: the user worker's (the other is wrangler's proxy). */
+function workerPeakRss(): number {
+  let best = 0;
+  for (const pid of descendants(process.pid)) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "workerd") continue;
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+      best = Math.max(best, kb * 1024);
+    } catch {
+      // gone
+    }
+  }
+  if (!best) throw new Error("no workerd process found under this one");
+  return best;
+}
+
+function fileServer(root: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = join(root, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
+    if (!path.startsWith(root)) return void res.writeHead(403).end();
+    try {
+      res.writeHead(200, { "content-length": statSync(path).size });
+      createReadStream(path).pipe(res);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `work` against a fresh worker (its own workerd process); returns its result, the peak RSS and the JS heap after it. */
+async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; peakRss: number; jsHeap: number }> {
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+  process.env.WRANGLER_SEND_METRICS ??= "false";
+  const { unstable_startWorker } = await import("wrangler");
+  const inspectorPort = await freePort();
+  const worker = await unstable_startWorker({
+    config: CONFIG,
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: { port: inspectorPort }, logLevel: "error", watch: false, persist: false } as never,
+  });
+  try {
+    await worker.ready;
+    const result = await work(await worker.url);
+    const jsHeap = await jsHeapUsed(new URL(`http://127.0.0.1:${inspectorPort}/`));
+    return { result, peakRss: workerPeakRss(), jsHeap };
+  } finally {
+    await worker.dispose();
+  }
+}
+
+async function post<T>(url: URL, body: unknown): Promise<T> {
+  const res = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const json = (await res.json()) as T & { error?: string };
+  if (!res.ok || json.error) throw new Error(`${url.pathname}: ${json.error ?? res.status}`);
+  return json;
+}
+
+/** Plans, writes, loads and measures; see the module comment. */
+export async function memoryBench(o: MemoryBenchOptions): Promise<MemoryReport> {
+  const config = benchShape("paligemma-3b", 1, 1).config;
+  const work = o.workDir ?? mkdtempSync(join(tmpdir(), "pg-memory-"));
+  const files = await fileServer(work);
+  const base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  try {
+    o.log("memory: baseline worker (kernel module instantiated, no model)");
+    const baseline = await inFreshWorker((url) => fetch(new URL("/ping", url)).then((r) => r.json()));
+    o.log(`  peak RSS ${(baseline.peakRss / 1e6).toFixed(1)} MB, JS heap ${(baseline.jsHeap / 1e6).toFixed(1)} MB`);
+    const plans: MemoryPlanReport[] = [];
+    for (const dtype of o.dtypes) {
+      const weights = { dtype, blockSize: 32 } as const;
+      const budget = { ...o.budget, maxStageBytes: Math.floor(o.budgetMb * 1e6) };
+      const planned = planByMemory(config, weights, { maxStageBytes: budget.maxStageBytes, budget: o.budget });
+      const counters = { vision: 0, decoder: 0, head: 0 };
+      const partsSeen = new Map<number, number>();
+      const stages = planned.map((s) => {
+        const part = s.mlp !== undefined || s.attention === false;
+        const p = partsSeen.get(s.from) ?? 0;
+        if (part) partsSeen.set(s.from, p + 1);
+        const name = part ? `decoder-l${s.from}.${p}` : `${s.kind}-${counters[s.kind]++}`;
+        return { ...s, name, estimate: estimateStage(config, weights, s, o.budget) };
+      });
+      const largest = (pick: (s: (typeof stages)[number]) => boolean) => stages.filter(pick).sort((a, b) => b.estimate.residentBytes - a.estimate.residentBytes)[0];
+      const chosen = [
+        largest((s) => s.kind === "vision"),
+        largest((s) => s.kind === "decoder" && s.attention !== false),
+        largest((s) => s.kind === "decoder" && s.attention === false),
+        largest((s) => s.kind === "head"),
+      ].filter((s): s is (typeof stages)[number] => s !== undefined);
+      o.log(`memory: ${dtype} plan: ${stages.length} stages at ${o.budgetMb} MB; measuring ${chosen.map((s) => s.name).join(", ")}`);
+      const dir = join(work, dtype);
+      await writeSyntheticModel(dir, config, weights, stages, budget, new Set(chosen.map((s) => s.name)), o.log);
+      const measured: MeasuredStage[] = [];
+      for (const s of chosen) {
+        const req: StageMemoryRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, sessions: o.budget.sessions, context: o.budget.context, rows: o.rows, steps: o.steps };
+        const run = await inFreshWorker((url) => post<StageMemoryReply>(new URL("/stage", url), req));
+        const row: MeasuredStage = {
+          name: s.name,
+          kind: s.kind,
+          from: s.from,
+          to: s.to,
+          weight_bytes: run.result.weightBytes,
+          kernel_bytes: run.result.kernelBytes,
+          js_heap_bytes: run.jsHeap,
+          peak_rss_delta_bytes: run.peakRss - baseline.peakRss,
+          ...(s.mlp ? { mlp: s.mlp } : {}),
+          ...(s.attention === false ? { attention: false } : {}),
+          estimate: s.estimate,
+          load_ms: Math.round(run.result.loadMs),
+          work_ms: Math.round(run.result.workMs),
+        };
+        o.log(`  ${s.name}: weights ${(row.weight_bytes / 1e6).toFixed(1)} MB, kernel ${(row.kernel_bytes / 1e6).toFixed(1)} MB, JS heap ${(row.js_heap_bytes / 1e6).toFixed(1)} MB, peak RSS +${(row.peak_rss_delta_bytes / 1e6).toFixed(1)} MB (estimate ${(s.estimate.residentBytes / 1e6).toFixed(1)} MB); load ${row.load_ms} ms, work ${row.work_ms} ms`);
+        measured.push(row);
+      }
+      plans.push({ dtype, stages: stages.length, weight_bytes: stages.reduce((a, s) => a + s.estimate.weightBytes, 0), measured });
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { budget_mb: o.budgetMb, plans, baseline: { peak_rss_bytes: baseline.peakRss, js_heap_bytes: baseline.jsHeap } };
+  } finally {
+    files.close();
+    if (!o.workDir) rmSync(work, { recursive: true, force: true });
+  }
+}
