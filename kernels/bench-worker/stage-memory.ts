@@ -29,9 +29,10 @@ export interface StageMemoryReply {
   readonly workMs: number;
 }
 
-/** Deterministic filler rows (the values do not change the memory a stage uses). */
-function rowsOf(n: number, seed: number): Float32Array {
-  return Float32Array.from({ length: n }, (_, i) => Math.sin(seed + i * 0.37) * 0.5);
+/** Deterministic filler rows (the values do not change the memory a stage uses), into `out` or a fresh array. */
+function rowsOf(n: number, seed: number, out = new Float32Array(n)): Float32Array {
+  for (let i = 0; i < n; i++) out[i] = Math.sin(seed + i * 0.37) * 0.5;
+  return out;
 }
 
 export async function stageMemory(req: StageMemoryRequest, kernel: KernelModule): Promise<StageMemoryReply> {
@@ -49,11 +50,16 @@ export async function stageMemory(req: StageMemoryRequest, kernel: KernelModule)
   const c = manifest.config;
   const h = c.text.hidden;
   if (stage.kind === "decoder") {
+    // A call's input and output rows [P, H] are one array each, reused from call to call (what the estimate
+    // counts); every session's cache is reserved at full context and kept to the end.
+    const input = new Float32Array(req.rows * h);
+    const part = stage.mlp !== undefined || stage.attention === false;
+    const into = { hidden: new Float32Array(req.rows * h), ...(part ? { partial: new Float32Array(req.rows * h) } : {}) };
     const sequences = Array.from({ length: req.sessions }, () => model.newSequence());
     sequences.forEach((seq, s) => {
       seq.reserve(req.context);
-      model.stageRows(seq, rowsOf(req.rows * h, s), req.rows);
-      for (let k = 0; k < req.steps; k++) model.stepRow(seq, rowsOf(h, 100 * s + k));
+      model.stageRows(seq, rowsOf(req.rows * h, s, input), req.rows, into);
+      for (let k = 0; k < req.steps; k++) model.stepRow(seq, rowsOf(h, 100 * s + k, input.subarray(0, h)));
     });
   } else if (stage.kind === "vision") {
     const input = stage.from === 0 ? rowsOf(3 * c.vision.imageSize ** 2, 1) : rowsOf(c.imageTokens * c.vision.hidden, 1);

@@ -12,7 +12,7 @@ import { Forward, widestPart } from "./forward.ts";
 import { Linear, type QuantCompute } from "./linear.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
-import { Prefill } from "./prefill.ts";
+import { Prefill, type RowsOut } from "./prefill.ts";
 import { StageFile, type ByteSource } from "./stage-file.ts";
 import { VisionTower } from "./vision.ts";
 import { declareVisionStage, type VisionSlice } from "./vision-weights.ts";
@@ -139,11 +139,12 @@ export class KernelModel {
 
   /**
    * Rows through this engine's decoder layers, appended to `seq`: the output rows, and for an engine holding
-   * part of a layer's MLP its parts' sum (the rows then are the attention block's output, or the input).
+   * part of a layer's MLP its parts' sum (the rows then are the attention block's output, or the input);
+   * written to `into`'s arrays when given (a stage reusing its output buffers across calls).
    */
-  stageRows(seq: KvSequence, hidden: Float32Array, rows: number): { hidden: Float32Array; partial: Float32Array | null } {
+  stageRows(seq: KvSequence, hidden: Float32Array, rows: number, into?: RowsOut): { hidden: Float32Array; partial: Float32Array | null } {
     this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
-    return this.prefillP.run(seq, hidden, rows);
+    return this.prefillP.run(seq, hidden, rows, undefined, into);
   }
 
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */

@@ -25,6 +25,12 @@ export { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.t
 /** gemm flag: add the result to the old C. */
 const ACCUMULATE = 1;
 
+/** Caller-owned arrays (f32[rows, H] or longer) a call's output rows are written to, instead of fresh ones. */
+export interface RowsOut {
+  readonly hidden: Float32Array;
+  readonly partial?: Float32Array;
+}
+
 export class Prefill {
   private readonly buf: Buffers;
 
@@ -46,10 +52,11 @@ export class Prefill {
   /**
    * Runs `rows` new rows (hidden f32[rows, H]) through this engine's layers, appending them to `seq`. Rows
    * before cache index `prefixEnd` see each other (default: all of them, the prompt); later ones are causal.
-   * Returns the output rows f32[rows, H] (fresh arrays): for a layer whose MLP this engine holds only part of,
-   * `hidden` is the rows after the attention block (as they came, without one) and `partial` its parts' sum.
+   * Returns the output rows f32[rows, H] (in `into`'s arrays when given, else fresh ones): for a layer whose MLP
+   * this engine holds only part of, `hidden` is the rows after the attention block (as they came, without one)
+   * and `partial` its parts' sum.
    */
-  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number): { hidden: Float32Array; partial: Float32Array | null } {
+  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number, into?: RowsOut): { hidden: Float32Array; partial: Float32Array | null } {
     const t = this.config.text;
     const heap = this.kernel.heap;
     const h = t.hidden;
@@ -57,17 +64,23 @@ export class Prefill {
     const total = past + rows;
     seq.reserve(total);
     const x = this.buf.get("x", 4 * rows * h);
-    const cos = this.buf.get("cos", 4 * rows * t.headDim);
-    const sin = this.buf.get("sin", 4 * rows * t.headDim);
-    this.buf.get("q", 4 * rows * t.heads * t.headDim);
-    const rope = ropeTables(t, past + 1, rows);
     heap.f32(x, rows * h).set(hidden.subarray(0, rows * h));
-    heap.f32(cos, rows * t.headDim).set(rope.cos);
-    heap.f32(sin, rows * t.headDim).set(rope.sin);
+    let cos = 0;
+    let sin = 0;
+    if (this.layers.some((l) => l.attention !== null)) {
+      // RoPE tables and the queries of all rows: an MLP-only part holds neither
+      cos = this.buf.get("cos", 4 * rows * t.headDim);
+      sin = this.buf.get("sin", 4 * rows * t.headDim);
+      this.buf.get("q", 4 * rows * t.heads * t.headDim);
+      const rope = ropeTables(t, past + 1, rows);
+      heap.f32(cos, rows * t.headDim).set(rope.cos);
+      heap.f32(sin, rows * t.headDim).set(rope.sin);
+    }
     const partial = this.layers.some((l) => !l.complete) ? this.buf.get("partial", 4 * rows * h) : 0;
     for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total, partial);
     seq.length = total;
-    return { hidden: heap.f32(x, rows * h).slice(), partial: partial ? heap.f32(partial, rows * h).slice() : null };
+    const copy = (at: number, to: Float32Array | undefined) => (to ? (to.set(heap.f32(at, rows * h)), to) : heap.f32(at, rows * h).slice());
+    return { hidden: copy(x, into?.hidden), partial: partial ? copy(partial, into?.partial) : null };
   }
 
   /** Rows of final norm + the head slices + final soft-cap: logits f32[rows, vocab] for hidden f32[rows, H]. */

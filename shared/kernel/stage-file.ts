@@ -4,7 +4,8 @@
  * kernel's format, and registers how the file's bytes for that tensor are written there. `fill` then reads the
  * file chunk by chunk, writing each chunk's bytes straight to their places (int8 codes made signed, fp32/fp16
  * matrices transposed [k, n] → [n, k], fp16 widened) while the file's size and sha256 are checked as the bytes
- * pass. No copy of the file is ever held in JavaScript: loading peaks at the stage's resident size plus one chunk.
+ * pass. No copy of the file is ever held in JavaScript: the bytes pass through one reused 1 MiB block, so loading
+ * peaks at the stage's resident size plus that block.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ModelFormatError } from "../errors.ts";
@@ -93,26 +94,18 @@ export class StageFile {
     const hash = verify ? sha256.create() : null;
     let offset = 0;
     let next = 0; // first placement that may still receive bytes
-    let carry = new Uint8Array(0); // < 4 bytes left over from the last chunk (elements never straddle writes)
-    const take = (bytes: Uint8Array): void => {
+    for await (const block of blocksOf(source)) {
+      hash?.update(block);
       while (next < order.length && order[next].entry.offset + order[next].entry.length <= offset) next++;
-      const end = offset + bytes.length;
+      const end = offset + block.length;
       for (let i = next; i < order.length && order[i].entry.offset < end; i++) {
         const { entry, write } = order[i];
         const from = Math.max(offset, entry.offset);
         const to = Math.min(end, entry.offset + entry.length);
-        if (from < to) this.apply(write, bytes.subarray(from - offset, to - offset), from - entry.offset);
+        if (from < to) this.apply(write, block.subarray(from - offset, to - offset), from - entry.offset);
       }
       offset = end;
-    };
-    for await (const chunk of chunksOf(source)) {
-      hash?.update(chunk);
-      const joined = carry.length > 0 ? concat(carry, chunk) : chunk;
-      const whole = joined.length - (joined.length % 4);
-      if (whole > 0) take(aligned(joined.subarray(0, whole)));
-      carry = joined.slice(whole);
     }
-    if (carry.length > 0) take(aligned(carry));
     if (offset !== expected.bytes) throw new ModelFormatError(`model ${this.manifest.id}: ${this.name} has ${offset} bytes, the manifest says ${expected.bytes}`);
     if (hash && toHex(hash.digest()) !== expected.sha256) throw new ModelFormatError(`model ${this.manifest.id}: ${this.name} fails its sha256 check`);
   }
@@ -149,38 +142,67 @@ export class StageFile {
   }
 }
 
-/** Chunks of a byte source, in order. */
-async function* chunksOf(source: ByteSource): AsyncIterable<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    const step = 1 << 20;
-    for (let o = 0; o < source.length; o += step) yield source.subarray(o, o + step);
-    return;
-  }
+/** Bytes per block: the one staging buffer a file passes through. */
+const BLOCK = 1 << 20;
+
+/**
+ * The source's bytes in order, as views of one reused, 4-byte aligned staging buffer, every block but the last
+ * a whole BLOCK (so tensors, which are 4-byte aligned in the file, never straddle an odd boundary). A byte stream
+ * is read straight into the buffer (BYOB); other sources are copied into it. Each view is valid until the next
+ * one is asked for: loading leaves no garbage chunk behind for the collector, so RSS stays at the stage's size.
+ */
+async function* blocksOf(source: ByteSource): AsyncIterable<Uint8Array> {
   if (source instanceof ReadableStream) {
+    const byob = byobReader(source);
+    if (byob) return yield* readInto(byob);
     const reader = source.getReader();
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        yield value;
-      }
+      yield* packed({ [Symbol.asyncIterator]: () => ({ next: () => reader.read() as Promise<IteratorResult<Uint8Array>> }) });
     } finally {
       reader.releaseLock();
     }
+    return;
   }
-  yield* source as AsyncIterable<Uint8Array>;
+  yield* packed(source instanceof Uint8Array ? [source] : source);
 }
 
-/** The same bytes at a 4-byte aligned offset (typed views need it; stream chunks may start anywhere). */
-function aligned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return null; // not a byte stream
+  }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+async function* readInto(reader: ReadableStreamBYOBReader): AsyncIterable<Uint8Array> {
+  let buffer = new ArrayBuffer(BLOCK);
+  try {
+    for (let done = false; !done; ) {
+      let filled = 0;
+      while (filled < BLOCK && !done) {
+        const r = await reader.read(new Uint8Array(buffer, filled, BLOCK - filled));
+        if (r.value) ((buffer = r.value.buffer as ArrayBuffer), (filled += r.value.byteLength));
+        done = r.done;
+      }
+      if (filled > 0) yield new Uint8Array(buffer, 0, filled);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function* packed(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const buffer = new Uint8Array(BLOCK);
+  let filled = 0;
+  for await (const chunk of chunks) {
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(BLOCK - filled, chunk.length - at);
+      buffer.set(chunk.subarray(at, at + n), filled);
+      ((filled += n), (at += n));
+      if (filled === BLOCK) ((filled = 0), yield buffer);
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
 }
 
 function toHex(bytes: Uint8Array): string {

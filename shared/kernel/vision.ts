@@ -101,9 +101,12 @@ export class VisionTower {
     this.encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: pp });
     const heap = kernel.heap;
     this.x = heap.alloc(4 * n * v.hidden);
-    this.patches = heap.alloc(4 * n * pp);
-    this.out = heap.alloc(4 * n * config.projectionDim);
-    this.scratchBytes = this.encoder.scratchBytes + 4 * n * (v.hidden + pp + config.projectionDim);
+    // the unrolled patches only where the tower starts, the soft tokens only where it ends
+    const first = (slices[0]?.embed ?? null) !== null;
+    const last = (slices.at(-1)?.head ?? null) !== null;
+    this.patches = first ? heap.alloc(4 * n * pp) : 0;
+    this.out = last ? heap.alloc(4 * n * config.projectionDim) : 0;
+    this.scratchBytes = this.encoder.scratchBytes + 4 * n * (v.hidden + (first ? pp : 0) + (last ? config.projectionDim : 0));
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P] (needs every vision stage). */

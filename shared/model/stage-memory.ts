@@ -12,7 +12,7 @@
  * - KV cache, per attention layer: sessions × context × kvHeads × headDim float32 keys, and as many values.
  * - scratch: activations of one call, laid out below per stage kind (the GEMMs repack A rows and dequantise one
  *   8-row panel of W at a time: kernels/assembly/gemm-w.ts), plus the JavaScript arrays a call passes in and out.
- * - code: a fixed allowance, CODE_BYTES.
+ * - code and runtime: a fixed allowance, CODE_BYTES, measured.
  *
  * A decoder stage is whole layers [from, to) or one part of one layer: `mlp` = the intermediate rows [from, to) it
  * computes (gate/up rows, down columns), `attention` false for a part without the attention block.
@@ -59,10 +59,12 @@ export interface StageEstimate {
 }
 
 /**
- * Code and fixed objects per stage: the two kernel builds (~45 KB each) and their compiled code, the JS bundle's
- * own heap objects and the parsed manifest (a few hundred KB for a 3B model). An allowance, not a measurement.
+ * Code and runtime per stage, beyond the kernel memory and the call's arrays: the kernel builds' compiled code,
+ * the JS bundle's objects, the parsed manifest, the loader's 1 MiB staging block, fetch and socket buffers, and
+ * the V8 heap's own growth over a worker with no model. `npm run bench -- --memory` measures a loaded stage's
+ * peak RSS at 10.1–11.4 MB above its kernel memory (PaliGemma-3B shapes, int8 and int4): 12 MB covers it.
  */
-export const CODE_BYTES = 2_000_000;
+export const CODE_BYTES = 12_000_000;
 /** Rows per chunk of the decoder's prefill (R, a multiple of the GEMM's 6-row tile): everything but x and the queries is held for R rows only. */
 export const ROW_CHUNK = 66;
 
@@ -146,7 +148,9 @@ function decoderScratch(c: ModelConfig, s: StageSpec, b: StageBudget): number {
   const p = b.prefillRows;
   const r = Math.min(ROW_CHUNK, p);
   const maxK = Math.max(h, q, mc, attn ? b.context : 0); // widest input a GEMM reads (down: a column block; P·V: the context)
-  const whole = p * (h + q) + 2 * p * t.headDim; // kept for all P rows: x [P, H], queries [P, heads·hd], RoPE cos/sin [P, hd]
+  const part = s.mlp !== undefined && s.mlp.to - s.mlp.from < t.intermediate;
+  // kept for all P rows: x [P, H], queries [P, heads·hd] and RoPE cos/sin [P, hd] (with attention), the parts' sum [P, H]
+  const whole = p * (h + q) + (attn ? 2 * p * t.headDim : 0) + (part ? p * h : 0);
   const chunk =
     r * h + // normed rows [R, H]
     2 * r * kv + // k, v [R, kvHeads·hd] before they go to the cache
@@ -157,7 +161,7 @@ function decoderScratch(c: ModelConfig, s: StageSpec, b: StageBudget): number {
     r * h + // the block output [R, H]
     r * maxK + // A repacked [R, max k]
     PANEL * maxK; // one dequantised panel of W [8, max k]
-  const js = 2 * p * h; // the call's input and output hidden rows [P, H] each, in JavaScript
+  const js = (part ? 3 : 2) * p * h; // the call's input and output hidden rows [P, H] (and a part's sum), in JavaScript
   const decode = 4 * h + 2 * q + 2 * kv + 2 * m + (attn ? t.heads * b.context : 0); // one row's vectors and scores
   return F32 * (whole + chunk + js + decode);
 }
