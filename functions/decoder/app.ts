@@ -4,6 +4,7 @@
  *   POST   /v1/generate           native; SSE (`stream: true`, default) or JSON
  *   POST   /v1/chat/completions   OpenAI-compatible; SSE chunks ending with `data: [DONE]`, or JSON
  *   GET    /v1/models             the served model
+ *   GET    /v1/info               the served model and the engine that encodes its images (backends, memory)
  *   POST   /v1/images             upload an image (encoded by the vision worker) → image_id
  *   GET    /v1/sessions/:id       a session's state;  DELETE /v1/sessions/:id  forgets it
  *   GET    /healthz, /health
@@ -37,7 +38,7 @@ import { errorResponse, routeMissing } from "./errors.ts";
 import { guard } from "./guard.ts";
 import { collect, sseResponse } from "./render.ts";
 import { requestLog } from "./request-log.ts";
-import { encodeFor, scopedSessionName, SESSION_HEADER, sessionRef, startRun } from "./run.ts";
+import { encodeFor, scopedSessionName, SESSION_HEADER, sessionRef, startRun, visionInfoFor } from "./run.ts";
 
 /** Where the free text of a native request lies in its prefix: the prompt, or a task's question. */
 function nativeSpans(body: GenerateRequestBody, prefix: string): PromptSpan[] {
@@ -94,6 +95,12 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
 
   app.get("/v1/models", (c) => c.json(modelList([{ id: c.var.deps().modelId, created: 0 }])));
 
+  app.get("/v1/info", async (c) => {
+    const d = c.var.deps();
+    // The decoder side's engine lives in each session (GET /v1/sessions/:id reports it); the vision side's here.
+    return c.json({ model: d.modelId, vision: await visionInfoFor(d, c.get("requestId")) });
+  });
+
   app.post(
     "/v1/images",
     (c, next) => limitBody(c.var.deps().limits.maxImageBytes + MULTIPART_OVERHEAD_BYTES, "the image", "image")(c, next),
@@ -149,6 +156,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
   registerChat(app, jsonBody);
 
   // Known paths asked with another method: 405 with `allow` (after the routes above, which answer first).
+  app.all("/v1/info", methodNotAllowed(["GET"]));
   app.all("/healthz", methodNotAllowed(["GET"]));
   app.all("/health", methodNotAllowed(["GET"]));
   app.all("/v1/models", methodNotAllowed(["GET"]));

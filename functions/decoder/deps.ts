@@ -3,7 +3,7 @@
  * the vision worker, session and rate-limit Durable Objects, the API_KEYS secret) lives in wiring.ts; Node
  * route tests pass in-process fakes.
  */
-import type { EncodeOptions, EncodeReply } from "../../shared/api/vision-rpc.ts";
+import type { EncodeOptions, EncodeReply, VisionInfo } from "../../shared/api/vision-rpc.ts";
 import type { ApiKeys } from "../../shared/worker/auth.ts";
 import type { BucketLimit, RateDecision } from "../../shared/worker/token-bucket.ts";
 import type { DecoderLimits } from "./limits.ts";
@@ -30,6 +30,8 @@ export interface DecoderDeps {
   rateLimit(key: string, limit: BucketLimit): Promise<RateDecision>;
   /** Encodes an image in the vision worker (or finds it stored). */
   encodeImage(bytes: Uint8Array, options: EncodeOptions): Promise<EncodeReply>;
+  /** The vision worker's model and engine. */
+  describeVision(): Promise<VisionInfo>;
   /** The session Durable Object named `name` (already scoped to its owner). */
   session(name: string): SessionApi;
 }

@@ -13,7 +13,7 @@
 import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
 import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../../shared/api/params.ts";
-import type { ImageRecord } from "../../shared/api/vision-rpc.ts";
+import type { ImageRecord, VisionInfo } from "../../shared/api/vision-rpc.ts";
 import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 import { randomId } from "../../shared/worker/auth.ts";
@@ -90,6 +90,15 @@ export async function encodeFor(
   if (reply.ok) return reply.image;
   if (reply.error.status >= 500) throw rpcFailure(new Error(reply.error.message), "the vision service could not encode the image", opts.requestId);
   throw errorFromData(reply.error);
+}
+
+/** The vision worker's model and engine (`GET /v1/info`); its failure is a 503, as an encode's is. */
+export async function visionInfoFor(deps: DecoderDeps, requestId?: string): Promise<VisionInfo> {
+  try {
+    return await deps.describeVision();
+  } catch (err) {
+    throw rpcFailure(err, "the vision service failed", requestId);
+  }
 }
 
 async function ask(session: SessionApi, req: SessionRequest): Promise<SessionReply> {

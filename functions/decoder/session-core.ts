@@ -10,7 +10,7 @@
  * repeating exactly the same image + prompt costs no prefill at all.
  */
 import type { PrefixCacheReport, RunInfo, SessionEvent, TopLogprob } from "../../shared/api/events.ts";
-import type { PrefillResult, SoftTokens } from "../../shared/engine/types.ts";
+import type { EngineMemory, PaliGemmaEngine, PrefillResult, SoftTokens } from "../../shared/engine/types.ts";
 import { errorData, InputError } from "../../shared/errors.ts";
 import { GenerationAborted, generate, type GenerationResult } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
@@ -55,6 +55,7 @@ export interface PreparedRun {
 export class SessionCore {
   private memory: Memory | null = null;
   private last: LastRun | null = null;
+  private engine: PaliGemmaEngine | null = null;
 
   /** @param record what the session stored before (null for a new session) */
   constructor(
@@ -66,6 +67,7 @@ export class SessionCore {
   async prepare(req: SessionRequest, signal: AbortSignal): Promise<PreparedRun> {
     const t0 = this.deps.now();
     const model = await this.deps.model();
+    this.engine = model.engine;
     const { manifest, tokenizer } = model;
     if (!tokenizer) throw new Error(`model ${manifest.id} ships no tokenizer; the API needs one`);
     const imageId = req.imageId ?? this.record?.image_id;
@@ -100,6 +102,11 @@ export class SessionCore {
   /** How the last generation ended. */
   get lastRun(): LastRun | null {
     return this.last;
+  }
+
+  /** The engine this session decodes with (for diagnostics); null before its first request. */
+  get engineInfo(): EngineMemory | null {
+    return this.engine?.memory?.() ?? null;
   }
 
   /** What is held in memory (for diagnostics). */

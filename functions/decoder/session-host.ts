@@ -89,6 +89,7 @@ export class SessionHost {
       session: this.name,
       record: this.core.stored,
       memory: this.core.memoryInfo,
+      engine: this.core.engineInfo,
       busy: this.queue.busy,
       queued: this.queue.pending,
       last_run: this.core.lastRun,

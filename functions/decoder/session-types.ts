@@ -1,6 +1,7 @@
 /** The typed RPC surface of a session Durable Object, and what it persists. */
 import type { RunInfo } from "../../shared/api/events.ts";
 import type { GenerationParams } from "../../shared/api/params.ts";
+import type { EngineMemory } from "../../shared/engine/types.ts";
 import type { ErrorData } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 
@@ -58,6 +59,8 @@ export interface SessionInfo {
   readonly record: SessionRecord | null;
   /** Whether the image's soft tokens and a prefill are held in memory (lost on eviction). */
   readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number } | null;
+  /** The engine this session's isolate decodes with (backends, memory, whether onnxruntime exists); null before the model is loaded. */
+  readonly engine: EngineMemory | null;
   readonly busy: boolean;
   readonly queued: number;
   readonly last_run: LastRun | null;

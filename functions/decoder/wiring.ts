@@ -13,6 +13,7 @@ export function decoderDeps(env: DecoderEnv): DecoderDeps {
     apiKeys: () => parseApiKeys(env.API_KEYS),
     rateLimit: (key, limit) => takeRateLimit(env, key, limit),
     encodeImage: (bytes, options) => env.VISION.encode(bytes, options),
+    describeVision: () => env.VISION.describe(),
     session: (name) => env.SESSIONS.get(env.SESSIONS.idFromName(name)),
   };
 }

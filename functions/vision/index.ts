@@ -5,7 +5,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { createVisionApp } from "./app.ts";
 import { visionDeps } from "./deps.ts";
-import type { EncodeOptions, EncodeReply, VisionRpc } from "../../shared/api/vision-rpc.ts";
+import type { EncodeOptions, EncodeReply, VisionInfo, VisionRpc } from "../../shared/api/vision-rpc.ts";
 import { encodeReply } from "./encode.ts";
 import type { VisionEnv } from "./env.ts";
 
@@ -20,5 +20,11 @@ export default class VisionService extends WorkerEntrypoint<VisionEnv> implement
   /** Encodes an image (or finds it stored) for `options.owner` and returns its id. */
   async encode(bytes: Uint8Array, options: EncodeOptions = {}): Promise<EncodeReply> {
     return encodeReply(visionDeps(this.env), bytes, options);
+  }
+
+  /** The served model and its engine (loads the model, as the first encode would). */
+  async describe(): Promise<VisionInfo> {
+    const { manifest, engine } = await visionDeps(this.env).model();
+    return { model: manifest.id, engine: engine.memory?.() ?? null };
   }
 }

@@ -7,6 +7,7 @@
  * Errors cross as data ({@link ErrorData}: RPC carries no error classes); the decoder throws them again with
  * `errorFromData` (shared/errors.ts).
  */
+import type { EngineMemory } from "../engine/types.ts";
 import type { ErrorData } from "../errors.ts";
 
 /** An encoded (or already stored) image; also what `POST /v1/images` answers. */
@@ -28,8 +29,17 @@ export interface EncodeOptions {
 /** The answer to an encode: the image's record, or its failure as data, keeping its type and status. */
 export type EncodeReply = { readonly ok: true; readonly image: ImageRecord } | { readonly ok: false; readonly error: ErrorData };
 
+/** What the vision worker serves and which engine runs it (`GET /v1/info`). */
+export interface VisionInfo {
+  readonly model: string;
+  /** The encoder's backends and memory in the isolate that answered (the model is loaded to answer). */
+  readonly engine: EngineMemory | null;
+}
+
 /** The vision worker's RPC methods (its `WorkerEntrypoint` implements this). */
 export interface VisionRpc {
   /** Encodes an image (or finds it stored) for `options.owner` and returns its id. */
   encode(bytes: Uint8Array, options?: EncodeOptions): Promise<EncodeReply>;
+  /** The served model and its engine. */
+  describe(): Promise<VisionInfo>;
 }

@@ -47,15 +47,17 @@ describe("paligemma2-tiny through the CLI", () => {
     expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
   });
 
-  it("forward --vision kernel gives the same image features", async () => {
+  it("forward --vision kernel --prefill kernel gives the same logits and image features", async () => {
+    const logits = join(work, "logits-kernel.f32");
     const feats = join(work, "feats-kernel.f32");
-    await cli("forward", model, "--input-ids", g.inputIds.join(","), "--pixel-values", join(g.dir, "pixel_values.bin"), "--logits-out", join(work, "logits-kernel.f32"), "--image-features-out", feats, "--vision", "kernel");
+    await cli("forward", model, "--input-ids", g.inputIds.join(","), "--pixel-values", join(g.dir, "pixel_values.bin"), "--logits-out", logits, "--image-features-out", feats, "--vision", "kernel", "--prefill", "kernel");
+    expect(maxAbsDiff(readF32(logits), g.logits).max).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(g.logits)));
     expect(maxAbsDiff(readF32(feats), g.imageFeatures).max).toBeLessThanOrEqual(2e-5);
   });
 
   for (const engine of ["ort", "kernel"]) {
-    it(`generate --greedy --decode ${engine} --vision ${engine} prints the greedy ids as the last stdout line`, async () => {
-      const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy", "--decode", engine, "--vision", engine);
+    it(`generate --greedy --vision ${engine} --prefill ${engine} --decode ${engine} prints the greedy ids as the last stdout line`, async () => {
+      const { stdout } = await cli("generate", model, "--input-ids", g.inputIds.join(","), "--image", join(g.dir, "image.png"), "--max-new-tokens", "12", "--greedy", "--vision", engine, "--prefill", engine, "--decode", engine);
       const last = JSON.parse(stdout.trim().split("\n").at(-1)!);
       expect(last).toEqual({ ids: g.greedyIds, text: "", finish_reason: "length" });
     });
@@ -67,6 +69,7 @@ describe("paligemma2-tiny through the CLI", () => {
       stderr: expect.stringMatching(/--input-ids must be a comma-separated list/),
     });
     await expect(cli("convert", g.dir, join(work, "bad"), "--dtype", "int3")).rejects.toMatchObject({ stderr: expect.stringMatching(/--dtype must be one of/) });
+    await expect(cli("forward", model, "--input-ids", "1,2", "--prefill", "gpu")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--prefill/) });
   });
 });
 

@@ -15,10 +15,11 @@ function countingApp() {
     apiKeys: async () => null,
     rateLimit: async () => ({ ok: true, remaining: 1, retryAfterS: 0 }),
     encodeImage: async () => ({ ok: false, error: { status: 503, type: "unavailable", message: "not here" } }),
+    describeVision: async () => ({ model: "paligemma-shapes", engine: null }),
     session: () => ({
       generate: async () => ({ ok: false, error: { status: 404, type: "not_found", message: "no image", param: "image_id" } }),
       cancel: async () => undefined,
-      describe: async () => ({ session: null, record: null, memory: null, busy: false, queued: 0, last_run: null }),
+      describe: async () => ({ session: null, record: null, memory: null, engine: null, busy: false, queued: 0, last_run: null }),
       reset: async () => undefined,
     }),
   };

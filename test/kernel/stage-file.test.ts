@@ -60,8 +60,8 @@ function fixture(dtype: "fp32" | "int8"): Fixture {
   return { file, manifest, matrix, floats, codes, scales };
 }
 
-function chunked(file: Uint8Array, sizes: readonly number[]): Uint8Array[] {
-  const out: Uint8Array[] = [];
+function chunked(file: Uint8Array, sizes: readonly number[]): Uint8Array<ArrayBuffer>[] {
+  const out: Uint8Array<ArrayBuffer>[] = [];
   for (let at = 0, i = 0; at < file.length; i++) {
     const n = Math.min(sizes[i % sizes.length], file.length - at);
     out.push(file.slice(at, at + n)); // fresh, unaligned-length chunks, as a network stream gives them

@@ -96,6 +96,21 @@ describe("npm start's server", () => {
     expect(asset.status).toBe(404); // model files are private assets
   });
 
+  it("runs every phase in the kernel module: no onnxruntime instance in either worker", async () => {
+    const { image_id } = await uploadImage(CAPTION.image);
+    const res = await postJson("/v1/generate", { image_id, prompt: CAPTION.prefix, max_tokens: 24, temperature: 0, stream: false, session: "engine-check" });
+    expect((await res.json<any>()).text).toBe(CAPTION.answer);
+    const session = await (await fetch(`${server.url}/v1/sessions/engine-check`)).json<any>();
+    expect(session.engine.backends).toEqual({ vision: "kernel", prefill: "kernel", decode: "kernel" });
+    expect(session.engine.onnxruntime).toBe(false);
+    expect(session.engine.kernelWeightBytes).toBeGreaterThan(0);
+    const info = await (await fetch(`${server.url}/v1/info`)).json<any>();
+    expect(info.model).toBe("paligemma-shapes");
+    expect(info.vision.engine.backends.vision).toBe("kernel");
+    expect(info.vision.engine.onnxruntime).toBe(false);
+    expect(info.vision.engine.kernelWeightBytes).toBeGreaterThan(0);
+  });
+
   // Every 4th eval case, ids and text exact; test/tasks/eval.test.ts checks all 247 answers through npm run eval.
   const SAMPLE = CASES.filter((_, i) => i % 4 === 0);
   it(`gives the reference answer ids for ${SAMPLE.length} eval cases (greedy, 24 new tokens)`, async () => {

@@ -118,6 +118,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
       return bucket.take(limit, Date.now());
     },
     encodeImage: opts.encode ? opts.encode(realEncode) : realEncode,
+    describeVision: async () => ({ model: manifest.id, engine: model.engine.memory?.() ?? null }),
     session: (name) => ({
       generate: (req) => host(name).generate(req),
       cancel: async (runId) => host(name).cancel(runId),
