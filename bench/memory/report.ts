@@ -20,12 +20,13 @@ export function memoryJson(r: MemoryReport): unknown {
 export function formatMemoryReport(r: MemoryReport): string {
   const lines = [
     `Stage memory, PaliGemma-3B shapes (synthetic weights), planned at ${r.budget_mb} MB per stage; each stage alone in its own workerd process.`,
-    `Baseline worker (kernel module, no model): peak RSS ${mb(r.baseline.peak_rss_bytes)} MB, JS heap ${mb(r.baseline.js_heap_bytes)} MB.`,
+    `A worker with the kernel module and no model: resident ${mb(r.baseline.rss_bytes)} MB (peak ${mb(r.baseline.peak_rss_bytes)}), JS heap ${mb(r.baseline.js_heap_bytes)} MB.`,
+    "Each stage's peak RSS is its process's VmHWM minus that same process's resident set just before it loaded the stage.",
     "",
   ];
   for (const p of r.plans) {
     lines.push(`${p.dtype}: ${p.stages} stages, ${mb(p.weight_bytes)} MB of weights`, "");
-    lines.push("| stage | kind | range | weights MB | kernel memory MB | JS heap MB | peak RSS − baseline MB | estimate MB | fits |", "|---|---|---|---:|---:|---:|---:|---:|---|");
+    lines.push("| stage | kind | range | weights MB | kernel memory MB | JS heap MB | peak RSS − before MB | estimate MB | fits |", "|---|---|---|---:|---:|---:|---:|---:|---|");
     for (const m of p.measured) {
       const range = m.mlp ? `layer ${m.from}, MLP [${m.mlp.from}, ${m.mlp.to})${m.attention === false ? "" : " + attention"}` : `[${m.from}, ${m.to})`;
       const fits = m.peak_rss_delta_bytes <= r.budget_mb * 1e6 ? "yes" : "NO";

@@ -6,7 +6,8 @@
  * loaded **alone in its own workerd process** (kernels/bench-worker under wrangler's dev server), streamed from a
  * loopback file server, and worked: a 270-row prefill and decode steps for 4 sessions whose caches hold 1,024
  * positions. Per stage: weight bytes, the kernel instance's memory, the worker's JS heap (inspector), and the
- * process's peak RSS (VmHWM) minus that of the same worker with no model loaded, measured in its own process.
+ * process's peak RSS (VmHWM) minus its resident set just before, when it ran with no model loaded: the same
+ * process as its own baseline, so workerd's start-up differences between processes do not enter the number.
  */
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -61,7 +62,8 @@ export interface MemoryPlanReport {
 export interface MemoryReport {
   readonly budget_mb: number;
   readonly plans: readonly MemoryPlanReport[];
-  readonly baseline: { readonly peak_rss_bytes: number; readonly js_heap_bytes: number };
+  /** A worker that loads no model: resident when ready, its peak, its JS heap. */
+  readonly baseline: { readonly rss_bytes: number; readonly peak_rss_bytes: number; readonly js_heap_bytes: number };
 }
 
 /** Process ids of every descendant of `pid`. */
@@ -83,20 +85,25 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-/** Peak resident set (VmHWM) of the largest workerd process under this one: the user worker's (the other is wrangler's proxy). */
-function workerPeakRss(): number {
-  let best = 0;
+/** The user worker's workerd process under this one: the one with the largest resident set (the other is wrangler's proxy). */
+function workerProcess(): number {
+  let best = { pid: 0, rss: 0 };
   for (const pid of descendants(process.pid)) {
     try {
       if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "workerd") continue;
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-      best = Math.max(best, kb * 1024);
+      const rss = statusKb(pid, "VmRSS");
+      if (rss > best.rss) best = { pid, rss };
     } catch {
       // gone
     }
   }
-  if (!best) throw new Error("no workerd process found under this one");
-  return best;
+  if (!best.pid) throw new Error("no workerd process found under this one");
+  return best.pid;
+}
+
+/** A /proc/<pid>/status field in bytes (VmRSS: resident now; VmHWM: the peak so far). */
+function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  return 1024 * Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 }
 
 function fileServer(root: string): Promise<Server> {
@@ -123,8 +130,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Runs `work` against a fresh worker (its own workerd process); returns its result, the peak RSS and the JS heap after it. */
-async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; peakRss: number; jsHeap: number }> {
+/**
+ * Runs `work` against a fresh worker (its own workerd process): its result, the process's resident set before
+ * (the worker started and answering, no model) and its peak after, and the JS heap after.
+ */
+async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; rssBefore: number; peakRss: number; jsHeap: number }> {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
   process.env.WRANGLER_SEND_METRICS ??= "false";
   const { unstable_startWorker } = await import("wrangler");
@@ -135,9 +145,13 @@ async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ resul
   });
   try {
     await worker.ready;
-    const result = await work(await worker.url);
+    const url = await worker.url;
+    await (await fetch(new URL("/ping", url))).json(); // the kernel module instantiated
+    const pid = workerProcess();
+    const rssBefore = statusKb(pid, "VmRSS");
+    const result = await work(url);
     const jsHeap = await jsHeapUsed(new URL(`http://127.0.0.1:${inspectorPort}/`));
-    return { result, peakRss: workerPeakRss(), jsHeap };
+    return { result, rssBefore, peakRss: statusKb(pid, "VmHWM"), jsHeap };
   } finally {
     await worker.dispose();
   }
@@ -159,7 +173,7 @@ export async function memoryBench(o: MemoryBenchOptions): Promise<MemoryReport> 
   try {
     o.log("memory: baseline worker (kernel module instantiated, no model)");
     const baseline = await inFreshWorker((url) => fetch(new URL("/ping", url)).then((r) => r.json()));
-    o.log(`  peak RSS ${(baseline.peakRss / 1e6).toFixed(1)} MB, JS heap ${(baseline.jsHeap / 1e6).toFixed(1)} MB`);
+    o.log(`  resident ${(baseline.rssBefore / 1e6).toFixed(1)} MB, peak ${(baseline.peakRss / 1e6).toFixed(1)} MB, JS heap ${(baseline.jsHeap / 1e6).toFixed(1)} MB`);
     const plans: MemoryPlanReport[] = [];
     for (const dtype of o.dtypes) {
       const weights = { dtype, blockSize: 32 } as const;
@@ -196,7 +210,7 @@ export async function memoryBench(o: MemoryBenchOptions): Promise<MemoryReport> 
           weight_bytes: run.result.weightBytes,
           kernel_bytes: run.result.kernelBytes,
           js_heap_bytes: run.jsHeap,
-          peak_rss_delta_bytes: run.peakRss - baseline.peakRss,
+          peak_rss_delta_bytes: run.peakRss - run.rssBefore,
           ...(s.mlp ? { mlp: s.mlp } : {}),
           ...(s.attention === false ? { attention: false } : {}),
           estimate: s.estimate,
@@ -209,7 +223,7 @@ export async function memoryBench(o: MemoryBenchOptions): Promise<MemoryReport> 
       plans.push({ dtype, stages: stages.length, weight_bytes: stages.reduce((a, s) => a + s.estimate.weightBytes, 0), measured });
       rmSync(dir, { recursive: true, force: true });
     }
-    return { budget_mb: o.budgetMb, plans, baseline: { peak_rss_bytes: baseline.peakRss, js_heap_bytes: baseline.jsHeap } };
+    return { budget_mb: o.budgetMb, plans, baseline: { rss_bytes: baseline.rssBefore, peak_rss_bytes: baseline.peakRss, js_heap_bytes: baseline.jsHeap } };
   } finally {
     files.close();
     if (!o.workDir) rmSync(work, { recursive: true, force: true });

@@ -124,14 +124,19 @@ for (const dtype of DTYPES) {
 
 describe("--max-stage-mb on the shapes model", () => {
   it("a budget below one layer cuts it into MLP parts whose estimates fit, from the CLI, recording the flags", async () => {
-    const budget = { sessions: 2, context: 128, prefillRows: 64 };
+    // The context is long enough that half a layer (attention, its KV cache, half the MLP) outweighs any one
+    // vision layer, so a budget between half a layer and a whole one cuts every decoder layer and fits the rest.
+    const budget = { sessions: 4, context: 1024, prefillRows: 64 };
     const { config, weights } = wholeOf("int8");
-    const mb = 13.4;
-    const layer = (mlp?: { from: number; to: number }) => estimateStage(config, weights, { kind: "decoder", from: 0, to: 1, mlp }, budget).residentBytes;
-    expect(layer()).toBeGreaterThan(mb * 1e6); // 13.63 MB whole (12 of them code and runtime) …
-    expect(layer({ from: 0, to: 256 })).toBeLessThanOrEqual(mb * 1e6); // … 13.3 MB for attention and half the MLP
+    const est = (s: Parameters<typeof estimateStage>[2]) => estimateStage(config, weights, s, budget).residentBytes;
+    const whole = est({ kind: "decoder", from: 0, to: 1 });
+    const half = est({ kind: "decoder", from: 0, to: 1, mlp: { from: 0, to: config.text.intermediate / 2 } });
+    const mb = Math.floor((whole + half) / 2e4) / 100;
+    expect(half).toBeLessThan(mb * 1e6);
+    expect(whole).toBeGreaterThan(mb * 1e6);
+    expect(est({ kind: "vision", from: 0, to: 1 })).toBeLessThan(mb * 1e6);
     const out = join(work, "cli-budget");
-    const flags = ["--stage-sessions", "2", "--stage-context", "128", "--stage-prefill-rows", "64"];
+    const flags = ["--stage-sessions", "4", "--stage-context", "1024", "--stage-prefill-rows", "64"];
     await promisify(execFile)("npx", ["tsx", join(REPO, "cli/main.ts"), "convert", SHAPES_MODEL, out, "--dtype", "int8", "--max-stage-mb", String(mb), ...flags], { cwd: REPO });
     const m = parseManifest(JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")));
     expect(m.budget).toEqual({ maxStageBytes: Math.floor(mb * 1e6), ...budget });

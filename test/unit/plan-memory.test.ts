@@ -50,7 +50,7 @@ function expectFits(dtype: "int8" | "int4", stages: readonly PlannedStage[], bud
 }
 
 describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
-  it("int8: every stage fits, the model is covered once, each decoder layer is cut into 2 MLP parts (it needs 161 MB whole)", () => {
+  it("int8: every stage fits, the model is covered once, each decoder layer is cut into 2 MLP parts (it needs 163 MB whole)", () => {
     const stages = plan("int8");
     expectFits("int8", stages);
     expectCoverage(stages);
@@ -63,23 +63,23 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
       expect(s.mlp!.from % mlpPartUnit({ dtype: "int8", blockSize: 32 })).toBe(0);
     }
     expect(dec.map((s) => s.attention)).toEqual(dec.map((_, i) => i % 2 === 0));
-    expect(stages.filter((s) => s.kind === "vision").length).toBe(8);
-    expect(stages.filter((s) => s.kind === "head").length).toBe(7);
+    expect(stages.filter((s) => s.kind === "vision").length).toBe(9);
+    expect(stages.filter((s) => s.kind === "head").length).toBe(8);
   });
 
-  it("int4 at the default 4 sessions × 1024 tokens, 320 prefill rows: each decoder layer in 2 MLP parts (it needs 106.4 MB whole)", () => {
+  it("int4 at the default 4 sessions × 1024 tokens, 320 prefill rows: each decoder layer in 2 MLP parts (it needs 108.4 MB whole)", () => {
     const stages = plan("int4");
     expectFits("int4", stages);
     expectCoverage(stages);
     const dec = stages.filter((s) => s.kind === "decoder");
     expect(dec.length).toBe(2 * t.layers);
-    expect(estimateStage(PG1_3B, { dtype: "int4", blockSize: 32 }, { kind: "decoder", from: 0, to: 1 }, DEFAULT_STAGE_BUDGET).residentBytes / 1e6).toBeCloseTo(106.39, 1);
-    expect(Math.max(...dec.map((s) => s.bytes)) / 1e6).toBeCloseTo(69.78, 1);
+    expect(estimateStage(PG1_3B, { dtype: "int4", blockSize: 32 }, { kind: "decoder", from: 0, to: 1 }, DEFAULT_STAGE_BUDGET).residentBytes / 1e6).toBeCloseTo(108.39, 1);
+    expect(Math.max(...dec.map((s) => s.bytes)) / 1e6).toBeCloseTo(71.78, 1);
     expect(stages.filter((s) => s.kind === "vision").length).toBe(5);
-    expect(stages.filter((s) => s.kind === "head").length).toBe(4);
+    expect(stages.filter((s) => s.kind === "head").length).toBe(5);
   });
 
-  it("int4 with 2 sessions of 512 tokens and 272 prefill rows: one whole decoder layer per stage (97.2 MB)", () => {
+  it("int4 with 2 sessions of 512 tokens and 272 prefill rows: one whole decoder layer per stage (99.2 MB)", () => {
     const budget = { sessions: 2, context: 512, prefillRows: 272 };
     const stages = plan("int4", budget);
     expectFits("int4", stages, budget);
@@ -87,7 +87,7 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
     expect(stages.filter((s) => s.kind === "decoder").map((s) => [s.from, s.to, s.mlp])).toEqual(
       Array.from({ length: t.layers }, (_, l) => [l, l + 1, undefined]),
     );
-    expect(Math.max(...stages.filter((s) => s.kind === "decoder").map((s) => s.bytes)) / 1e6).toBeCloseTo(97.22, 1);
+    expect(Math.max(...stages.filter((s) => s.kind === "decoder").map((s) => s.bytes)) / 1e6).toBeCloseTo(99.22, 1);
   });
 
   it("parts of a cut layer are balanced: the largest is as small as the fewest parts allow", () => {
@@ -112,10 +112,10 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
 
   it("an impossible budget names the layer and what it needs", () => {
     expect(() => plan("int8", DEFAULT_STAGE_BUDGET, 30e6)).toThrow(
-      "vision layer 0 needs 51.92 MB resident (weights 21.10, KV cache 0.00, scratch 18.82, code 12.00), over --max-stage-mb 30.00",
+      "vision layer 0 needs 56.92 MB resident (weights 21.10, KV cache 0.00, scratch 18.82, code 17.00), over --max-stage-mb 30.00",
     );
     expect(() => planByMemory({ ...PG1_3B, vision: { ...PG1_3B.vision, hidden: 64, heads: 4, intermediate: 128 } }, { dtype: "int8", blockSize: 32 }, { maxStageBytes: 30e6, budget: DEFAULT_STAGE_BUDGET })).toThrow(
-      /^decoder layer 0 needs 161\.44 MB resident .*, over --max-stage-mb 30\.00; cut into MLP parts of 32-row units, decoder layer 0 attention \+ MLP rows \[0, 32\) alone still needs 52\.46 MB resident/,
+      /^decoder layer 0 needs 163\.44 MB resident .*, over --max-stage-mb 30\.00; cut into MLP parts of 32-row units, decoder layer 0 attention \+ MLP rows \[0, 32\) alone still needs 54\.46 MB resident/,
     );
   });
 });
