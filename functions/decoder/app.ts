@@ -140,7 +140,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
       requestId,
       masks: true,
     });
-    const headers = { [SESSION_HEADER]: info.session };
+    const headers: Record<string, string> = info.session === null ? {} : { [SESSION_HEADER]: info.session };
     if (!body.stream) {
       const { tokens, done } = await collect(reader);
       return c.json(nativeJson(info, done, tokens, prompt), 200, headers);

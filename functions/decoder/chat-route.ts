@@ -36,7 +36,7 @@ export function registerChat(app: Hono<DecoderAppEnv>, jsonBody: MiddlewareHandl
       includeUsage: body.stream_options?.include_usage === true,
       logprobs: sampling.logprobs,
     };
-    const headers = { [SESSION_HEADER]: info.session };
+    const headers: Record<string, string> = info.session === null ? {} : { [SESSION_HEADER]: info.session };
     if (!body.stream) {
       const { tokens, done } = await collect(reader);
       return c.json(chatCompletion(ctx, done, tokens), 200, headers);

@@ -34,4 +34,6 @@ export interface DecoderDeps {
   describeVision(): Promise<VisionInfo>;
   /** The session Durable Object named `name` (already scoped to its owner). */
   session(name: string): SessionApi;
+  /** A fresh session object for one unnamed request: nothing can name it again, and it stores nothing. */
+  transientSession(): SessionApi;
 }

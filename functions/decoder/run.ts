@@ -4,7 +4,8 @@
  *
  * Scoping: with API keys, a session's Durable Object is named `<owner>/<session id>`, so a key reaches only the
  * sessions it created: another key naming the same id gets an empty session (a 404 for anything that needs
- * the old one), and learns nothing about the first. Ids the worker makes up are 128 random bits.
+ * the old one), and learns nothing about the first. A request that names no session runs in a transient one
+ * (a fresh object id: nobody can reach it again) that stores nothing.
  *
  * Faults: the vision worker failing is a 503 (`unavailable`); a session whose image is gone from KV while the
  * request carries the image itself gets it encoded again and is asked once more. What failed inside is logged
@@ -25,9 +26,9 @@ export const SESSION_HEADER = "x-session-id";
 
 /** A session as a request names it. */
 export interface SessionRef {
-  /** The client's id for it. */
-  readonly name: string;
-  /** Whether the client chose the id (false: the worker made one up for this request). */
+  /** The client's id for it; null when the request names none (a transient session: nothing persists). */
+  readonly name: string | null;
+  /** Whether the client named the session. */
   readonly named: boolean;
 }
 
@@ -48,7 +49,7 @@ export interface RunInput {
   readonly masks?: boolean;
 }
 
-/** The session of a request: the header or the body field (which must agree), else a new random id. */
+/** The session of a request: the header or the body field (which must agree), else none (transient). */
 export function sessionRef(c: Context, bodySession: string | undefined): SessionRef {
   const header = c.req.header(SESSION_HEADER);
   if (header !== undefined && !SESSION_ID_PATTERN.test(header)) {
@@ -58,7 +59,7 @@ export function sessionRef(c: Context, bodySession: string | undefined): Session
     throw new InputError("invalid_request", `the ${SESSION_HEADER} header and the session field name different sessions`, "session");
   }
   const name = bodySession ?? header;
-  return name === undefined ? { name: randomId("sess_"), named: false } : { name, named: true };
+  return name === undefined ? { name: null, named: false } : { name, named: true };
 }
 
 /** The Durable Object name of session `name` for `owner` ("/" never occurs in a session id). */
@@ -131,7 +132,8 @@ export async function startRun(
   let imageId = input.imageId;
   const { requestId } = input;
   if (input.image) imageId = (await encodeFor(deps, input.image, owner, { requestId })).image_id;
-  const api = deps.session(scopedSessionName(owner, session.name));
+  // Only named sessions persist: an unnamed request gets a fresh object that stores nothing (no record, no alarm).
+  const api = session.name === null ? deps.transientSession() : deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
   const req: SessionRequest = {
     session: session.name,

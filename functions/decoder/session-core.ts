@@ -94,7 +94,7 @@ export class SessionCore {
       cached_tokens: cached ? ids.length : 0,
     };
     this.record = { v: 1, model: manifest.id, image_id: imageId, prompt_ids: ids, updated_at: Date.now() };
-    await this.deps.save(this.record);
+    if (req.session !== null) await this.deps.save(this.record); // only named sessions persist
     const info: RunInfo = { session: req.session, model: manifest.id, image_id: imageId, prompt_tokens: ids.length, image_size: memory.size };
     return { info, events: this.run(model, memory, ids, req, signal, { t0, cache, cached }) };
   }

@@ -65,6 +65,7 @@ export class SessionHost {
     this.running = running;
     const done = (): void => {
       if (this.running === running) this.running = null;
+      if (req.session === null) this.core.clear(); // a transient session: nobody can come back to its cache
       release();
     };
     try {

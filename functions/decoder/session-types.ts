@@ -7,8 +7,11 @@ import type { PromptSpan } from "../../shared/text/prompt.ts";
 
 /** One generate request, as the decoder worker hands it to a session. */
 export interface SessionRequest {
-  /** The session's name (what the client passed, or the id the worker made up). */
-  readonly session: string;
+  /**
+   * The session's name, as the client gave it; null for a request that named none: it runs in a transient
+   * session object that stores nothing (no record, no alarm) and frees its cache when the request ends.
+   */
+  readonly session: string | null;
   /** Whether the client named the session (continuing an unknown one is then a 404, not a missing image). */
   readonly named?: boolean;
   /** Owner id of the request's API key ("" when open): only images stored by the same owner are used. */

@@ -5,6 +5,8 @@
  *
  * Storage layout (SQLite-backed, key-value API): `"session"` → {@link SessionRecord} (image id + prompt ids).
  * After an eviction the next request re-reads the soft tokens from KV by that image id and prefills again.
+ * Only named sessions store anything: a request without a session id runs in a fresh object
+ * (`newUniqueId()`, request `session: null`) that writes no record and sets no alarm.
  */
 import { DurableObject } from "cloudflare:workers";
 import { intVar } from "../../shared/worker/env-vars.ts";
@@ -75,6 +77,7 @@ export class SessionObject extends DurableObject<SessionEnv> {
   /** Generates for one request; the reply's stream carries NDJSON session events. */
   async generate(req: SessionRequest): Promise<SessionReply> {
     const reply = await this.ready().generate(req);
+    if (req.session === null) return reply; // transient (an unnamed request): no record, no alarm
     const ttl = intVar(this.env.SESSION_TTL_S, DECODER_DEFAULTS.sessionTtlSeconds, "SESSION_TTL_S");
     await this.ctx.storage.setAlarm(Date.now() + ttl * 1000);
     return reply;

@@ -15,5 +15,6 @@ export function decoderDeps(env: DecoderEnv): DecoderDeps {
     encodeImage: (bytes, options) => env.VISION.encode(bytes, options),
     describeVision: () => env.VISION.describe(),
     session: (name) => env.SESSIONS.get(env.SESSIONS.idFromName(name)),
+    transientSession: () => env.SESSIONS.get(env.SESSIONS.newUniqueId()),
   };
 }

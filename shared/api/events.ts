@@ -80,7 +80,8 @@ export type SessionEvent =
 
 /** Facts about a request that are known before the first token (returned with the stream). */
 export interface RunInfo {
-  readonly session: string;
+  /** The session's name; null for an unnamed request (a transient session, nothing to continue). */
+  readonly session: string | null;
   readonly model: string;
   readonly image_id: string;
   readonly prompt_tokens: number;

@@ -74,12 +74,12 @@ describe("a session's limits", () => {
 
   it("a request past the time limit ends: an SSE timeout error, or a 504 without streaming", async () => {
     const h = await createHarness({ fake: { answer: endless, stepDelayMs: 5 }, session: { requestTimeoutMs: 200 } });
-    const res = await post(h.app, "/v1/generate", { image: base64(GOOD_PNG), prompt: "caption en", max_tokens: 500 });
+    const res = await post(h.app, "/v1/generate", { image: base64(GOOD_PNG), prompt: "caption en", max_tokens: 500, session: "slow" });
     const events = [];
     for await (const e of sseEvents(res)) events.push(e);
     expect(events.at(-1)).toMatchObject({ event: "error", data: expect.stringContaining('"type":"timeout"') });
     expect(events.length).toBeLessThan(100);
-    const json = await post(h.app, "/v1/generate", { prompt: "caption en", max_tokens: 500, stream: false, session: res.headers.get("x-session-id")! });
+    const json = await post(h.app, "/v1/generate", { prompt: "caption en", max_tokens: 500, stream: false, session: "slow" });
     expect([json.status, (await json.json<any>()).error.type]).toEqual([504, "timeout"]);
   });
 });

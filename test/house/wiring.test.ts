@@ -9,6 +9,12 @@ import { decoderLimits } from "../../functions/decoder/limits.ts";
 
 function countingApp() {
   let builds = 0;
+  const session = {
+    generate: async () => ({ ok: false as const, error: { status: 404, type: "not_found", message: "no image", param: "image_id" } }),
+    cancel: async () => undefined,
+    describe: async () => ({ session: null, record: null, memory: null, engine: null, busy: false, queued: 0, last_run: null }),
+    reset: async () => undefined,
+  };
   const deps: DecoderDeps = {
     modelId: "paligemma-shapes",
     limits: decoderLimits({ RATE_LIMIT_RPM: "0" }),
@@ -16,12 +22,8 @@ function countingApp() {
     rateLimit: async () => ({ ok: true, remaining: 1, retryAfterS: 0 }),
     encodeImage: async () => ({ ok: false, error: { status: 503, type: "unavailable", message: "not here" } }),
     describeVision: async () => ({ model: "paligemma-shapes", engine: null }),
-    session: () => ({
-      generate: async () => ({ ok: false, error: { status: 404, type: "not_found", message: "no image", param: "image_id" } }),
-      cancel: async () => undefined,
-      describe: async () => ({ session: null, record: null, memory: null, engine: null, busy: false, queued: 0, last_run: null }),
-      reset: async () => undefined,
-    }),
+    session: () => session,
+    transientSession: () => session,
   };
   const app = createDecoderApp(() => (builds++, deps), { log: () => undefined });
   return { app, builds: () => builds };

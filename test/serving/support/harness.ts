@@ -14,7 +14,7 @@ import { SoftTokenStore } from "../../../shared/worker/soft-token-store.ts";
 import { parseApiKeys } from "../../../shared/worker/auth.ts";
 import { TokenBucket } from "../../../shared/worker/token-bucket.ts";
 import { createDecoderApp } from "../../../functions/decoder/app.ts";
-import type { DecoderDeps } from "../../../functions/decoder/deps.ts";
+import type { DecoderDeps, SessionApi } from "../../../functions/decoder/deps.ts";
 import type { DecoderEnv } from "../../../functions/decoder/env.ts";
 import { decoderLimits, DEFAULT_SESSION_LIMITS, type SessionLimits } from "../../../functions/decoder/limits.ts";
 import { SessionHost } from "../../../functions/decoder/session-host.ts";
@@ -53,6 +53,8 @@ export interface Harness {
   readonly kv: MemoryKV;
   readonly model: ServingModel;
   readonly sessions: Map<string, SessionHost>;
+  /** The transient sessions of unnamed requests, in order. */
+  readonly transient: readonly SessionHost[];
   readonly stored: Map<string, SessionRecord>;
   /** The rate-limit keys taken, in order ("ip:…" or "key:…"). */
   readonly rateKeys: string[];
@@ -92,20 +94,27 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
   const rateKeys: string[] = [];
   const visionApp = createVisionApp(() => encodeDeps);
   const sessions = new Map<string, SessionHost>();
+  const transient: SessionHost[] = [];
   const stored = new Map<string, SessionRecord>();
+  const newHost = (name: string): SessionHost =>
+    new SessionHost(
+      { model: async () => model, masks: opts.masks, softTokens: (id) => store.get(id), now: opts.now ?? (() => performance.now()) },
+      { save: async (r) => void stored.set(name, r), clear: async () => void stored.delete(name) },
+      stored.get(name) ?? null,
+      sessionLimits,
+    );
   const host = (name: string): SessionHost => {
     let h = sessions.get(name);
-    if (!h) {
-      h = new SessionHost(
-        { model: async () => model, masks: opts.masks, softTokens: (id) => store.get(id), now: opts.now ?? (() => performance.now()) },
-        { save: async (r) => void stored.set(name, r), clear: async () => void stored.delete(name) },
-        stored.get(name) ?? null,
-        sessionLimits,
-      );
-      sessions.set(name, h);
-    }
+    if (!h) sessions.set(name, (h = newHost(name)));
     return h;
   };
+  const api = (h: () => SessionHost): SessionApi => ({
+    generate: (req) => h().generate(req),
+    cancel: async (runId) => h().cancel(runId),
+    describe: async () => h().describe(),
+    reset: () => h().clear(),
+  });
+  let transients = 0;
   const realEncode: DecoderDeps["encodeImage"] = (bytes, options) => encodeReply(encodeDeps, bytes, options);
   const deps: DecoderDeps = {
     modelId: manifest.id,
@@ -119,16 +128,18 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
     },
     encodeImage: opts.encode ? opts.encode(realEncode) : realEncode,
     describeVision: async () => ({ model: manifest.id, engine: model.engine.memory?.() ?? null }),
-    session: (name) => ({
-      generate: (req) => host(name).generate(req),
-      cancel: async (runId) => host(name).cancel(runId),
-      describe: async () => host(name).describe(),
-      reset: () => host(name).clear(),
-    }),
+    session: (name) => api(() => host(name)),
+    // Like a fresh Durable Object id: reachable by no name (kept in `transient`, not `sessions`); what it would
+    // store would land in `stored` under "(transient n)".
+    transientSession: () => {
+      const h = newHost(`(transient ${++transients})`);
+      transient.push(h);
+      return api(() => h);
+    },
   };
   const logs: string[] = [];
   const app = createDecoderApp(() => deps, { log: (line) => void logs.push(line) });
-  return { app, visionApp, kv, model, engine, sessions, stored, rateKeys, logs, evict: (name) => void sessions.delete(name) };
+  return { app, visionApp, kv, model, engine, sessions, transient, stored, rateKeys, logs, evict: (name) => void sessions.delete(name) };
 }
 
 /** A JSON POST. */
