@@ -110,7 +110,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
       if (bytes.length > d.limits.maxImageBytes) {
         throw new InputError("payload_too_large", `the image is larger than ${d.limits.maxImageBytes} bytes`, "image");
       }
-      const record = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId") });
+      const { image: record } = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId") });
       return c.json(record, record.cached ? 200 : 201);
     },
   );

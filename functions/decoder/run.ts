@@ -17,6 +17,7 @@ import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../.
 import type { ImageRecord, VisionInfo } from "../../shared/api/vision-rpc.ts";
 import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
+import type { EncodedSoftTokens } from "../../shared/worker/soft-token-store.ts";
 import { randomId } from "../../shared/worker/auth.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
 import type { SessionReply, SessionRequest } from "./session-types.ts";
@@ -75,20 +76,23 @@ function rpcFailure(err: unknown, what: string, requestId: string | undefined): 
   return new ServiceError("unavailable", `${what}; retry later`, 1);
 }
 
-/** Encodes `bytes` in the vision worker for `owner`; its failures are 503s, bad images their own 4xx. */
+/**
+ * Encodes `bytes` in the vision worker for `owner`; its failures are 503s, bad images their own 4xx. With
+ * `inline`, the soft tokens it computed come back too (absent when the image was already stored).
+ */
 export async function encodeFor(
   deps: DecoderDeps,
   bytes: Uint8Array,
   owner: string,
-  opts: { readonly force?: boolean; readonly requestId?: string } = {},
-): Promise<ImageRecord> {
+  opts: { readonly force?: boolean; readonly requestId?: string; readonly inline?: boolean } = {},
+): Promise<{ image: ImageRecord; soft?: EncodedSoftTokens }> {
   let reply;
   try {
-    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false });
+    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false, ...(opts.inline ? { inline: true } : {}) });
   } catch (err) {
     throw rpcFailure(err, "the vision service failed", opts.requestId);
   }
-  if (reply.ok) return reply.image;
+  if (reply.ok) return reply.soft ? { image: reply.image, soft: reply.soft } : { image: reply.image };
   if (reply.error.status >= 500) throw rpcFailure(new Error(reply.error.message), "the vision service could not encode the image", opts.requestId);
   throw errorFromData(reply.error);
 }
@@ -131,7 +135,9 @@ export async function startRun(
   }
   let imageId = input.imageId;
   const { requestId } = input;
-  if (input.image) imageId = (await encodeFor(deps, input.image, owner, { requestId })).image_id;
+  // An inline image's soft tokens, when the vision worker computed them now, go to the session with the request.
+  let soft: EncodedSoftTokens | undefined;
+  if (input.image) ({ image: { image_id: imageId }, soft } = await encodeFor(deps, input.image, owner, { requestId, inline: true }));
   // Only named sessions persist: an unnamed request gets a fresh object that stores nothing (no record, no alarm).
   const api = session.name === null ? deps.transientSession() : deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
@@ -142,6 +148,7 @@ export async function startRun(
     prompt: input.prompt,
     ...(input.promptSpans ? { promptSpans: input.promptSpans } : {}),
     imageId,
+    ...(soft ? { softTokens: soft } : {}),
     sampling: input.sampling,
     runId,
     ...(input.masks ? { masks: true } : {}),
@@ -150,8 +157,8 @@ export async function startRun(
   let reply = await ask(api, req);
   if (input.image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
-    imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId })).image_id;
-    reply = await ask(api, { ...req, imageId });
+    ({ image: { image_id: imageId }, soft } = await encodeFor(deps, input.image, owner, { force: true, requestId, inline: true }));
+    reply = await ask(api, { ...req, imageId, ...(soft ? { softTokens: soft } : {}) });
   }
   if (!reply.ok) throw errorFromData(reply.error);
   // A client that goes away cancels the reader (the response body's cancel, or the request's abort signal);

@@ -1,6 +1,6 @@
 /**
  * The generation logic of one session, free of Durable Object APIs (so it runs in Node tests as well):
- * resolve the image → its soft tokens (memory, else KV) → prompt ids → prefill (or reuse the cached prefill of
+ * resolve the image → its soft tokens (memory, else the request's own from the vision worker, else KV) → prompt ids → prefill (or reuse the cached prefill of
  * the same image + prompt) → decode loop → session events.
  *
  * Prefix cache, and why only this much (PaliGemma's prefix-LM, docs/model-notes.md, "Attention and positions"):
@@ -18,7 +18,7 @@ import { buildPromptIds } from "../../shared/text/prompt.ts";
 import { tokenPiece } from "../../shared/text/token-piece.ts";
 import type { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
-import type { SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
+import { decodeEncoded, type SoftTokenHeader } from "../../shared/worker/soft-token-store.ts";
 import type { MaskDecoder } from "../../shared/masks/loader.ts";
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from "./limits.ts";
 import { segmentMasks } from "./segment-masks.ts";
@@ -82,7 +82,9 @@ export class SessionCore {
     const owner = req.owner ?? "";
     const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
     if (!softHit) {
-      const fresh = await this.fetchSoftTokens(model, imageId, owner);
+      // The request's own soft tokens (computed by the vision worker just now) when it carries them, else KV.
+      const inline = req.softTokens?.header.image_id === imageId ? decodeEncoded(req.softTokens) : null;
+      const fresh = this.checkSoftTokens(model, imageId, owner, inline ?? (await this.deps.softTokens(imageId)));
       this.releaseCache();
       this.memory = { imageId, owner, ...fresh, prefix: null };
     }
@@ -151,8 +153,13 @@ export class SessionCore {
     }
   }
 
-  private async fetchSoftTokens(model: ServingModel, imageId: string, owner: string): Promise<Pick<Memory, "soft" | "size">> {
-    const entry = await this.deps.softTokens(imageId);
+  /** Checks the soft tokens found for `imageId` (inline or from KV) against the owner and the model. */
+  private checkSoftTokens(
+    model: ServingModel,
+    imageId: string,
+    owner: string,
+    entry: { header: SoftTokenHeader; soft: SoftTokens } | null,
+  ): Pick<Memory, "soft" | "size"> {
     if (entry === null || (entry.header.owner ?? "") !== owner) {
       throw new InputError(
         "not_found",

@@ -4,6 +4,7 @@ import type { GenerationParams } from "../../shared/api/params.ts";
 import type { EngineMemory } from "../../shared/engine/types.ts";
 import type { ErrorData } from "../../shared/errors.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
+import type { EncodedSoftTokens } from "../../shared/worker/soft-token-store.ts";
 
 /** One generate request, as the decoder worker hands it to a session. */
 export interface SessionRequest {
@@ -24,6 +25,11 @@ export interface SessionRequest {
   readonly requestId?: string;
   /** The image to use; absent = the session's current image. */
   readonly imageId?: string;
+  /**
+   * The soft tokens of `imageId`, computed by the vision worker for this request and sent along (service binding
+   * RPC → decoder → session RPC): used instead of a KV read, which is only eventually consistent across locations.
+   */
+  readonly softTokens?: EncodedSoftTokens;
   readonly sampling: GenerationParams;
   /** The decoder worker's id for this run, for {@link SessionApi.cancel}-style calls when the client goes away. */
   readonly runId?: string;

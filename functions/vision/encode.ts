@@ -1,17 +1,18 @@
 /**
  * The vision stage as a service: image bytes → (cache check) → preprocess → SigLIP + projector → soft tokens in
  * KV. An image already stored for this model, preprocessing version and owner is not decoded or encoded again.
+ * Asked `inline`, the reply also carries the soft tokens it computed, for the session of the same request.
  *
  * Cheap checks come first, before the model loads or anything is hashed: size in bytes, format and declared
  * pixels (from the header). The decoders then bound their own work by the declared size (shared/image).
  */
-import type { EncodeOptions, EncodeReply, ImageRecord } from "../../shared/api/vision-rpc.ts";
+import { INLINE_SOFT_TOKEN_BYTES, type EncodeOptions, type EncodeReply, type ImageRecord } from "../../shared/api/vision-rpc.ts";
 import { errorData, InputError } from "../../shared/errors.ts";
 import { preprocessImage, sniffImage } from "../../shared/image/index.ts";
 import { FORMAT_NAMES } from "../../shared/image/sniff.ts";
 import { sha256Hex } from "../../shared/worker/hash.ts";
 import { asSoftTokenDtype } from "../../shared/worker/soft-token-codec.ts";
-import { imageIdFor, type SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
+import { imageIdFor, type EncodedSoftTokens, type SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 
 /** What encoding needs: the model (loaded lazily), the KV store and the limits. */
@@ -44,6 +45,11 @@ function admit(deps: EncodeDeps, bytes: Uint8Array): { width: number; height: nu
 
 /** Encodes one image (or finds it already stored). Throws InputError for a bad image. */
 export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<ImageRecord> {
+  return (await encodeStored(deps, bytes, options)).image;
+}
+
+/** {@link encodeImage}, also returning the soft tokens it computed when `options.inline` asks (and they fit). */
+async function encodeStored(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions): Promise<{ image: ImageRecord; soft?: EncodedSoftTokens }> {
   const size = admit(deps, bytes);
   const model = await deps.model();
   const { manifest } = model;
@@ -51,7 +57,7 @@ export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: 
   const ref = { imageSha256: await sha256Hex(bytes), model: manifest.id, preprocess: model.preprocessVersion, owner };
   const imageId = await imageIdFor(ref);
   const existing = options.force ? null : await deps.store.header(imageId);
-  if (existing) return { image_id: imageId, cached: true, model: manifest.id, tokens: existing.tokens };
+  if (existing) return { image: { image_id: imageId, cached: true, model: manifest.id, tokens: existing.tokens } };
 
   const pixels = await preprocessImage(bytes, manifest.preprocess, { maxPixels: deps.maxPixels }); // [1, 3, S, S]
   const soft = await model.engine.encodeImage(pixels); // [tokens, dim], projector output
@@ -59,14 +65,15 @@ export async function encodeImage(deps: EncodeDeps, bytes: Uint8Array, options: 
   if (soft.tokens !== declared.tokens || soft.dim !== declared.dim) {
     throw new Error(`vision stage gave [${soft.tokens}, ${soft.dim}] soft tokens, the manifest declares [${declared.tokens}, ${declared.dim}]`);
   }
-  await deps.store.put(imageId, ref, soft, asSoftTokenDtype(declared.dtype), size);
-  return { image_id: imageId, cached: false, model: manifest.id, tokens: soft.tokens };
+  const stored = await deps.store.write(imageId, ref, soft, asSoftTokenDtype(declared.dtype), size);
+  const image = { image_id: imageId, cached: false, model: manifest.id, tokens: soft.tokens };
+  return options.inline && stored.bytes.length <= INLINE_SOFT_TOKEN_BYTES ? { image, soft: stored } : { image };
 }
 
 /** The RPC form of {@link encodeImage} (shared/api/vision-rpc.ts): errors travel as data, keeping their type and status. */
 export async function encodeReply(deps: EncodeDeps, bytes: Uint8Array, options: EncodeOptions = {}): Promise<EncodeReply> {
   try {
-    return { ok: true, image: await encodeImage(deps, bytes, options) };
+    return { ok: true, ...(await encodeStored(deps, bytes, options)) };
   } catch (err) {
     const error = errorData(err);
     if (error.status >= 500) console.error("vision encode:", err);

@@ -49,6 +49,25 @@ export interface SoftTokenHeader {
   readonly created_at: number;
 }
 
+/**
+ * Soft tokens as they were stored: the header and the tensor bytes in its dtype. The vision worker's encode
+ * reply carries this inline (shared/api/vision-rpc.ts), so the session of the same request needs no KV read.
+ */
+export interface EncodedSoftTokens {
+  readonly header: SoftTokenHeader;
+  readonly bytes: Uint8Array;
+}
+
+/** Parses {@link EncodedSoftTokens} back to float32 `[tokens, dim]` (throws ModelFormatError when they disagree). */
+export function decodeEncoded(entry: EncodedSoftTokens): { header: SoftTokenHeader; soft: SoftTokens } {
+  const { header, bytes } = entry;
+  if (header.format !== FORMAT) throw new ModelFormatError(`soft tokens ${header.image_id}: unknown format ${header.format}`);
+  if (bytes.length !== header.byte_length) {
+    throw new ModelFormatError(`soft tokens ${header.image_id}: ${bytes.length} bytes, header says ${header.byte_length}`);
+  }
+  return { header, soft: decodeSoftTokens(bytes, header.dtype, header.tokens, header.dim) };
+}
+
 /** The identity of an image's soft tokens. */
 export interface SoftTokenRef {
   readonly imageSha256: string;
@@ -103,6 +122,17 @@ export class SoftTokenStore {
     dtype: SoftTokenDtype,
     size?: { readonly width: number; readonly height: number },
   ): Promise<SoftTokenHeader> {
+    return (await this.write(imageId, ref, soft, dtype, size)).header;
+  }
+
+  /** {@link put}, returning the header and the bytes written (what an encode reply carries inline). */
+  async write(
+    imageId: string,
+    ref: SoftTokenRef,
+    soft: SoftTokens,
+    dtype: SoftTokenDtype,
+    size?: { readonly width: number; readonly height: number },
+  ): Promise<EncodedSoftTokens> {
     const bytes = encodeSoftTokens(soft, dtype);
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
     const options = { expirationTtl: this.ttl };
@@ -133,7 +163,7 @@ export class SoftTokenStore {
       await this.remove(imageId, chunks);
       throw err;
     }
-    return header;
+    return { header, bytes };
   }
 
   /** Deletes an entry (header first, so no reader sees it half-gone), best effort. */

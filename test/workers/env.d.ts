@@ -9,6 +9,8 @@ declare global {
       readonly SLOW_SESSIONS: DurableObjectNamespace<SlowSessionObject>;
       readonly QUICK_SESSIONS: DurableObjectNamespace<QuickTimeoutSessionObject>;
       readonly SEGMENT_SESSIONS: DurableObjectNamespace<SegmentSessionObject>;
+      /** A KV namespace no session reads (inline-soft-tokens.test.ts). */
+      readonly VISION_ONLY_KV: KVNamespace;
       /** base64 PNGs of the shapes model's eval set. */
       readonly EVAL_IMAGE_000: string;
       readonly EVAL_IMAGE_001: string;

@@ -2,8 +2,11 @@
 export class MemoryKV {
   readonly values = new Map<string, { value: string | ArrayBuffer; ttl?: number }>();
   readonly puts: string[] = [];
+  /** Every key read, in order. */
+  readonly gets: string[] = [];
 
   async get(key: string, type: "json" | "arrayBuffer" | "text" = "text"): Promise<unknown> {
+    this.gets.push(key);
     const entry = this.values.get(key);
     if (!entry) return null;
     const { value } = entry;
