@@ -4,11 +4,13 @@
  * Workers' rate limiting API as `RATE_LIMITER` that is used instead (its limit and period live in
  * wrangler.toml, and it answers without a retry time, so `retry-after` is its period).
  *
- * The bucket lives in the object's memory: an evicted object starts again with a full bucket, which errs on
- * the side of serving.
+ * The bucket's state is stored in the object (key "bucket") after every take and restored in
+ * `blockConcurrencyWhile`, so an evicted object carries on with the tokens it had. An alarm deletes the record
+ * once the bucket would be full again (a full bucket is what a new object starts with), so idle keys and IPs
+ * leave nothing behind.
  */
 import { DurableObject } from "cloudflare:workers";
-import { TokenBucket, type BucketLimit, type RateDecision } from "../../shared/worker/token-bucket.ts";
+import { TokenBucket, type BucketLimit, type BucketState, type RateDecision } from "../../shared/worker/token-bucket.ts";
 
 /** Period of the Workers rate limiting binding (wrangler.toml `simple.period`), for `retry-after`. */
 const BINDING_PERIOD_S = 60;
@@ -21,13 +23,33 @@ export interface RateLimitEnv {
   readonly RATE_LIMITER?: RateLimit;
 }
 
-/** One key's token bucket (it reads no env). */
-export class RateLimiterObject extends DurableObject {
-  private readonly bucket = new TokenBucket();
+const BUCKET_KEY = "bucket";
 
-  /** Takes one request from the bucket under `limit`. */
-  take(limit: BucketLimit): RateDecision {
-    return this.bucket.take(limit, Date.now());
+/** One key's token bucket (it reads no env). */
+export class RateLimiterObject extends DurableObject<object> {
+  private bucket = new TokenBucket();
+
+  constructor(ctx: DurableObjectState, env: object) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.bucket = new TokenBucket(await ctx.storage.get<BucketState>(BUCKET_KEY));
+    });
+  }
+
+  /** Takes one request from the bucket under `limit`, storing what is left. */
+  async take(limit: BucketLimit): Promise<RateDecision> {
+    const decision = this.bucket.take(limit, Date.now());
+    const state = this.bucket.state();
+    if (state === null) return decision; // limits off: nothing counted
+    await this.ctx.storage.put(BUCKET_KEY, state);
+    await this.ctx.storage.setAlarm(this.bucket.fullAt(limit));
+    return decision;
+  }
+
+  /** The bucket has refilled: forget it (the next take starts from a full bucket, as it would from this state). */
+  override async alarm(): Promise<void> {
+    this.bucket = new TokenBucket();
+    await this.ctx.storage.deleteAll();
   }
 }
 

@@ -21,10 +21,38 @@ export interface RateDecision {
   readonly retryAfterS: number;
 }
 
+/** What a bucket must keep to carry on exactly where it stopped (a Durable Object stores it). */
+export interface BucketState {
+  /** Tokens left at `last` (fractional). */
+  readonly tokens: number;
+  /** Unix milliseconds of the last take. */
+  readonly last: number;
+}
+
 /** One key's bucket. */
 export class TokenBucket {
   private tokens: number | null = null;
   private last = 0;
+
+  /** @param state what {@link state} returned before (absent: a full bucket) */
+  constructor(state?: BucketState | null) {
+    if (state && Number.isFinite(state.tokens) && Number.isFinite(state.last)) {
+      this.tokens = state.tokens;
+      this.last = state.last;
+    }
+  }
+
+  /** The bucket's state after its last take; null before the first. */
+  state(): BucketState | null {
+    return this.tokens === null ? null : { tokens: this.tokens, last: this.last };
+  }
+
+  /** When the bucket is full again under `limit` (Unix ms); then it is the same as a new one. */
+  fullAt(limit: BucketLimit): number {
+    if (this.tokens === null || limit.perMinute <= 0) return this.last;
+    const missing = Math.max(0, Math.max(1, limit.burst) - this.tokens);
+    return this.last + Math.ceil((missing * 60_000) / limit.perMinute);
+  }
 
   /** Takes `cost` tokens at time `nowMs` under `limit`. */
   take(limit: BucketLimit, nowMs: number, cost = 1): RateDecision {
