@@ -8,7 +8,8 @@
  * after {@link publicError} has taken out what a client must not see.
  *
  * Bad input is an {@link InputError} (4xx); faults of the service are 5xx: {@link ServiceError} (503
- * `unavailable` when a dependency failed and a retry may work, 504 `timeout`), {@link ConfigError} (a
+ * `unavailable` when a dependency failed and a retry may work, 504 `timeout`, 502 `bad_gateway` when a server the
+ * request named failed), {@link ConfigError} (a
  * deployment error, a 500 whose message names the var) and anything else (a 500 `server_error`).
  */
 import { HTTPException } from "hono/http-exception";
@@ -38,6 +39,7 @@ const STATUS_BY_TYPE: Readonly<Record<string, number>> = Object.freeze({
   ...INPUT_STATUS,
   method_not_allowed: 405,
   server_error: 500,
+  bad_gateway: 502,
   unavailable: 503,
   timeout: 504,
 });
@@ -89,21 +91,31 @@ export class RateLimitedError extends InputError {
   }
 }
 
-/** A fault of the service, not of the request: 503 `unavailable` (retry later) or 504 `timeout`. */
+/** The {@link ServiceError} types and their statuses. */
+const SERVICE_STATUS = Object.freeze({ bad_gateway: 502, unavailable: 503, timeout: 504 } as const);
+
+/**
+ * A fault outside the request: 503 `unavailable` (a dependency failed, retry later), 504 `timeout`, or 502
+ * `bad_gateway` (a server the request named, e.g. a remote image URL's, failed or could not be reached).
+ */
 export class ServiceError extends Error {
-  /** @param type `unavailable` (503) or `timeout` (504); `message` is shown to the client: keep internals out */
+  /**
+   * @param type `bad_gateway` (502), `unavailable` (503) or `timeout` (504); `message` is shown to the client: keep internals out
+   * @param param the request field whose server failed (a remote image URL)
+   */
   constructor(
-    readonly type: "unavailable" | "timeout",
+    readonly type: keyof typeof SERVICE_STATUS,
     message: string,
     readonly retryAfterS?: number,
+    readonly param?: string,
   ) {
     super(message);
     this.name = "ServiceError";
   }
 
-  /** 503 or 504. */
-  get status(): 503 | 504 {
-    return this.type === "timeout" ? 504 : 503;
+  /** 502, 503 or 504. */
+  get status(): 502 | 503 | 504 {
+    return SERVICE_STATUS[this.type];
   }
 }
 
@@ -163,7 +175,7 @@ export function errorData(err: unknown): ErrorData {
   }
   if (err instanceof ServiceError) {
     const retry = err.retryAfterS !== undefined ? { retry_after_s: err.retryAfterS } : {};
-    return { status: err.status, type: err.type, message: err.message, ...retry };
+    return { status: err.status, type: err.type, message: err.message, ...(err.param ? { param: err.param } : {}), ...retry };
   }
   if (err instanceof MethodNotAllowedError) return { status: 405, type: "method_not_allowed", message: err.message };
   if (err instanceof HTTPException) {
@@ -183,7 +195,7 @@ export function errorFromData(data: ErrorData): Error {
   const { type, message, param, code, retry_after_s: retry } = data;
   if (type === "rate_limited") return new RateLimitedError(message, retry ?? 1, param);
   if (isInputErrorType(type)) return new InputError(type, message, param, code);
-  if (type === "unavailable" || type === "timeout") return new ServiceError(type, message, retry);
+  if (type === "unavailable" || type === "timeout" || type === "bad_gateway") return new ServiceError(type, message, retry, param);
   if (message.startsWith(CONFIG_ERROR_PREFIX)) return new ConfigError(message);
   return new Error(message);
 }

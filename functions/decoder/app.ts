@@ -18,7 +18,7 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { generateRequestSchema, nativeSampling, type GenerateRequestBody } from "../../shared/api/generate-schema.ts";
-import { decodeImageString } from "../../shared/api/image-input.ts";
+import { decodeImageString, imageSource } from "../../shared/api/image-input.ts";
 import { MULTIPART_OVERHEAD_BYTES, readImageUpload } from "../../shared/api/image-upload.ts";
 import { resolvePrefix } from "../../shared/tasks/request.ts";
 import { nativeDoneFrame, nativeErrorFrame, nativeJson, nativeTokenFrame } from "../../shared/api/native-format.ts";
@@ -127,7 +127,11 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     const d = c.var.deps();
     const session = sessionRef(c, body.session);
     const prompt = resolvePrefix(body); // the free prompt, or the task's PaliGemma prefix
-    const image = body.image === undefined ? undefined : decodeImageString(body.image, "image", d.limits.maxImageBytes).bytes;
+    const max = d.limits.maxImageBytes;
+    const image =
+      body.image !== undefined ? { bytes: decodeImageString(body.image, "image", max).bytes }
+      : body.image_url !== undefined ? imageSource(body.image_url, "image_url", max)
+      : undefined;
     const requestId = c.get("requestId");
     const { info, reader } = await startRun(d, c.get("owner"), session, {
       model: body.model,

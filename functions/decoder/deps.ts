@@ -34,6 +34,8 @@ export interface DecoderDeps {
   describeVision(): Promise<VisionInfo>;
   /** The session Durable Object named `name` (already scoped to its owner). */
   session(name: string): SessionApi;
+  /** Fetches a remote image URL (the Workers global fetch; route tests pass a mock). */
+  readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** A fresh session object for one unnamed request: nothing can name it again, and it stores nothing. */
   transientSession(): SessionApi;
 }

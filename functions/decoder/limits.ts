@@ -4,6 +4,7 @@
  */
 import type { SystemMessagePolicy } from "../../shared/api/chat-schema.ts";
 import { MAX_IMAGE_BYTES } from "../../shared/api/image-input.ts";
+import { IMAGE_URL_TIMEOUT_S, imageUrlPolicy, type ImageUrlPolicy } from "../../shared/api/remote-image.ts";
 import { ConfigError, echo } from "../../shared/errors.ts";
 import { intVar } from "../../shared/worker/env-vars.ts";
 import type { BucketLimit } from "../../shared/worker/token-bucket.ts";
@@ -24,6 +25,10 @@ export interface WorkerLimitsEnv {
   readonly MAX_NEW_TOKENS?: string;
   /** Chat system/developer messages: "ignore" (default: dropped, named in `x-paligemma-ignored`) or "reject" (422). */
   readonly CHAT_SYSTEM_MESSAGES?: string;
+  /** Remote image URLs fetched: "*" (default: any https origin), "" (none), or comma-separated origins. */
+  readonly IMAGE_URL_ORIGINS?: string;
+  /** Time limit of one remote image fetch (redirects and body), in seconds. */
+  readonly IMAGE_URL_TIMEOUT_S?: string;
 }
 
 /** The vars a session's limits read (all optional: each has a default below). */
@@ -67,6 +72,10 @@ export interface DecoderLimits {
   readonly corsOrigins: readonly string[];
   /** What the chat route does with system/developer messages (`CHAT_SYSTEM_MESSAGES`, default "ignore"). */
   readonly chatSystemMessages: SystemMessagePolicy;
+  /** Which remote image URLs are fetched (`IMAGE_URL_ORIGINS`). */
+  readonly imageUrls: ImageUrlPolicy;
+  /** Time limit of one remote image fetch, in ms (`IMAGE_URL_TIMEOUT_S`). */
+  readonly imageUrlTimeoutMs: number;
 }
 
 /** Reads `CHAT_SYSTEM_MESSAGES`: "ignore" (default) or "reject"; anything else is a ConfigError. */
@@ -106,6 +115,8 @@ export function decoderLimits(env: WorkerLimitsEnv): DecoderLimits {
     },
     corsOrigins: (env.CORS_ORIGINS ?? "").split(/[\s,]+/).filter((o) => o.length > 0),
     chatSystemMessages: systemMessagePolicy(env.CHAT_SYSTEM_MESSAGES),
+    imageUrls: imageUrlPolicy(env.IMAGE_URL_ORIGINS),
+    imageUrlTimeoutMs: 1000 * intVar(env.IMAGE_URL_TIMEOUT_S, IMAGE_URL_TIMEOUT_S, "IMAGE_URL_TIMEOUT_S"),
   };
 }
 

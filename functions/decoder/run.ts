@@ -16,6 +16,8 @@ import { EventReader, type RunInfo } from "../../shared/api/events.ts";
 import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../../shared/api/params.ts";
 import type { ImageRecord, VisionInfo } from "../../shared/api/vision-rpc.ts";
 import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
+import type { ImageSource } from "../../shared/api/image-input.ts";
+import { fetchRemoteImage } from "../../shared/api/remote-image.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 import type { EncodedSoftTokens } from "../../shared/worker/soft-token-store.ts";
 import { randomId } from "../../shared/worker/auth.ts";
@@ -39,7 +41,8 @@ export interface RunInput {
   readonly prompt: string;
   /** Which request field each part of `prompt` came from. */
   readonly promptSpans?: readonly PromptSpan[];
-  readonly image?: Uint8Array;
+  /** An inline image: its bytes, or a remote URL fetched here first (IMAGE_URL_ORIGINS, remote-image.ts). */
+  readonly image?: ImageSource;
   readonly imageId?: string;
   readonly sampling: GenerationParams;
   /** Aborted when the client disconnects (the incoming request's signal). */
@@ -119,7 +122,13 @@ function missingSoftTokens(reply: SessionReply): boolean {
   return !reply.ok && reply.error.type === "not_found" && reply.error.param === "image_id";
 }
 
-/** Checks the request against the deployment, encodes an inline image, and starts the session's stream. */
+/** A remote image's bytes, fetched under the deployment's URL policy, byte limit and time limit. */
+function fetchImage(deps: DecoderDeps, source: { readonly url: string; readonly param: string }, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const { imageUrls, imageUrlTimeoutMs, maxImageBytes } = deps.limits;
+  return fetchRemoteImage(source.url, source.param, { policy: imageUrls, maxBytes: maxImageBytes, timeoutMs: imageUrlTimeoutMs, fetch: deps.fetch, signal });
+}
+
+/** Checks the request against the deployment, fetches and encodes an inline image, and starts the session's stream. */
 export async function startRun(
   deps: DecoderDeps,
   owner: string,
@@ -135,9 +144,10 @@ export async function startRun(
   }
   let imageId = input.imageId;
   const { requestId } = input;
+  const image = input.image && ("bytes" in input.image ? input.image.bytes : await fetchImage(deps, input.image, input.signal));
   // An inline image's soft tokens, when the vision worker computed them now, go to the session with the request.
   let soft: EncodedSoftTokens | undefined;
-  if (input.image) ({ image: { image_id: imageId }, soft } = await encodeFor(deps, input.image, owner, { requestId, inline: true }));
+  if (image) ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { requestId, inline: true }));
   // Only named sessions persist: an unnamed request gets a fresh object that stores nothing (no record, no alarm).
   const api = session.name === null ? deps.transientSession() : deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
@@ -155,9 +165,9 @@ export async function startRun(
     ...(requestId ? { requestId } : {}),
   };
   let reply = await ask(api, req);
-  if (input.image && missingSoftTokens(reply)) {
+  if (image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
-    ({ image: { image_id: imageId }, soft } = await encodeFor(deps, input.image, owner, { force: true, requestId, inline: true }));
+    ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { force: true, requestId, inline: true }));
     reply = await ask(api, { ...req, imageId, ...(soft ? { softTokens: soft } : {}) });
   }
   if (!reply.ok) throw errorFromData(reply.error);

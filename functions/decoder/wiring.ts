@@ -14,6 +14,7 @@ export function decoderDeps(env: DecoderEnv): DecoderDeps {
     rateLimit: (key, limit) => takeRateLimit(env, key, limit),
     encodeImage: (bytes, options) => env.VISION.encode(bytes, options),
     describeVision: () => env.VISION.describe(),
+    fetch: (url, init) => fetch(url, init),
     session: (name) => env.SESSIONS.get(env.SESSIONS.idFromName(name)),
     transientSession: () => env.SESSIONS.get(env.SESSIONS.newUniqueId()),
   };

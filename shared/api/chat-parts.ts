@@ -3,7 +3,7 @@
  * discriminated union on `type`. PaliGemma reads two kinds:
  *
  *   {"type": "text", "text": "caption en"}
- *   {"type": "image_url", "image_url": {"url": "data:image/png;base64,…", "detail": "auto" | "low" | "high"}}
+ *   {"type": "image_url", "image_url": {"url": "data:image/png;base64,…" or "https://…", "detail": "auto" | "low" | "high"}}
  *
  * `image_url` may also be the URL itself as a string (a shorthand some clients send, vLLM accepts it too). Every
  * other part type (`input_audio`, `file`, …) is refused by name with the part's index in `param`, and a part
@@ -28,7 +28,7 @@ const imageUrl = z.preprocess(
   (value) => (typeof value === "string" ? { url: value } : value),
   z.looseObject(
     {
-      url: z.string({ error: "image_url.url must be a string (a data:image/...;base64,... URL)" }).min(1, "image_url.url is empty"),
+      url: z.string({ error: "image_url.url must be a string (an https:// URL or a data:image/...;base64,... URL)" }).min(1, "image_url.url is empty"),
       detail: z.enum(IMAGE_DETAILS, { error: `image_url.detail is one of ${IMAGE_DETAILS.join(", ")}` }).nullable().optional(),
     },
     { error: 'image_url must be an object {"url": "data:image/...;base64,..."} (or that URL as a string)' },

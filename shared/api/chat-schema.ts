@@ -2,7 +2,7 @@
  * OpenAI-compatible request: `POST /v1/chat/completions`.
  *
  * PaliGemma has no chat template (docs/model-notes.md, "Prompt"): the one user message's text parts, joined by a
- * space, are the prefix, and its one `image_url` part (a data URL) is the image. Content parts are validated as
+ * space, are the prefix, and its one `image_url` part (a data URL, or a remote URL: remote-image.ts) is the image. Content parts are validated as
  * a discriminated union on `type` (chat-parts.ts). Fields that would change the answer and that PaliGemma cannot
  * honour are refused with a 400 naming them (chat-unsupported.ts); other unknown fields are ignored, as OpenAI
  * clients send many. System (and developer) messages are dropped or refused, as the deployment chooses.
@@ -12,7 +12,7 @@ import { InputError } from "../errors.ts";
 import type { PromptSpan } from "../text/prompt.ts";
 import { messageContentSchema } from "./chat-parts.ts";
 import { refuseUnsupported } from "./chat-unsupported.ts";
-import { decodeImageString } from "./image-input.ts";
+import { imageSource, type ImageSource } from "./image-input.ts";
 import {
   DEFAULT_MAX_TOKENS,
   MAX_PROMPT_CHARS,
@@ -66,7 +66,8 @@ export interface ChatOptions {
 /** The prefix and image of a chat request, after mapping the messages. */
 export interface ChatPrompt {
   readonly prompt: string;
-  readonly image?: Uint8Array;
+  /** The image part's image: decoded bytes, or a remote URL for the route to fetch. */
+  readonly image?: ImageSource;
   /** Where each text part lies in `prompt` (to name the part a refused control token came from). */
   readonly spans: readonly PromptSpan[];
   /** What was dropped (`system_message`, `developer_message`), for the `x-paligemma-ignored` header. */
@@ -108,7 +109,7 @@ export function chatPrompt(body: ChatRequestBody, options: ChatOptions = {}): Ch
   if (typeof content === "string") return checkLength({ prompt: content, spans: [{ param: base, start: 0, end: content.length }], ...done }, base);
   let prompt = "";
   const spans: PromptSpan[] = [];
-  let image: Uint8Array | undefined;
+  let image: ImageSource | undefined;
   content.forEach((part, i) => {
     if (part.type === "text") {
       if (spans.length > 0) prompt += " ";
@@ -116,7 +117,7 @@ export function chatPrompt(body: ChatRequestBody, options: ChatOptions = {}): Ch
       prompt += part.text;
     } else {
       if (image) throw new InputError("unprocessable", "only one image per request is supported", `${base}[${i}]`);
-      image = decodeImageString(part.image_url.url, `${base}[${i}].image_url.url`, options.maxImageBytes).bytes;
+      image = imageSource(part.image_url.url, `${base}[${i}].image_url.url`, options.maxImageBytes);
     }
   });
   return checkLength({ prompt, image, spans, ...done }, base);

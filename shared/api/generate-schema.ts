@@ -1,7 +1,7 @@
 /**
  * The native request: `POST /v1/generate`.
  *
- *   {"image": "<base64 or data URL>" | "image_id": "img_…", "prompt": "caption en", "max_tokens": 24,
+ *   {"image": "<base64 or data URL>" | "image_url": "https://…" | "image_id": "img_…", "prompt": "caption en", "max_tokens": 24,
  *    "temperature": 0, "top_k": 40, "top_p": 0.9, "seed": 1, "stop": ["\n"], "stream": true, "session": "s1"}
  *
  * Instead of `prompt`, a `task` with its fields: {"task": "detect", "objects": ["circle"]} (shared/tasks).
@@ -26,6 +26,8 @@ export const generateRequestSchema = z
   .strictObject({
     model: z.string().min(1).optional(),
     image: z.string().min(1).optional(),
+    /** A remote image (https://…, fetched under IMAGE_URL_ORIGINS) or a data URL. */
+    image_url: z.string().min(1).max(8192).optional(),
     image_id: imageIdSchema.optional(),
     prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
     ...taskFields, // `task` instead of `prompt`: shared/tasks/request.ts
@@ -38,8 +40,8 @@ export const generateRequestSchema = z
     stream: z.boolean().default(true),
     session: sessionIdSchema.optional(),
   })
-  .refine((body) => !(body.image !== undefined && body.image_id !== undefined), {
-    message: "give either image or image_id, not both",
+  .refine((body) => [body.image, body.image_url, body.image_id].filter((v) => v !== undefined).length <= 1, {
+    message: "give one of image, image_url and image_id, not several",
     path: ["image_id"],
   });
 

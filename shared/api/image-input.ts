@@ -1,6 +1,6 @@
 /**
- * Images inside JSON requests: a base64 string or a `data:` URL (RFC 2397). Remote URLs are refused: fetching
- * them from a Worker would need size, time and address limits this service does not implement.
+ * Images inside JSON requests: a base64 string or a `data:` URL (RFC 2397) in `image`; in `image_url` (native) and
+ * a chat `image_url` part, also a remote URL, which the decoder fetches under its limits (remote-image.ts).
  */
 import { echo, InputError } from "../errors.ts";
 
@@ -18,7 +18,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * Decodes a request's `image` string (plain base64 or `data:image/…;base64,…`, any case) to bytes.
  * Throws InputError 400 for malformed input, 415 for a data URL of another type, 413 for more than `maxBytes`,
- * 422 for http(s).
+ * 422 for a remote URL (those go in `image_url`: {@link imageSource}).
  */
 export function decodeImageString(
   value: string,
@@ -26,11 +26,7 @@ export function decodeImageString(
   maxBytes: number = MAX_IMAGE_BYTES,
 ): { bytes: Uint8Array; mediaType: string | null } {
   if (/^https?:\/\//i.test(value)) {
-    throw new InputError(
-      "unprocessable",
-      "remote image URLs are not fetched; send the image as a base64 data URL (data:image/png;base64,...)",
-      param,
-    );
+    throw new InputError("unprocessable", `${param} takes base64 or a data URL (data:image/png;base64,...); send a remote URL as image_url`, param);
   }
   let mediaType: string | null = null;
   let payload = value;
@@ -62,4 +58,16 @@ export function decodeImageString(
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return { bytes, mediaType };
+}
+
+/** An image as a request gives it: bytes, or a remote URL still to fetch (shared/api/remote-image.ts). */
+export type ImageSource = { readonly bytes: Uint8Array } | { readonly url: string; readonly param: string };
+
+/**
+ * Reads an `image_url` value: a URL with a scheme other than `data:` (base64 has no ":") is remote, to be fetched
+ * (the fetch checks the scheme and origin); anything else is decoded as {@link decodeImageString} does.
+ */
+export function imageSource(value: string, param: string, maxBytes: number = MAX_IMAGE_BYTES): ImageSource {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^data:/i.test(value)) return { url: value, param };
+  return { bytes: decodeImageString(value, param, maxBytes).bytes };
 }

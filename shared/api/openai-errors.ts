@@ -34,6 +34,7 @@ const CODE_BY_STATUS: Readonly<Record<number, string>> = {
   413: "payload_too_large",
   415: "unsupported_media_type",
   429: "rate_limit_exceeded",
+  502: "bad_gateway",
   503: "service_unavailable",
   504: "timeout",
 };

@@ -32,7 +32,7 @@ const invalid = (param: string, message: string, code: string | null = null) => 
 
 describe("chat content parts (item 4): a bad image part is a 400 naming it, never a 500", () => {
   const MUST_BE_OBJECT = 'image_url must be an object {"url": "data:image/...;base64,..."} (or that URL as a string)';
-  const URL_STRING = "image_url.url must be a string (a data:image/...;base64,... URL)";
+  const URL_STRING = "image_url.url must be a string (an https:// URL or a data:image/...;base64,... URL)";
   it.each([
     ["null", { type: "image_url", image_url: null }, "messages[0].content[0].image_url", MUST_BE_OBJECT],
     ["missing", { type: "image_url" }, "messages[0].content[0].image_url", MUST_BE_OBJECT],

@@ -72,8 +72,8 @@ describe("POST /v1/chat/completions with the openai client", () => {
   it("surfaces 4xx errors as APIError with OpenAI's error shape", async () => {
     const { app } = await createHarness();
     const c = client(app);
-    const remote = c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage("https://example.com/cat.png") });
-    await expect(remote).rejects.toMatchObject({ status: 422, error: { type: "invalid_request_error", param: "messages[0].content[0].image_url.url", code: null } });
+    const remote = c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage("ftp://example.com/cat.png") });
+    await expect(remote).rejects.toMatchObject({ status: 400, error: { type: "invalid_request_error", param: "messages[0].content[0].image_url.url", code: null } });
     await expect(c.chat.completions.create({ model: "gpt-4o", messages: userMessage() })).rejects.toMatchObject({ status: 404 });
     await expect(c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage(), n: 2 })).rejects.toMatchObject({ status: 400 });
   });

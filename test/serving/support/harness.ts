@@ -75,6 +75,8 @@ export interface HarnessOptions {
   readonly maxPixels?: number;
   /** The sessions' mask decoder (default: none, so masks stay null). */
   readonly masks?: () => Promise<MaskDecoder | null>;
+  /** Fetches remote image URLs (default: none can be reached, there is no network in tests). */
+  readonly fetch?: DecoderDeps["fetch"];
   /** Wraps the vision worker's encode (fault injection). */
   readonly encode?: (real: DecoderDeps["encodeImage"]) => DecoderDeps["encodeImage"];
 }
@@ -127,6 +129,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
       return bucket.take(limit, Date.now());
     },
     encodeImage: opts.encode ? opts.encode(realEncode) : realEncode,
+    fetch: opts.fetch ?? (async () => Promise.reject(new TypeError("no network in tests"))),
     describeVision: async () => ({ model: manifest.id, engine: model.engine.memory?.() ?? null }),
     session: (name) => api(() => host(name)),
     // Like a fresh Durable Object id: reachable by no name (kept in `transient`, not `sessions`); what it would
