@@ -22,7 +22,7 @@
  * replayed (the prompt's prefill, then every generated id fed back, the same calls as the first time, so the same
  * numbers) and the step goes on. A stage that stays unreachable is a 503 (stage-client.ts).
  */
-import type { RowsReply, RowsRequest } from "../api/stage-rpc.ts";
+import type { RowsReply, RowsRequest, StageInfo, StageRpc } from "../api/stage-rpc.ts";
 import { KERNEL_BACKENDS } from "../engine/engine.ts";
 import { combineParts } from "../engine/parts.ts";
 import { promptRows } from "../engine/prompt-rows.ts";
@@ -33,7 +33,6 @@ import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.t
 import { decoderGroups, type LayerGroup } from "./groups.ts";
 import { PipelineSequence, PipelineState } from "./sequence.ts";
 import { CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
-import type { StageRpc } from "../api/stage-rpc.ts";
 
 /** Options of a pipeline engine. */
 export interface PipelineOptions extends CallPolicy {
@@ -92,6 +91,14 @@ export class PipelineEngine implements PaliGemmaEngine {
       this.loaded = p;
     }
     return this.loaded;
+  }
+
+  /**
+   * Every text stage's state, asked in parallel (the reachability check a request makes before its stream
+   * starts). @throws ServiceError 503 when a stage does not answer.
+   */
+  check(): Promise<StageInfo[]> {
+    return Promise.all(this.textStages.map((s) => s.call("describe")));
   }
 
   async encodeImage(pixels: Float32Array): Promise<SoftTokens> {
