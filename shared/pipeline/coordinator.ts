@@ -61,10 +61,13 @@ export class PipelineEngine implements PaliGemmaEngine {
   private readonly embedCache = new Map<number, Float32Array>();
   private loaded: Promise<void> | null = null;
 
-  /** @param connect the stage contract of each stage (a service binding, an in-process kernel stage) */
+  /**
+   * @param connect the stage contract of each stage (a service binding, an in-process kernel stage); undefined
+   *   for a stage this worker has no binding for (the vision worker binds only the vision stages)
+   */
   constructor(
     readonly manifest: Manifest,
-    connect: (stage: ManifestStage) => StageRpc,
+    connect: (stage: ManifestStage) => StageRpc | undefined,
     private readonly opts: PipelineOptions = {},
   ) {
     this.config = manifest.config;

@@ -4,8 +4,8 @@
  * comes back within them; its lost caches are then rebuilt by replay, not here). A stage that stays unreachable
  * is a {@link ServiceError} 503 with `retry-after`: the request fails, the session and its record survive.
  */
-import type { StageRpc } from "../api/stage-rpc.ts";
-import { InputError, ServiceError } from "../errors.ts";
+import { stageBinding, type StageRpc } from "../api/stage-rpc.ts";
+import { ConfigError, InputError, ServiceError } from "../errors.ts";
 import type { ManifestStage } from "../model/manifest.ts";
 
 /** Counts of stage calls, by method and in all. */
@@ -34,13 +34,15 @@ export interface CallPolicy {
 export class StageClient {
   constructor(
     readonly stage: ManifestStage,
-    private readonly rpc: StageRpc,
+    /** Absent when this worker has no binding for the stage (a call is then a deployment error). */
+    private readonly rpc: StageRpc | undefined,
     private readonly counter: CallCounter,
     private readonly policy: CallPolicy = {},
   ) {}
 
   /** Calls `method` with `args`, counted and retried; a bad request (a stage's InputError) is not retried. */
   async call<M extends keyof StageRpc>(method: M, ...args: Parameters<StageRpc[M]>): Promise<Awaited<ReturnType<StageRpc[M]>>> {
+    if (!this.rpc) throw new ConfigError(`stage ${this.stage.name} has no service binding ${stageBinding(this.stage.name)} in this worker's config`);
     const attempts = Math.max(1, this.policy.attempts ?? 3);
     let wait = this.policy.backoffMs ?? 50;
     let last: unknown;
@@ -51,8 +53,9 @@ export class StageClient {
       }
       this.counter.count(method);
       try {
-        const fn = this.rpc[method] as (...a: Parameters<StageRpc[M]>) => ReturnType<StageRpc[M]>;
-        return (await fn.apply(this.rpc, args)) as Awaited<ReturnType<StageRpc[M]>>;
+        // Called as a method: an RPC stub's property is itself a stub, so `.apply` would be a remote call.
+        const rpc = this.rpc as unknown as Record<M, (...a: Parameters<StageRpc[M]>) => ReturnType<StageRpc[M]>>;
+        return (await rpc[method](...args)) as Awaited<ReturnType<StageRpc[M]>>;
       } catch (err) {
         if (err instanceof InputError) throw err;
         last = err;
