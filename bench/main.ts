@@ -20,6 +20,8 @@ import { loadOnnxruntimeNode, OnnxruntimeNodeMissing } from "./runtimes/node-nat
 import { formatMemoryReport, memoryJson } from "./memory/report.ts";
 import { memoryBench } from "./memory/run.ts";
 import { DEFAULT_STAGE_BUDGET } from "../shared/model/stage-memory.ts";
+import { formatPipelineReport, pipelineJson } from "./pipeline/report.ts";
+import { pipelineBench } from "./pipeline/run.ts";
 
 const DEFAULT_DTYPES = "fp32,fp16,int8,int8-acc4,int4,int4-acc4";
 
@@ -52,6 +54,7 @@ interface CliOptions {
   workDir?: string;
   kernel: boolean;
   memory?: boolean;
+  pipeline?: boolean;
 }
 
 const program = new Command()
@@ -68,7 +71,15 @@ const program = new Command()
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
   .option("--no-kernel", "skip the kernel module's rows (kernels/: int8/int4 decode GEMV, float32 vision GEMM; in workerd and Node)")
   .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
+  .option("--pipeline", "instead: PaliGemma-3B at 100 MB per stage (int4, int8) as a pipeline of stage workers: stages timed in workerd, tokens/s and TTFT modelled at 1.5/3/10 ms hops")
   .action(async (o: CliOptions) => {
+    if (o.pipeline) {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const report = await pipelineBench({ dtypes: ["int4", "int8"], rows: 270, reps: o.quick ? 3 : 20, workDir: o.workDir, log });
+      process.stdout.write(`${formatPipelineReport(report)}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify(pipelineJson(report))}\n`);
+      return;
+    }
     if (o.memory) {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const report = await memoryBench({ budgetMb: 100, dtypes: ["int8", "int4"], budget: DEFAULT_STAGE_BUDGET, rows: 270, steps: 4, workDir: o.workDir, log });

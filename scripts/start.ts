@@ -4,15 +4,22 @@
  * and static assets simulated locally by miniflare. The default model is the committed model-shards/ folder,
  * served to both workers as private assets, so a fresh clone needs no setup step; it loads on the first request.
  *
- * Options: PORT (default 8787); extra arguments are passed to wrangler (e.g. `npm start -- --ip 0.0.0.0`).
+ * Options: PORT (default 8787); MODEL_ID (default paligemma-shapes) serves another converted model in
+ * model-shards/<id>/ from both workers. A model cut into several stages of a kind (converted with --max-stage-mb or
+ * --max-shard-mb) is served as a pipeline: one stage worker per stage, each its own Worker (own isolate) in the
+ * same `wrangler dev` and so on the same port, the session Durable Object coordinating them; the configs are
+ * written to .wrangler/pipeline/<id>/ (scripts/stage-configs.ts). PIPELINE=0 serves such a model in one isolate
+ * per worker instead, PIPELINE=1 any model as a pipeline. Extra arguments are passed to wrangler (e.g.
+ * `npm start -- --ip 0.0.0.0`).
  *
  * Access: with API_KEYS in .dev.vars (or .env, or `-- --var API_KEYS:...`) every /v1/* request needs
  * `Authorization: Bearer <key>`; without, the API is open, and this script says so before starting.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isMultiStage, readManifestAt, writePipelineConfigs } from "./stage-configs.ts";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -46,8 +53,19 @@ process.stderr.write(
     : "No API keys (API_KEYS in .dev.vars): /v1/* is OPEN to anyone who can reach this port, and loopback clients are not rate limited. Fine for local development only.\n",
 );
 
+/** The configs to run: the committed ones for the default model, else generated ones serving MODEL_ID. */
+function configs(): string[] {
+  if (modelId === "paligemma-shapes" && process.env.PIPELINE === undefined) return ["wrangler.toml", "functions/vision/wrangler.toml"];
+  const m = readManifestAt(dirname(manifest));
+  const pipeline = process.env.PIPELINE === undefined ? isMultiStage(m) : process.env.PIPELINE === "1";
+  const written = writePipelineConfigs(m, join(repo, ".wrangler/pipeline", modelId), { source: "assets", stages: pipeline, modelId });
+  const stageList = pipeline ? m.stages.map((s) => `${s.name} (${s.kind} ${s.from}–${s.to})`).join(", ") : "";
+  process.stderr.write(pipeline ? `Serving ${modelId} as a pipeline of ${m.stages.length} stage workers: ${stageList}.\n` : `Serving ${modelId}.\n`);
+  return [written.decoder, written.vision, ...written.stages].map((p) => relative(repo, p));
+}
+
 const wrangler = join(repo, "node_modules/wrangler/bin/wrangler.js");
-const args = [wrangler, "dev", "-c", "wrangler.toml", "-c", "functions/vision/wrangler.toml", "--port", process.env.PORT ?? "8787"];
+const args = [wrangler, "dev", ...configs().flatMap((c) => ["-c", c]), "--port", process.env.PORT ?? "8787"];
 const child = spawn(process.execPath, [...args, ...process.argv.slice(2)], { cwd: repo, stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

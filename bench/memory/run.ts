@@ -106,7 +106,7 @@ function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
   return 1024 * Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 }
 
-function fileServer(root: string): Promise<Server> {
+export function fileServer(root: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = join(root, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
     if (!path.startsWith(root)) return void res.writeHead(403).end();
@@ -134,7 +134,7 @@ function freePort(): Promise<number> {
  * Runs `work` against a fresh worker (its own workerd process): its result, the process's resident set before
  * (the worker started and answering, no model) and its peak after, and the JS heap after.
  */
-async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; rssBefore: number; peakRss: number; jsHeap: number }> {
+export async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; rssBefore: number; peakRss: number; jsHeap: number }> {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
   process.env.WRANGLER_SEND_METRICS ??= "false";
   const { unstable_startWorker } = await import("wrangler");
@@ -157,7 +157,7 @@ async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ resul
   }
 }
 
-async function post<T>(url: URL, body: unknown): Promise<T> {
+export async function post<T>(url: URL, body: unknown): Promise<T> {
   const res = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
   const json = (await res.json()) as T & { error?: string };
   if (!res.ok || json.error) throw new Error(`${url.pathname}: ${json.error ?? res.status}`);

@@ -93,7 +93,12 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
 
   app.use("/v1/*", guard());
 
-  app.get("/v1/models", (c) => c.json(modelList([{ id: c.var.deps().modelId, created: 0 }])));
+  app.get("/v1/models", async (c) => {
+    const d = c.var.deps();
+    // Each stage (name, kind, from, to) and whether its stage worker has it loaded (null: loaded in a session).
+    const stages = d.stages ? await d.stages().catch((err: unknown) => (console.error("listing stages:", err), undefined)) : undefined;
+    return c.json(modelList([{ id: d.modelId, created: 0, ...(stages ? { stages } : {}) }]));
+  });
 
   app.get("/v1/info", async (c) => {
     const d = c.var.deps();

@@ -4,6 +4,7 @@
  * route tests pass in-process fakes.
  */
 import type { EncodeOptions, EncodeReply, VisionInfo } from "../../shared/api/vision-rpc.ts";
+import type { ListedStage } from "../../shared/worker/pipeline-model.ts";
 import type { ApiKeys } from "../../shared/worker/auth.ts";
 import type { BucketLimit, RateDecision } from "../../shared/worker/token-bucket.ts";
 import type { DecoderLimits } from "./limits.ts";
@@ -32,6 +33,8 @@ export interface DecoderDeps {
   encodeImage(bytes: Uint8Array, options: EncodeOptions): Promise<EncodeReply>;
   /** The vision worker's model and engine. */
   describeVision(): Promise<VisionInfo>;
+  /** The model's stages and whether each is loaded (`GET /v1/models`); absent: not listed. */
+  stages?(): Promise<readonly ListedStage[]>;
   /** The session Durable Object named `name` (already scoped to its owner). */
   session(name: string): SessionApi;
   /** Fetches a remote image URL (the Workers global fetch; route tests pass a mock). */

@@ -16,6 +16,7 @@ import { modelStoreFor, type ModelEnv } from "../../shared/worker/model-store.ts
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { backendVar, workersModel } from "../../shared/worker/workers-model.ts";
+import { checkedPipelineModel, isPipelined } from "../../shared/worker/pipeline-model.ts";
 import { DECODER_DEFAULTS, sessionLimits, type SessionLimits, type SessionLimitsEnv } from "./limits.ts";
 import { SessionHost, type SessionStorage } from "./session-host.ts";
 import type { SessionInfo, SessionRecord, SessionReply, SessionRequest } from "./session-types.ts";
@@ -63,6 +64,8 @@ export class SessionObject extends DurableObject<SessionEnv> {
 
   /** The model this session decodes with (overridden in tests to inject a fake engine). */
   protected loadModel(): Promise<ServingModel> {
+    // A model cut into stage workers (STAGE_* service bindings): this session coordinates them (shared/pipeline/).
+    if (isPipelined(this.env)) return checkedPipelineModel(models, this.env, { tokenizer: true });
     // PREFILL / DECODE = "ort" run that phase on onnxruntime-web instead of the kernel module (the default).
     return workersModel(models, this.env, { tokenizer: true, backends: { prefill: backendVar(this.env.PREFILL), decode: backendVar(this.env.DECODE) } });
   }

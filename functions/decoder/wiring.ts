@@ -1,5 +1,6 @@
 /** Production wiring of the decoder routes: the vision worker's service binding, the Durable Objects, the keys. */
 import { parseApiKeys } from "../../shared/worker/auth.ts";
+import { listStages } from "../../shared/worker/pipeline-model.ts";
 import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
 import { decoderLimits } from "./limits.ts";
@@ -15,6 +16,7 @@ export function decoderDeps(env: DecoderEnv): DecoderDeps {
     encodeImage: (bytes, options) => env.VISION.encode(bytes, options),
     describeVision: () => env.VISION.describe(),
     fetch: (url, init) => fetch(url, init),
+    stages: () => listStages(env),
     session: (name) => env.SESSIONS.get(env.SESSIONS.idFromName(name)),
     transientSession: () => env.SESSIONS.get(env.SESSIONS.newUniqueId()),
   };

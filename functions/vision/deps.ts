@@ -7,6 +7,7 @@ import { ModelCache } from "../../shared/worker/model-cache.ts";
 import type { ServingModel } from "../../shared/worker/serving-model.ts";
 import { SoftTokenStore } from "../../shared/worker/soft-token-store.ts";
 import { backendVar, workersModel } from "../../shared/worker/workers-model.ts";
+import { isPipelined, pipelineModel } from "../../shared/worker/pipeline-model.ts";
 import type { EncodeDeps } from "./encode.ts";
 import { VISION_DEFAULTS, type VisionEnv } from "./env.ts";
 
@@ -19,7 +20,8 @@ const models = new ModelCache<ServingModel>();
 export function visionDeps(env: VisionEnv): EncodeDeps {
   return {
     // ENCODE = "ort" encodes with onnxruntime-web instead of the kernel module (the default).
-    model: () => workersModel(models, env, { tokenizer: false, backends: { vision: backendVar(env.ENCODE) } }),
+    // With STAGE_VISION_* service bindings the vision tower runs in stage workers, this worker coordinating them.
+    model: () => (isPipelined(env) ? pipelineModel(models, env, { tokenizer: false }) : workersModel(models, env, { tokenizer: false, backends: { vision: backendVar(env.ENCODE) } })),
     store: new SoftTokenStore(env.SOFT_TOKENS, {
       ttlSeconds: intVar(env.SOFT_TOKEN_TTL_S, VISION_DEFAULTS.softTokenTtlSeconds, "SOFT_TOKEN_TTL_S"),
       maxChunkBytes: env.SOFT_TOKEN_CHUNK_BYTES ? intVar(env.SOFT_TOKEN_CHUNK_BYTES, 0, "SOFT_TOKEN_CHUNK_BYTES") : undefined,

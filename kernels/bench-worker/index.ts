@@ -6,6 +6,8 @@
  *                  kernel decode steps from a given (prefill) cache, for the workerd parity test.
  *   POST /stage    StageMemoryRequest → StageMemoryReply: one stage loaded and worked alone (the memory bench).
  *   POST /gemv     GemvRequest → { flavor, y }: one quantised matrix-vector product (kernel tests).
+ *   POST /stage-timing StageTimingRequest → StageTimingReply: one pipeline stage timed (the pipeline bench).
+ *   POST /hop      {floats, reps} → {ms}: mean round trip of an RPC call to this worker over its SELF binding.
  *   POST /generate GenerateRequest → GenerateReply: the whole engine (each phase on the kernel or onnxruntime-web)
  *                  on such a model, for end-to-end comparisons and tokens/s (generate.ts).
  * Both builds come in as compiled modules through wrangler's `CompiledWasm` rule, as in production.
@@ -23,6 +25,29 @@ import { runKernelBench, type KernelBenchRequest } from "./layer-bench.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { generate, type GenerateRequest } from "./generate.ts";
 import { stageMemory, type StageMemoryRequest } from "./stage-memory.ts";
+import { stageTiming, type StageTimingRequest } from "./stage-timing.ts";
+import { WorkerEntrypoint } from "cloudflare:workers";
+
+/** The far end of a measured hop: an RPC method that returns its payload. */
+export class HopTarget extends WorkerEntrypoint {
+  async echo(rows: Float32Array): Promise<Float32Array> {
+    return rows;
+  }
+}
+
+interface BenchEnv {
+  readonly SELF?: Service<HopTarget>;
+}
+
+/** Mean ms of `reps` RPC round trips carrying `floats` float32 each way, timed as one span (workerd's clock is coarse). */
+async function hop(env: BenchEnv, req: { floats: number; reps: number }): Promise<{ ms: number }> {
+  if (!env.SELF) throw new Error("no SELF service binding");
+  const rows = new Float32Array(req.floats).fill(0.5);
+  await env.SELF.echo(rows);
+  const t0 = performance.now();
+  for (let r = 0; r < req.reps; r++) await env.SELF.echo(rows);
+  return { ms: (performance.now() - t0) / req.reps };
+}
 
 /** POST /decode body: the model's base URL, the cache to start from and the ids to feed. */
 export interface DecodeRequest {
@@ -111,7 +136,7 @@ async function decode(req: DecodeRequest): Promise<DecodeReply> {
 }
 
 export default {
-  async fetch(request: Request): Promise<Response> {
+  async fetch(request: Request, env: BenchEnv): Promise<Response> {
     const path = new URL(request.url).pathname;
     try {
       if (path === "/ping") return Response.json({ relaxedSimd: (await kernelFor(undefined)).flavor === "relaxed" });
@@ -121,6 +146,8 @@ export default {
       }
       if (path === "/gemv" && request.method === "POST") return Response.json(await gemv((await request.json()) as GemvRequest));
       if (path === "/stage" && request.method === "POST") return Response.json(await stageMemory((await request.json()) as StageMemoryRequest, await kernelFor(undefined)));
+      if (path === "/stage-timing" && request.method === "POST") return Response.json(await stageTiming((await request.json()) as StageTimingRequest, await kernelFor(undefined)));
+      if (path === "/hop" && request.method === "POST") return Response.json(await hop(env, (await request.json()) as { floats: number; reps: number }));
       if (path === "/decode" && request.method === "POST") return Response.json(await decode((await request.json()) as DecodeRequest));
       if (path === "/generate" && request.method === "POST") {
         return Response.json(await generate((await request.json()) as GenerateRequest, { kind: "module", module: simdWasm, relaxed: relaxedWasm }));

@@ -108,9 +108,9 @@ export function chatCompletion(ctx: ChunkContext, done: DoneEvent, tokens: reado
 }
 
 /** `GET /v1/models`. */
-export function modelList(models: readonly { id: string; created: number }[]) {
+export function modelList<S>(models: readonly { id: string; created: number; stages?: S }[]) {
   return {
     object: "list",
-    data: models.map((m) => ({ id: m.id, object: "model", created: m.created, owned_by: "paligemma-edge" })),
+    data: models.map((m) => ({ id: m.id, object: "model", created: m.created, owned_by: "paligemma-edge", ...(m.stages ? { stages: m.stages } : {}) })),
   };
 }

@@ -44,6 +44,8 @@ export interface DevServerOptions {
   readonly vars?: Record<string, string>;
   /** The decoder worker's config (default: the repository's wrangler.toml, as `npm start`). */
   readonly config?: string;
+  /** Every config to run, the decoder's first (replaces `config` and the vision worker's default). */
+  readonly configs?: readonly string[];
 }
 
 /**
@@ -56,7 +58,8 @@ export async function startDevServer(options: number | DevServerOptions = {}): P
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
   const wrangler = join(REPO, "node_modules/wrangler/bin/wrangler.js");
-  const args = [wrangler, "dev", "-c", options.config ?? "wrangler.toml", "-c", "functions/vision/wrangler.toml"];
+  const configs = options.configs ?? [options.config ?? "wrangler.toml", "functions/vision/wrangler.toml"];
+  const args = [wrangler, "dev", ...configs.flatMap((c) => ["-c", c])];
   args.push("--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--inspector-port", String(await freePort()));
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
   const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...OFFLINE_ENV }, detached: true, stdio: ["ignore", "pipe", "pipe"] });

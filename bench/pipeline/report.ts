@@ -1,0 +1,33 @@
+/** The pipeline bench's table and its JSON contract (bench/pipeline/run.ts). */
+import type { PipelineReport } from "./run.ts";
+import { PIPELINE_HOPS } from "./run.ts";
+
+/**
+ * The contract: `{"pipeline": [{"dtype", "stages", "hop_ms", "sessions", "tokens_per_s_per_session",
+ * "aggregate_tokens_per_s", "ttft_s"}, …], "hop_ms_measured_local": <float>}` (the injected hops only).
+ */
+export function pipelineJson(r: PipelineReport): unknown {
+  const injected = new Set<number>(PIPELINE_HOPS);
+  return {
+    pipeline: r.plans.flatMap((p) => p.points.filter((x) => injected.has(x.hop_ms)).map((x) => ({ dtype: p.dtype, stages: p.stages, ...x }))),
+    hop_ms_measured_local: r.hop_ms_measured_local,
+  };
+}
+
+/** A table per plan: the timed stages, then the modelled points. */
+export function formatPipelineReport(r: PipelineReport): string {
+  const lines = [
+    "PaliGemma-3B shapes (synthetic weights) as a pipeline of stage workers planned at 100 MB per stage; per-stage times measured in workerd,",
+    `the rest modelled (bench/pipeline/model.ts). Local hop (Workers RPC over a service binding, one row each way): ${r.hop_ms_measured_local} ms.`,
+    "",
+  ];
+  for (const p of r.plans) {
+    lines.push(`${p.dtype}: ${p.stages} stages, ${p.hops_per_token} sequential hops per token, coordinator ${p.coordinator_ms} ms per token`, "");
+    lines.push("| timed stage | weights MB | load ms | prefill ms | step ms (1 / 4 / 16 sessions) |", "|---|---:|---:|---:|---|");
+    for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
+    lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | time to first token s |", "|---:|---:|---:|---:|---:|");
+    for (const x of p.points) lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${x.ttft_s} |`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,42 @@
+/**
+ * The stage a stage worker's env names, made once per isolate: the model's manifest from the store, the kernel
+ * module compiled from the bundle (never onnxruntime: a stage worker's bundle holds the kernel only), and a
+ * {@link KernelStage} for the stage named by `STAGE`. Its weights load on the first call that needs them.
+ */
+import kernelSimd from "../../kernels/wasm/paligemma-kernel-simd.wasm";
+import kernelRelaxed from "../../kernels/wasm/paligemma-kernel-relaxed.wasm";
+import { ConfigError, ModelFormatError } from "../../shared/errors.ts";
+import { initKernel } from "../../shared/kernel/module.ts";
+import type { ByteSource } from "../../shared/kernel/stage-file.ts";
+import { parseManifest } from "../../shared/model/manifest.ts";
+import { KernelStage } from "../../shared/pipeline/kernel-stage.ts";
+import { ModelCache } from "../../shared/worker/model-cache.ts";
+import { modelStoreFor, type ModelEnv } from "../../shared/worker/model-store.ts";
+
+/** A stage worker's bindings and vars. */
+export interface StageEnv extends ModelEnv {
+  /** The manifest name of the stage this worker serves (e.g. "decoder-3", "decoder-l3.1", "head-0"). */
+  readonly STAGE: string;
+}
+
+/** This isolate's stage (one per model and stage name; a stage worker serves one). */
+const stages = new ModelCache<KernelStage>();
+
+/** The stage `env` names, made on first use. */
+export function stageOf(env: StageEnv): Promise<KernelStage> {
+  if (!env.STAGE) return Promise.reject(new ConfigError("STAGE is not set: a stage worker's config names the stage it serves"));
+  return stages.get(`${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${env.STAGE}`, async () => {
+    await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
+    const store = modelStoreFor(env);
+    const bytes = await store.get("manifest.json");
+    if (!bytes) throw new ModelFormatError(`model ${env.MODEL_ID} has no manifest.json in its store`);
+    const manifest = parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
+    if (!manifest.stages.some((s) => s.name === env.STAGE)) throw new ConfigError(`STAGE "${env.STAGE}" is not a stage of model ${manifest.id}`);
+    const open = async (name: string): Promise<ByteSource> => {
+      const source = (store.stream ? await store.stream(name) : null) ?? (await store.get(name));
+      if (!source) throw new ModelFormatError(`model ${manifest.id}: file ${name} is missing from the model store`);
+      return source;
+    };
+    return KernelStage.named(manifest, env.STAGE, open);
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * POST /stage-timing: one stage of a pipeline timed as its stage worker runs it (shared/pipeline/kernel-stage.ts,
+ * the same code), alone in this isolate, its weights streamed from a loopback file server. Decoder stages: one
+ * `rows`-row prefill (a prompt), then decode steps batched over 1…max(batches) sessions (one `step` call with a
+ * row per session: a stage's batch); head shards: logits of 1…max(batches) rows; vision stages: one image's rows.
+ * Means of `reps` calls after one warm-up, timed as one span. POST /hop: the round trip of a Workers RPC call to this same
+ * worker over a service binding (a stage hop on one machine), with a payload of `floats` float32.
+ */
+import type { RowsRequest } from "../../shared/api/stage-rpc.ts";
+import type { KernelModule } from "../../shared/kernel/module.ts";
+import { parseManifest } from "../../shared/model/manifest.ts";
+import { KernelStage } from "../../shared/pipeline/kernel-stage.ts";
+
+export interface StageTimingRequest {
+  readonly modelUrl: string;
+  readonly stage: string;
+  readonly rows: number;
+  readonly batches: readonly number[];
+  readonly reps: number;
+}
+
+export interface StageTimingReply {
+  readonly loadMs: number;
+  /** One prompt's prefill (decoder), one image (vision); 0 for head shards. */
+  readonly prefillMs: number;
+  /** Per batch size: mean ms of one batched step (decoder) or of scoring that many rows (head). */
+  readonly stepMs: Record<string, number>;
+}
+
+function rowsOf(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sin(seed + i * 0.37) * 0.5;
+  return out;
+}
+
+/**
+ * Mean ms of `reps` back-to-back calls after one warm-up, timed as one span: workerd's clock only moves in whole
+ * milliseconds at I/O, so one span over many calls resolves what a call's own span cannot.
+ */
+async function timed(reps: number, f: () => Promise<unknown>): Promise<number> {
+  await f();
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) await f();
+  return (performance.now() - t0) / reps;
+}
+
+export async function stageTiming(req: StageTimingRequest, kernel: KernelModule): Promise<StageTimingReply> {
+  const manifest = parseManifest(await (await fetch(new URL("manifest.json", req.modelUrl))).json());
+  const open = async (name: string) => {
+    const res = await fetch(new URL(name, req.modelUrl));
+    if (!res.ok || !res.body) throw new Error(`${name}: HTTP ${res.status}`);
+    return res.body;
+  };
+  const stage = KernelStage.named(manifest, req.stage, open, { kernel });
+  const t0 = performance.now();
+  await stage.load();
+  const loadMs = performance.now() - t0;
+  const c = manifest.config;
+  const h = c.text.hidden;
+  const most = Math.max(...req.batches);
+  const stepMs: Record<string, number> = {};
+  let prefillMs = 0;
+  if (stage.stage.kind === "decoder") {
+    const prompt = rowsOf(req.rows * h, 1);
+    const t1 = performance.now();
+    await stage.prefill({ session: "s0", position: 0, rows: prompt, count: req.rows });
+    prefillMs = performance.now() - t1;
+    for (let s = 1; s < most; s++) await stage.prefill({ session: `s${s}`, position: 0, rows: prompt, count: req.rows });
+    const row = rowsOf(h, 2);
+    for (const b of req.batches) {
+      // Each timed call appends one position per session; cut back to the prompt so every call sees the same cache.
+      const batch: RowsRequest[] = Array.from({ length: b }, (_, s) => ({ session: `s${s}`, position: req.rows, rows: row, count: 1 }));
+      stepMs[b] = await timed(req.reps, () => stage.step(batch));
+    }
+  } else if (stage.stage.kind === "head") {
+    for (const b of req.batches) {
+      const rows = rowsOf(b * h, 3);
+      stepMs[b] = await timed(req.reps, () => stage.logits({ rows, count: b }));
+    }
+  } else {
+    const input = stage.stage.from === 0 ? rowsOf(3 * c.vision.imageSize ** 2, 1) : rowsOf(c.imageTokens * c.vision.hidden, 1);
+    prefillMs = await timed(Math.min(req.reps, 2), () => stage.vision(input));
+  }
+  return { loadMs, prefillMs, stepMs };
+}

@@ -1,0 +1,238 @@
+/**
+ * The coordinator of a model served as a pipeline of stages (one isolate each): a {@link PaliGemmaEngine} whose
+ * layers live behind the stage contract (shared/api/stage-rpc.ts), so the session Durable Object decodes through
+ * it exactly as through a whole-model engine.
+ *
+ *   prompt ids ──embed──▶ head shards holding them   (rows cached here, a few hundred at most)
+ *   rows [L, H] ──prefill──▶ decoder stages in layer order; the parts of a cut layer: the attention part first,
+ *                 the other parts in parallel on its output, their sums combined in part order (combineParts)
+ *   last row ──logits──▶ every head shard in parallel → logits f32[vocab], assembled in vocabulary order
+ *
+ * Exactness: every stage runs the same kernel code on the same rows as a whole-model engine (the prefill's GEMMs,
+ * the steps' GEMVs, the last row scored by the decode path's GEMVs), so a model cut by layers and vocabulary gives
+ * the same float32 logits bit for bit; the head shards return their float32 logits unchanged and the unmodified
+ * sampler runs here on the assembled vector, so greedy and seeded sampling (temperature, top-k, top-p, stop) and
+ * logprobs are those of the single-isolate path by construction. Shipping per-shard candidates + log-sum-exp
+ * instead would change the sampler's float64 sums over the vocabulary (taken in id order), so logprobs and seeded
+ * draws could differ in the last bits; 4 bytes per vocabulary row per token (1 MB for 257,216 rows, spread over
+ * the shards) is well inside RPC's 32 MiB. A layer cut into MLP parts sums the parts in a fixed order, so its
+ * results are deterministic, though not bitwise those of the uncut layer (one dot product over I becomes parts).
+ *
+ * Faults: a stage that answers `missing`/`behind` lost the session's cache (it restarted): the sequence is
+ * replayed (the prompt's prefill, then every generated id fed back, the same calls as the first time, so the same
+ * numbers) and the step goes on. A stage that stays unreachable is a 503 (stage-client.ts).
+ */
+import type { RowsReply, RowsRequest, StageInfo, StageRpc } from "../api/stage-rpc.ts";
+import { KERNEL_BACKENDS } from "../engine/engine.ts";
+import { combineParts } from "../engine/parts.ts";
+import { promptRows } from "../engine/prompt-rows.ts";
+import type { DecoderState, EngineMemory, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "../engine/types.ts";
+import { ServiceError } from "../errors.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
+import { decoderGroups, type LayerGroup } from "./groups.ts";
+import { PipelineSequence, PipelineState } from "./sequence.ts";
+import { CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
+
+/** Options of a pipeline engine. */
+export interface PipelineOptions extends CallPolicy {
+  /** Embedding rows kept in the coordinator (default 512: 4.7 MB at H = 2304). */
+  readonly embedCacheRows?: number;
+  /** Names a new sequence in the stages (default: a random UUID). */
+  readonly newKey?: () => string;
+}
+
+/** A stage refused rows: it does not hold the cache they continue. */
+class CacheLost extends Error {
+  constructor(readonly stage: string) {
+    super(`stage ${stage} lost the session's cache`);
+  }
+}
+
+export class PipelineEngine implements PaliGemmaEngine {
+  readonly config: ModelConfig;
+  /** Every stage call made, by method. */
+  readonly calls = new CallCounter();
+  /** Sequences rebuilt by replay after a stage lost them. */
+  replays = 0;
+  private readonly groups: LayerGroup<StageClient>[];
+  private readonly head: StageClient[];
+  private readonly vision: StageClient[];
+  private readonly embedCache = new Map<number, Float32Array>();
+  private loaded: Promise<void> | null = null;
+
+  /**
+   * @param connect the stage contract of each stage (a service binding, an in-process kernel stage); undefined
+   *   for a stage this worker has no binding for (the vision worker binds only the vision stages)
+   */
+  constructor(
+    readonly manifest: Manifest,
+    connect: (stage: ManifestStage) => StageRpc | undefined,
+    private readonly opts: PipelineOptions = {},
+  ) {
+    this.config = manifest.config;
+    const client = (s: ManifestStage) => new StageClient(s, connect(s), this.calls, opts);
+    this.groups = decoderGroups(stagesOf(manifest, "decoder")).map((g) => ({ ...g, first: client(g.first), rest: g.rest.map(client) }));
+    this.head = stagesOf(manifest, "head").map(client);
+    this.vision = stagesOf(manifest, "vision").map(client);
+  }
+
+  /** Every decoder and head stage's client, in manifest order. */
+  get textStages(): readonly StageClient[] {
+    return [...this.groups.flatMap((g) => [g.first, ...g.rest]), ...this.head];
+  }
+
+  /** Loads every decoder and head stage (in parallel), once; a failed load is tried again next time. */
+  load(): Promise<void> {
+    if (!this.loaded) {
+      const p = (async () => {
+        const norms = await Promise.all(this.groups.map(async (g) => (await Promise.all([g.first, ...g.rest].map((s) => s.call("load"))))[0].postFfNorm));
+        norms.forEach((n, i) => (this.groups[i].postFfNorm = n));
+        await Promise.all(this.head.map((s) => s.call("load")));
+      })();
+      p.catch(() => this.loaded === p && (this.loaded = null));
+      this.loaded = p;
+    }
+    return this.loaded;
+  }
+
+  /**
+   * Every text stage's state, asked in parallel (the reachability check a request makes before its stream
+   * starts). @throws ServiceError 503 when a stage does not answer.
+   */
+  check(): Promise<StageInfo[]> {
+    return Promise.all(this.textStages.map((s) => s.call("describe")));
+  }
+
+  async encodeImage(pixels: Float32Array): Promise<SoftTokens> {
+    let x = pixels;
+    for (const s of this.vision) x = await s.call("vision", x);
+    return { data: x, tokens: this.config.imageTokens, dim: this.config.projectionDim };
+  }
+
+  async prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean } = {}): Promise<PrefillResult> {
+    await this.load();
+    const h = this.config.text.hidden;
+    const rows = await this.embedded(ids.filter((id) => id !== this.config.tokens.image));
+    const input = promptRows(this.config, soft, ids, (id, out) => out.set(rows.get(id)!));
+    const seq = new PipelineSequence(this.opts.newKey?.() ?? crypto.randomUUID(), input, ids.length, (key) => this.dropEverywhere(key));
+    try {
+      const out = await this.rebuildOnLoss(seq, () => this.through(seq.key, input, ids.length, 0, "prefill"));
+      const logits = opts.allLogits ? await this.scores(out, ids.length, true) : await this.scores(out.subarray((ids.length - 1) * h), 1, false);
+      return { state: new PipelineState(ids.length, seq, seq.epoch, true), logits };
+    } catch (err) {
+      seq.release();
+      throw err;
+    }
+  }
+
+  async step(state: DecoderState, id: number): Promise<StepResult> {
+    const { vocab } = this.config.text;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${vocab})`);
+    if (!(state instanceof PipelineState)) throw new Error("the pipeline engine steps only from its own states");
+    if (!state.isCurrent) throw new Error("this decoder state is stale: its sequence was cut back or released since");
+    const seq = state.seq;
+    seq.truncate(state.length);
+    const row = (await this.embedded([id])).get(id)!;
+    const position = state.length;
+    const out = await this.rebuildOnLoss(seq, () => this.through(seq.key, row, 1, position, "step"));
+    seq.tokens.push(id);
+    return { state: new PipelineState(seq.length, seq, seq.epoch, false), logits: await this.scores(out, 1, false) };
+  }
+
+  memory(): EngineMemory {
+    return { backends: KERNEL_BACKENDS, kernelWeightBytes: 0, kernelMemoryBytes: 0, onnxruntime: false };
+  }
+
+  /** Rows f32[count, H] at cache position `position` through every decoder stage, in layer order. */
+  private async through(key: string, rows: Float32Array, count: number, position: number, kind: "prefill" | "step"): Promise<Float32Array> {
+    const ask = async (s: StageClient, x: Float32Array): Promise<RowsReply & { ok: true }> => {
+      const req: RowsRequest = { session: key, position, rows: x, count };
+      const reply = kind === "prefill" ? await s.call("prefill", req) : (await s.call("step", [req]))[0];
+      if (!reply.ok) throw new CacheLost(s.stage.name);
+      return reply;
+    };
+    let x = rows;
+    for (const g of this.groups) {
+      const a = await ask(g.first, x);
+      if (a.partial === null) {
+        x = a.hidden;
+        continue;
+      }
+      const rest = await Promise.all(g.rest.map((s) => ask(s, a.hidden)));
+      x = combineParts(a.hidden, [a.partial, ...rest.map((r) => r.partial!)], g.postFfNorm, this.config.text.rmsNormEps);
+    }
+    return x;
+  }
+
+  /** Runs `work`; when a stage lost the sequence's cache, replays the sequence up to now and runs it once more. */
+  private async rebuildOnLoss<T>(seq: PipelineSequence, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof CacheLost)) throw err;
+      console.warn(`${err.message}: replaying ${seq.length} positions`);
+    }
+    this.replays++;
+    try {
+      await this.through(seq.key, seq.rows, seq.count, 0, "prefill");
+      for (const [i, id] of seq.tokens.entries()) await this.through(seq.key, (await this.embedded([id])).get(id)!, 1, seq.count + i, "step");
+      return await work();
+    } catch (err) {
+      if (!(err instanceof CacheLost)) throw err;
+      throw new ServiceError("unavailable", `${err.message} again while it was rebuilt; retry later`, this.opts.retryAfterS ?? 5);
+    }
+  }
+
+  /** Logits f32[count, vocab] of final rows, every head shard in parallel. */
+  private async scores(rows: Float32Array, count: number, all: boolean): Promise<Float32Array> {
+    const vocab = this.config.text.vocab;
+    const parts = await Promise.all(this.head.map((s) => s.call("logits", { rows, count, all })));
+    const out = new Float32Array(count * vocab);
+    this.head.forEach((s, i) => {
+      const width = s.stage.to - s.stage.from;
+      if (parts[i].length !== count * width) throw new Error(`head shard ${s.stage.name} gave ${parts[i].length} logits for ${count} × ${width}`);
+      for (let r = 0; r < count; r++) out.set(parts[i].subarray(r * width, (r + 1) * width), r * vocab + s.stage.from);
+    });
+    return out;
+  }
+
+  /** The embedding rows (· sqrt(H)) of `ids`, from the cache or the head shards holding them. */
+  private async embedded(ids: readonly number[]): Promise<Map<number, Float32Array>> {
+    const h = this.config.text.hidden;
+    const out = new Map<number, Float32Array>();
+    const wanted = new Map<StageClient, number[]>();
+    for (const id of new Set(ids)) {
+      const hit = this.embedCache.get(id);
+      if (hit) {
+        this.embedCache.delete(id); // most recently used last
+        this.embedCache.set(id, hit);
+        out.set(id, hit);
+        continue;
+      }
+      const shard = this.head.find((s) => id >= s.stage.from && id < s.stage.to);
+      if (!shard) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${this.config.text.vocab})`);
+      wanted.set(shard, [...(wanted.get(shard) ?? []), id]);
+    }
+    await Promise.all(
+      [...wanted].map(async ([shard, want]) => {
+        const rows = await shard.call("embed", want);
+        want.forEach((id, r) => out.set(id, rows.slice(r * h, (r + 1) * h)));
+      }),
+    );
+    const cap = this.opts.embedCacheRows ?? 512;
+    for (const [id, row] of out) {
+      if (this.embedCache.has(id) || cap <= 0) continue;
+      if (this.embedCache.size >= cap) this.embedCache.delete(this.embedCache.keys().next().value!);
+      this.embedCache.set(id, row);
+    }
+    return out;
+  }
+
+  /** Frees a sequence's caches in every attention stage; failures are logged (the stage restarted anyway). */
+  private dropEverywhere(key: string): void {
+    for (const s of this.groups.map((g) => g.first).filter((s) => s.stage.attention !== false)) {
+      s.call("drop", [key]).catch((err) => console.warn(`dropping ${key} in ${s.stage.name}:`, err));
+    }
+  }
+}

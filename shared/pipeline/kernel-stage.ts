@@ -1,0 +1,175 @@
+/**
+ * One stage of a pipeline in a kernel instance of its own: the {@link StageRpc} the stage Worker serves
+ * (functions/stage/) and what tests and the CLI run in process. Its weights load lazily, streamed from the model
+ * store, on the first call that needs them; per session key it holds its attention layers' KV cache.
+ */
+import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, StageLoaded, StageRpc } from "../api/stage-rpc.ts";
+import type { KvSequence } from "../kernel/cache.ts";
+import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
+import { InputError } from "../errors.ts";
+import type { Manifest, ManifestStage } from "../model/manifest.ts";
+
+/** Identity of a manifest stage, as the stage contract names it. */
+export function stageIdentity(stage: ManifestStage): StageIdentity {
+  const attention = stage.kind === "decoder" && stage.attention !== false;
+  return { name: stage.name, kind: stage.kind, from: stage.from, to: stage.to, mlp: stage.mlp ?? null, attention };
+}
+
+export class KernelStage implements StageRpc {
+  private model: Promise<KernelModel> | null = null;
+  private loadedModel: KernelModel | null = null;
+  private readonly sessions = new Map<string, KvSequence>();
+  private readonly identity: StageIdentity;
+  private logitRow: Float32Array | null = null;
+
+  /**
+   * @param open opens a weight file by its manifest name (a stream or bytes)
+   * @param opts the kernel instance's options
+   */
+  constructor(
+    readonly manifest: Manifest,
+    readonly stage: ManifestStage,
+    private readonly open: WeightSource,
+    private readonly opts: KernelModelOptions = {},
+  ) {
+    this.identity = stageIdentity(stage);
+  }
+
+  /** The stage of `manifest` named `name`. @throws InputError when there is none. */
+  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions = {}): KernelStage {
+    const stage = manifest.stages.find((s) => s.name === name);
+    if (!stage) throw new InputError("not_found", `model ${manifest.id} has no stage ${JSON.stringify(name)}`, "stage");
+    return new KernelStage(manifest, stage, open, opts);
+  }
+
+  async describe(): Promise<StageInfo> {
+    const m = this.loadedModel?.memory();
+    return { ...this.identity, model: this.manifest.id, loaded: this.loadedModel !== null, sessions: this.sessions.size, weightBytes: m?.weightBytes ?? 0, memoryBytes: m?.memoryBytes ?? 0 };
+  }
+
+  async load(): Promise<StageLoaded> {
+    const model = await this.kernel();
+    const partOf = this.stage.kind === "decoder" && this.stage.mlp !== undefined;
+    return { ...(await this.describe()), postFfNorm: partOf ? model.postFfNorm(this.stage.from) : null };
+  }
+
+  async prefill(req: RowsRequest): Promise<RowsReply> {
+    const model = await this.kernel(["decoder"]);
+    this.checkRows(req);
+    if (!this.identity.attention) return this.rowsThrough(model, null, req);
+    let seq = this.sessions.get(req.session);
+    if (req.position === 0) {
+      seq?.clear();
+      seq = model.newSequence();
+      this.sessions.set(req.session, seq);
+    }
+    const refusal = this.refusal(seq, req.position);
+    return refusal ?? this.rowsThrough(model, seq!, req);
+  }
+
+  async step(batch: readonly RowsRequest[]): Promise<RowsReply[]> {
+    const model = await this.kernel(["decoder"]);
+    return batch.map((req) => {
+      this.checkRows(req);
+      if (req.count !== 1) throw new InputError("invalid_request", `a step is one row per session, got ${req.count}`, "count");
+      if (!this.identity.attention) return this.rowThrough(model, null, req);
+      const seq = this.sessions.get(req.session);
+      return this.refusal(seq, req.position) ?? this.rowThrough(model, seq!, req);
+    });
+  }
+
+  async drop(sessions: readonly string[]): Promise<void> {
+    for (const s of sessions) {
+      this.sessions.get(s)?.clear();
+      this.sessions.delete(s);
+    }
+  }
+
+  async embed(ids: readonly number[]): Promise<Float32Array> {
+    const model = await this.kernel(["head"]);
+    const h = this.manifest.config.text.hidden;
+    const out = new Float32Array(ids.length * h);
+    ids.forEach((id, r) => {
+      if (!Number.isInteger(id) || id < this.stage.from || id >= this.stage.to) {
+        throw new InputError("invalid_request", `token id ${id} is outside this shard's rows [${this.stage.from}, ${this.stage.to})`, "ids");
+      }
+      model.embed(id, out.subarray(r * h, (r + 1) * h));
+    });
+    return out;
+  }
+
+  async logits(req: LogitsRequest): Promise<Float32Array> {
+    const model = await this.kernel(["head"]);
+    const { hidden: h, vocab } = this.manifest.config.text;
+    const { from, to } = this.stage;
+    const width = to - from;
+    if (!Number.isInteger(req.count) || req.count < 1 || req.rows.length !== req.count * h) {
+      throw new InputError("invalid_request", `logits need rows f32[count, ${h}], got ${req.rows.length} values for count ${req.count}`, "rows");
+    }
+    const out = new Float32Array(req.count * width);
+    if (req.all) {
+      const all = model.headRows(req.rows, req.count);
+      for (let r = 0; r < req.count; r++) out.set(all.subarray(r * vocab + from, r * vocab + to), r * width);
+      return out;
+    }
+    // The decode path's GEMVs, as a whole-model engine scores a prefill's last row and every step.
+    this.logitRow ??= new Float32Array(vocab);
+    for (let r = 0; r < req.count; r++) {
+      model.logitsOf(req.rows.subarray(r * h, (r + 1) * h), this.logitRow);
+      out.set(this.logitRow.subarray(from, to), r * width);
+    }
+    return out;
+  }
+
+  async vision(input: Float32Array): Promise<Float32Array> {
+    return (await this.kernel(["vision"])).visionStage(input);
+  }
+
+  private kernel(kinds?: readonly ManifestStage["kind"][]): Promise<KernelModel> {
+    if (kinds && !kinds.includes(this.stage.kind)) {
+      return Promise.reject(new InputError("invalid_request", `stage ${this.stage.name} is a ${this.stage.kind} stage, not ${kinds.join(" or ")}`, "stage"));
+    }
+    if (!this.model) {
+      const p = KernelModel.load(this.manifest, [this.stage], this.open, this.opts).then((m) => (this.loadedModel = m));
+      p.catch(() => this.model === p && (this.model = null));
+      this.model = p;
+    }
+    return this.model;
+  }
+
+  private checkRows(req: RowsRequest): void {
+    const h = this.manifest.config.text.hidden;
+    if (!Number.isInteger(req.count) || req.count < 1 || req.rows.length !== req.count * h) {
+      throw new InputError("invalid_request", `rows must be f32[count, ${h}], got ${req.rows.length} values for count ${req.count}`, "rows");
+    }
+    if (!Number.isInteger(req.position) || req.position < 0) throw new InputError("invalid_request", `position must be an integer ≥ 0, got ${req.position}`, "position");
+  }
+
+  /** Why this stage cannot continue `seq` at `position` (null when it can; a longer cache is cut back). */
+  private refusal(seq: KvSequence | undefined, position: number): RowsReply | null {
+    if (!seq) return { ok: false, reason: "missing", length: 0 };
+    if (seq.length < position) return { ok: false, reason: "behind", length: seq.length };
+    seq.truncate(position);
+    return null;
+  }
+
+  private rowsThrough(model: KernelModel, seq: KvSequence | null, req: RowsRequest): RowsReply {
+    const s = seq ?? model.newSequence();
+    try {
+      const out = model.stageRows(s, req.rows, req.count);
+      return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + req.count };
+    } finally {
+      if (!seq) s.clear();
+    }
+  }
+
+  private rowThrough(model: KernelModel, seq: KvSequence | null, req: RowsRequest): RowsReply {
+    const s = seq ?? model.newSequence();
+    try {
+      const out = model.stepRow(s, req.rows);
+      return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + 1 };
+    } finally {
+      if (!seq) s.clear();
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * A model served as a pipeline of stage workers, as a worker sees it: its config binds each stage's Worker as
+ * `STAGE_<NAME>` (shared/api/stage-rpc.ts `stageBinding`; scripts/stage-configs.ts writes those configs), and
+ * the worker's engine is a {@link PipelineEngine} over those bindings instead of a kernel instance of its own.
+ * A worker with no `STAGE_*` binding serves its model in its own isolate, as before.
+ */
+import { stageBinding, type StageInfo, type StageRpc } from "../api/stage-rpc.ts";
+import { ModelFormatError } from "../errors.ts";
+import { parseManifest, type Manifest } from "../model/manifest.ts";
+import { PipelineEngine } from "../pipeline/coordinator.ts";
+import type { ModelCache } from "./model-cache.ts";
+import { modelStoreFor, type ModelEnv } from "./model-store.ts";
+import { loadTokenizer, servingModel, type ServingModel } from "./serving-model.ts";
+
+const PREFIX = "STAGE_";
+
+/** The stage bindings of `env`, by binding name. */
+export function stageBindings(env: object): Map<string, StageRpc> {
+  const out = new Map<string, StageRpc>();
+  for (const [k, v] of Object.entries(env)) if (k.startsWith(PREFIX) && v && typeof v === "object") out.set(k, v as StageRpc);
+  return out;
+}
+
+/** Whether `env` binds stage workers (the model is then served as a pipeline). */
+export function isPipelined(env: object): boolean {
+  return stageBindings(env).size > 0;
+}
+
+/** A serving model whose engine is a pipeline. */
+export interface PipelineModel extends ServingModel {
+  readonly engine: PipelineEngine;
+}
+
+/** The manifest `env`'s model store holds. */
+export async function storeManifest(env: ModelEnv): Promise<Manifest> {
+  const bytes = await modelStoreFor(env).get("manifest.json");
+  if (!bytes) throw new ModelFormatError(`model ${env.MODEL_ID} has no manifest.json in its store`);
+  return parseManifest(JSON.parse(new TextDecoder().decode(bytes)));
+}
+
+/**
+ * The pipelined model `env` names, made once per isolate (the coordinator holds no weights: the manifest, the
+ * tokenizer when asked, the stage bindings and a few hundred embedding rows).
+ */
+export function pipelineModel(cache: ModelCache<ServingModel>, env: ModelEnv, opts: { tokenizer: boolean }): Promise<PipelineModel> {
+  const key = `pipeline:${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}`;
+  return cache.get(key, async () => {
+    const manifest = await storeManifest(env);
+    const bindings = stageBindings(env);
+    const engine = new PipelineEngine(manifest, (s) => bindings.get(stageBinding(s.name)));
+    const tokenizer = opts.tokenizer ? await loadTokenizer(modelStoreFor(env), manifest) : null;
+    return servingModel(manifest, engine, tokenizer);
+  }) as Promise<PipelineModel>;
+}
+
+/** {@link pipelineModel}, after asking every stage whether it answers (a 503 with retry-after when one does not). */
+export async function checkedPipelineModel(cache: ModelCache<ServingModel>, env: ModelEnv, opts: { tokenizer: boolean }): Promise<PipelineModel> {
+  const model = await pipelineModel(cache, env, opts);
+  await model.engine.check();
+  return model;
+}
+
+/** A stage as `GET /v1/models` lists it. */
+export interface ListedStage {
+  readonly name: string;
+  readonly kind: StageInfo["kind"];
+  readonly from: number;
+  readonly to: number;
+  readonly mlp?: { readonly from: number; readonly to: number };
+  /** Whether its weights are in memory: null where no stage worker serves it (it loads inside a session). */
+  readonly loaded: boolean | null;
+  /** The stage worker's binding, null for a stage not served by one. */
+  readonly worker: string | null;
+}
+
+/** Every stage of the model, each stage worker asked whether it is loaded (an unreachable one: false). */
+export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
+  const manifest = await storeManifest(env);
+  const bindings = stageBindings(env);
+  return Promise.all(
+    manifest.stages.map(async (s) => {
+      const binding = stageBinding(s.name);
+      const rpc = bindings.get(binding);
+      const loaded = rpc ? await rpc.describe().then((d) => d.loaded, () => false) : null;
+      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, worker: rpc ? binding : null };
+    }),
+  );
+}

@@ -1,0 +1,45 @@
+/**
+ * The pipeline bench's model (bench/pipeline/model.ts) on hand-made costs, and its JSON contract: the formulas
+ * give these exact numbers, and the last line carries exactly the issue's fields.
+ */
+import { describe, expect, it } from "vitest";
+import { firstTokenMs, pipelinePoint, tokenLatencyMs, type PipelineCosts, type StageCost } from "../../bench/pipeline/model.ts";
+import { pipelineJson } from "../../bench/pipeline/report.ts";
+
+const stage = (name: string, kind: StageCost["kind"], prefillMs: number, one: number, sixteen: number): StageCost => ({ name, kind, prefillMs, stepMs: { 1: one, 4: one * 2, 16: sixteen } });
+// Two layers, each cut in two parts (attention part 1 ms, MLP part 2 ms per step), two head shards, two vision stages.
+const costs: PipelineCosts = {
+  vision: [stage("vision-0", "vision", 50, 0, 0), stage("vision-1", "vision", 40, 0, 0)],
+  decoder: [0, 1].map((l) => ({ first: stage(`decoder-l${l}.0`, "decoder", 20, 1, 4), rest: [stage(`decoder-l${l}.1`, "decoder", 30, 2, 8)] })),
+  head: [stage("head-0", "head", 0, 3, 6), stage("head-1", "head", 0, 2.5, 7)],
+  coordinatorMs: 1,
+};
+
+describe("the pipeline bench's model", () => {
+  it("per-token latency: every hop, the parts of a layer after its attention part, the slowest head shard, the coordinator", () => {
+    // 2 layers × (h + 1 + h + 2) + h + 3 + 1 at h = 3 → 2 × 9 + 3 + 3 + 1 = 25 ms
+    expect(tokenLatencyMs(costs, 3, 1)).toBe(25);
+    // 16 sessions: 2 × (3 + 4 + 3 + 8) + 3 + 7 + 1 = 47 ms
+    expect(tokenLatencyMs(costs, 3, 16)).toBe(47);
+  });
+
+  it("time to first token: vision, the embeddings' hop, every prefill, the head; queued prompts wait at the slowest stage", () => {
+    // (3 + 50) + (3 + 40) + 3 + 2 × (3 + 20 + 3 + 30) + 3 + 3 + 1 = 218 ms
+    expect(firstTokenMs(costs, 3)).toBe(218);
+    expect(pipelinePoint(costs, 3, 1)).toEqual({ hop_ms: 3, sessions: 1, tokens_per_s_per_session: 40, aggregate_tokens_per_s: 40, ttft_s: 0.218 });
+    // 16 sessions: 1000 / 47 per session, 16 000 / 47 in all; TTFT + 15 × 50 ms (vision-0, the slowest prefill)
+    expect(pipelinePoint(costs, 3, 16)).toEqual({ hop_ms: 3, sessions: 16, tokens_per_s_per_session: 21.28, aggregate_tokens_per_s: 340.43, ttft_s: 0.968 });
+  });
+
+  it("a missing batch size is an error, not a guess", () => {
+    expect(() => pipelinePoint(costs, 3, 8)).toThrow("has no measured step for 8 sessions");
+  });
+
+  it("the JSON last line: the injected hops only, exactly the contract's fields", () => {
+    const points = [1, 1.5, 3, 10].map((h) => pipelinePoint(costs, h, 1));
+    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
+    expect(Object.keys(json)).toEqual(["pipeline", "hop_ms_measured_local"]);
+    expect(json.pipeline.map((p) => p.hop_ms)).toEqual([1.5, 3, 10]);
+    expect(Object.keys(json.pipeline[0])).toEqual(["dtype", "stages", "hop_ms", "sessions", "tokens_per_s_per_session", "aggregate_tokens_per_s", "ttft_s"]);
+  });
+});

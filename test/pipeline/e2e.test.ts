@@ -1,0 +1,125 @@
+/**
+ * The pipeline in workerd: the shapes model converted at --max-shard-mb 2 (7 stages: 2 vision, 4 decoder, 1
+ * head) served by `wrangler dev` with one stage Worker per stage (configs from scripts/stage-configs.ts, as
+ * `MODEL_ID=<id> npm start` writes them), the session Durable Object and the vision worker coordinating them.
+ * All 247 eval prompts give the ids and text the unsplit model gives (the recorded reference answers, which
+ * test/tasks/eval.test.ts checks the unsplit model against); a streamed answer's logprobs are the unsplit
+ * model's (computed here in Node by the whole-model kernel engine); GET /v1/models lists every stage and whether
+ * it is loaded. Then a second server whose head worker is misconfigured (its model is missing) answers 503 with
+ * retry-after, and stays healthy.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { convert } from "../../converter/convert.ts";
+import { loadModel } from "../../cli/node-runtime.ts";
+import { preprocessImage } from "../../shared/image/preprocess.ts";
+import { generateAll } from "../../shared/generation/generate.ts";
+import { vocabMask } from "../../shared/model/vocab.ts";
+import { buildPromptIds } from "../../shared/text/prompt.ts";
+import { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
+import { writePipelineConfigs, type PipelineConfigs } from "../../scripts/stage-configs.ts";
+import { REPO, SHAPES_MODEL } from "../helpers/golden.ts";
+import { startDevServer, type DevServer } from "../serving/support/dev-server.ts";
+import { evalImage } from "../serving/support/harness.ts";
+import { readSse } from "../serving/support/sse-client.ts";
+
+interface EvalCase {
+  readonly image: string;
+  readonly prefix: string;
+  readonly answer: string;
+  readonly answer_ids: readonly number[];
+}
+const CASES: EvalCase[] = JSON.parse(readFileSync(join(SHAPES_MODEL, "eval/cases.json"), "utf8")).cases;
+const work = mkdtempSync(join(tmpdir(), "pg-pipeline-e2e-"));
+const ID = "shapes-split";
+let configs: PipelineConfigs;
+let server: DevServer;
+
+beforeAll(async () => {
+  const manifest = await convert(SHAPES_MODEL, join(work, "models", ID), { dtype: "fp32", maxShardMb: 2 });
+  configs = writePipelineConfigs(manifest, join(work, "configs"), { source: "assets", modelsDir: join(work, "models"), modelId: ID });
+  server = await startDevServer({ configs: [configs.decoder, configs.vision, ...configs.stages], vars: { RATE_LIMIT_RPM: "0" }, timeoutMs: 240_000 });
+}, 300_000);
+afterAll(async () => {
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const postJson = (url: string, path: string, body: unknown) =>
+  fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("a 7-stage model served as a pipeline of stage workers", () => {
+  it("GET /v1/models lists every stage, none loaded before the first request", async () => {
+    const body = await (await fetch(`${server.url}/v1/models`)).json<any>();
+    const stages = body.data[0].stages.map((s: any) => [s.name, s.kind, s.from, s.to, s.loaded]);
+    expect(body.data[0].id).toBe(ID);
+    expect(stages).toEqual([
+      ["vision-0", "vision", 0, 2, false],
+      ["vision-1", "vision", 2, 4, false],
+      ["decoder-0", "decoder", 0, 1, false],
+      ["decoder-1", "decoder", 1, 2, false],
+      ["decoder-2", "decoder", 2, 3, false],
+      ["decoder-3", "decoder", 3, 4, false],
+      ["head-0", "head", 0, 1600, false],
+    ]);
+  });
+
+  it("a streamed answer has the unsplit model's ids and logprobs", async () => {
+    const c = CASES.find((x) => x.image === "img_001_160x120.png" && x.prefix === "caption en")!;
+    const { image_id } = await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(c.image) })).json<any>();
+    const { events } = await readSse(await postJson(server.url, "/v1/generate", { image_id, prompt: c.prefix, max_tokens: 24 }));
+    const tokens = events.filter((e) => e.event === "token").map((e) => JSON.parse(e.data));
+    // The unsplit model (the committed one) in Node's kernel engine.
+    const dir = join(REPO, "model-shards/paligemma-shapes");
+    const whole = await loadModel(dir, { vision: "kernel", prefill: "kernel", decode: "kernel" });
+    const tok = PaliGemmaTokenizer.fromJson(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")));
+    const soft = await whole.encodeImage(await preprocessImage(evalImage(c.image), whole.manifest.preprocess, { maxPixels: 2 ** 21 }));
+    const ids = buildPromptIds(tok, c.prefix, whole.config.imageTokens, whole.config.tokens);
+    const ref = await generateAll(whole, soft, ids, { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: 24, eos: [whole.config.tokens.eos], mask: vocabMask(whole.manifest), tokenizer: tok });
+    expect(tokens.map((t) => t.id)).toEqual([...c.answer_ids]);
+    expect(tokens.map((t) => t.id)).toEqual([...ref.ids]);
+    const worst = Math.max(...tokens.map((t, i) => Math.abs(t.logprob - ref.tokens[i].logprob)));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  });
+
+  it(`answers all ${CASES.length} eval prompts exactly as the unsplit model (greedy, 24 new tokens)`, async () => {
+    const ids = new Map<string, string>();
+    for (const name of new Set(CASES.map((c) => c.image))) {
+      ids.set(name, (await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(name) })).json<any>()).image_id);
+    }
+    const mismatches: string[] = [];
+    const queue = [...CASES];
+    const lane = async (n: number) => {
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        const body = await (await postJson(server.url, "/v1/generate", { image_id: ids.get(c.image), prompt: c.prefix, max_tokens: 24, stream: false, session: `eval-${n}` })).json<any>();
+        if (body.text !== c.answer || JSON.stringify(body.ids) !== JSON.stringify(c.answer_ids)) mismatches.push(`${c.image} "${c.prefix}": got ${JSON.stringify(body.text ?? body)} ${JSON.stringify(body.ids)}`);
+      }
+    };
+    await Promise.all([0, 1, 2].map(lane));
+    expect(mismatches).toEqual([]);
+    const loaded = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages.map((s: any) => s.loaded);
+    expect(loaded).toEqual(Array(7).fill(true));
+  }, 600_000);
+});
+
+describe("a stage that does not answer", () => {
+  it("is a 503 with retry-after; the server stays healthy", async () => {
+    await server.stop();
+    // head-0's worker points at a model that is not there: every call it gets fails.
+    const head = configs.stages.find((p) => p.endsWith("head-0.toml"))!;
+    writeFileSync(head, readFileSync(head, "utf8").replace(`MODEL_ID = "${ID}"`, 'MODEL_ID = "no-such-model"'));
+    server = await startDevServer({ configs: [configs.decoder, configs.vision, ...configs.stages], vars: { RATE_LIMIT_RPM: "0" }, timeoutMs: 240_000 });
+    const { image_id } = await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(CASES[0].image) })).json<any>();
+    for (const stream of [true, false]) {
+      const res = await postJson(server.url, "/v1/generate", { image_id, prompt: "caption en", max_tokens: 8, stream, session: "survivor" });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      expect((await res.json<any>()).error).toMatchObject({ type: "unavailable", message: "stage head-0 of the model is unreachable; retry later" });
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const models = await (await fetch(`${server.url}/v1/models`)).json<any>();
+    expect(models.data[0].stages.find((s: any) => s.name === "head-0").loaded).toBe(false);
+  }, 300_000);
+});

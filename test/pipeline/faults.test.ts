@@ -1,0 +1,101 @@
+/**
+ * A pipeline's faults and costs, over in-process stages of the shapes model: a decoder stage restarted in the
+ * middle of a generation (weights and caches gone) is reloaded and its cache rebuilt by replay, and the tokens
+ * are exactly those of an undisturbed run; a stage that stays unreachable is a 503 with retry-after and the
+ * engine works again once it is back; a layer cut into MLP parts (run in parallel, summed in part order) keeps
+ * the greedy answer; and the calls per token are those of the documented budget (shared/pipeline/budget.ts).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorData, ServiceError } from "../../shared/errors.ts";
+import type { GenerateOptions } from "../../shared/generation/generate.ts";
+import { initKernelForNode } from "../../shared/kernel/node.ts";
+import { stagesOf } from "../../shared/model/manifest.ts";
+import { vocabMask } from "../../shared/model/vocab.ts";
+import { callBudget } from "../../shared/pipeline/budget.ts";
+import type { SoftTokens } from "../../shared/engine/types.ts";
+import { loadGolden, maxAbs, maxAbsDiff, SHAPES_MODEL } from "../helpers/golden.ts";
+import { pipelineOf, run, wholeAt, type TestPipeline } from "./support.ts";
+import { convert } from "../../converter/convert.ts";
+
+const work = mkdtempSync(join(tmpdir(), "pg-pipeline-faults-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const g = loadGolden("paligemma-shapes");
+let p: TestPipeline;
+let soft: SoftTokens;
+let opts: GenerateOptions;
+
+beforeAll(async () => {
+  await initKernelForNode();
+  p = await pipelineOf(SHAPES_MODEL, join(work, "split"), { dtype: "int8", mlpParts: 1, headRowsPerStage: 600 });
+  soft = await (await wholeAt(join(work, "split"))).encodeImage(g.pixelValues);
+  opts = { sampling: { temperature: 0.9, topK: 0, topP: 0.95 }, seed: 3, maxTokens: 12, eos: [], mask: vocabMask(p.manifest), tokenizer: null, topLogprobs: 2 };
+});
+
+describe("a pipeline's faults", () => {
+  it("a decoder stage restarted mid-stream is reloaded, its cache replayed, the tokens unchanged", async () => {
+    const reference = await run(p.engine, soft, g.inputIds, opts);
+    for (const victim of ["decoder-l0.0", "decoder-l2.0", `decoder-l${p.manifest.config.text.layers - 1}.0`]) {
+      const before = p.engine.replays;
+      const got = await run(p.engine, soft, g.inputIds, opts, (t) => t.index === 4 && p.stages.get(victim)!.restart());
+      expect(got.tokens, victim).toEqual(reference.tokens);
+      expect(p.engine.replays, victim).toBe(before + 1);
+      expect((await p.stages.get(victim)!.inner.describe()).loaded).toBe(true);
+    }
+  });
+
+  it("a stage that stays unreachable is a 503 with retry-after; the engine goes on once it is back", async () => {
+    const reference = await run(p.engine, soft, g.inputIds, opts);
+    const stage = p.stages.get("head-1")!;
+    stage.down = true;
+    const failed = await run(p.engine, soft, g.inputIds, opts).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(ServiceError);
+    expect(errorData(failed)).toMatchObject({ status: 503, type: "unavailable", retry_after_s: 5 });
+    await expect(p.engine.check()).rejects.toBeInstanceOf(ServiceError);
+    // Down in the middle of a stream: the error surfaces from the step, the sequence survives.
+    stage.down = false;
+    const mid = await run(p.engine, soft, g.inputIds, opts, (t) => t.index === 3 && (stage.down = true)).catch((e: unknown) => e);
+    expect(errorData(mid).status).toBe(503);
+    stage.down = false;
+    expect((await run(p.engine, soft, g.inputIds, opts)).tokens).toEqual(reference.tokens);
+  });
+
+  it("calls per token follow the documented budget", async () => {
+    const budget = callBudget(p.manifest);
+    const decoder = stagesOf(p.manifest, "decoder").length;
+    const head = stagesOf(p.manifest, "head").length;
+    expect(budget.perToken).toBe(decoder + head + 1);
+    const c = p.engine.calls;
+    const t0 = c.total;
+    const e0 = c.byMethod.embed ?? 0;
+    const greedy = { ...opts, sampling: { temperature: 0, topK: 0, topP: 1 }, maxTokens: 10 };
+    await p.engine.check();
+    const r = await run(p.engine, soft, g.inputIds, greedy);
+    const calls = c.total - t0;
+    const embeds = (c.byMethod.embed ?? 0) - e0;
+    const steps = r.ids.length - 1;
+    // Exactly: the check, the prefill (decoder + head), each step (decoder + head), the embeds (cache misses
+    // only) and the drop of the sequence in every attention stage (here: every decoder stage).
+    expect(calls).toBe(decoder + head + (decoder + head) + steps * (decoder + head) + embeds + decoder);
+    expect(embeds).toBeLessThanOrEqual(head + steps);
+    expect(calls).toBeLessThanOrEqual(budget.forTokens(r.ids.length));
+  });
+});
+
+describe("a layer cut into MLP parts", () => {
+  it("parts in parallel, summed in part order: logits within 1e-4 scaled, the same greedy ids", async () => {
+    const split = await pipelineOf(SHAPES_MODEL, join(work, "parts"), { dtype: "int8", mlpParts: 3, headRowsPerStage: 800 });
+    expect(stagesOf(split.manifest, "decoder").length).toBe(3 * split.manifest.config.text.layers);
+    await convert(SHAPES_MODEL, join(work, "whole"), { dtype: "int8" });
+    const whole = await wholeAt(join(work, "whole"));
+    const a = await whole.prefill(soft, g.inputIds);
+    const b = await split.engine.prefill(soft, g.inputIds);
+    expect(maxAbsDiff(b.logits, a.logits).max).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(a.logits)));
+    const greedy = { ...opts, sampling: { temperature: 0, topK: 0, topP: 1 }, maxTokens: g.greedyIds.length };
+    expect((await run(split.engine, soft, g.inputIds, greedy)).ids).toEqual(g.greedyIds);
+    // Deterministic: the same run twice gives the same logprobs.
+    expect((await run(split.engine, soft, g.inputIds, greedy)).tokens).toEqual((await run(split.engine, soft, g.inputIds, greedy)).tokens);
+  });
+});
