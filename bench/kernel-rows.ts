@@ -10,7 +10,8 @@
  *   "int4-acc4-kernel" / "int8-acc4-kernel"  int8 activations   ↔ node-native "int4-acc4" / "int8-acc4"
  *   "int4-kernel" / "int8-kernel"            float activations  ↔ node-native "int4" / "int8"
  *   "fp32-kernel"                                               ↔ node-native "fp32"
- * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "head": ms of the
+ * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "prefill_layer": ms of
+ * one decoder layer over `prefillRows` prompt rows from an empty cache (the real Prefill code); "head": ms of the
  * whole head, extrapolated from one `headRows` slice (× vocab / headRows) as the onnxruntime rows are.
  * gbps = weight bytes streamed (codes + scales) per second of the timed pass, 10⁹ bytes/s.
  */
@@ -46,6 +47,9 @@ export interface KernelRowsOptions {
   readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8, fp32
   readonly computes?: readonly QuantCompute[]; // default int8 (acc4) and float (acc0) activations
   readonly stages?: readonly ("decode_layer" | "head")[]; // default both
+  /** Also time one decoder layer over this many prompt rows (stage "prefill_layer"), per `prefillDtypes`. */
+  readonly prefillRows?: number;
+  readonly prefillDtypes?: readonly ("int8" | "int4" | "fp32")[]; // default fp32, int8, int4
   /** Also time one vision encoder layer of this shape (float32: row "fp32-kernel", stage "vision_layer"). */
   readonly vision?: VisionBenchShape;
   readonly runtimes?: readonly KernelRuntime[]; // default both
@@ -76,8 +80,23 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
       requests.push({ label, req });
     }
   }
+  for (const dtype of opts.prefillRows ? (opts.prefillDtypes ?? ["fp32", "int8", "int4"]) : []) {
+    // the prefill's GEMMs read the weights as stored: compute (a GEMV setting) does not apply
+    const req: KernelBenchRequest = {
+      text: opts.text,
+      dtype,
+      blockSize: opts.blockSize ?? 32,
+      compute: "float",
+      pastTokens: 0,
+      prefillRows: opts.prefillRows,
+      headRows: 1,
+      stages: ["prefill_layer"],
+      roundMs: opts.quick ? 20 : 100, // one pass per round at PaliGemma-3B's size (≥ 0.3 s)
+      rounds: opts.quick ? 2 : 3,
+    };
+    requests.push({ label: `${dtype}-kernel`, req });
+  }
   if (opts.vision) {
-    const base = requests[0]?.req;
     const req: KernelBenchRequest = {
       text: opts.text,
       vision: opts.vision,
@@ -87,7 +106,7 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
       pastTokens: opts.pastTokens,
       headRows: Math.min(opts.headRows, opts.text.vocab),
       stages: ["vision_layer"],
-      roundMs: base?.roundMs ?? (opts.quick ? 50 : 250),
+      roundMs: opts.quick ? 50 : 250,
       rounds: opts.quick ? 2 : 5,
     };
     requests.push({ label: "fp32-kernel", req });

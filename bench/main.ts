@@ -52,7 +52,12 @@ interface CliOptions {
   workDir?: string;
   kernel: boolean;
   memory?: boolean;
+  only?: RowGroup[];
 }
+
+/** `--only` groups: the stages they stand for. */
+const ROW_GROUPS = { decode: "decode_layer", prefill: "prefill_layer", vision: "vision_layer", head: "head" } as const;
+type RowGroup = keyof typeof ROW_GROUPS;
 
 const program = new Command()
   .name("bench")
@@ -65,6 +70,7 @@ const program = new Command()
   .option("--shape <name>", `model shape: ${SHAPE_NAMES.join(", ")}`, (v: string) => listOf(SHAPE_NAMES, "shape")(v)[0], "paligemma-3b" as ShapeName)
   .option("--decoder-layers <n>", "decoder layers in the timed graph (per-layer ms = graph ms ÷ n)", positiveInt, 2)
   .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
+  .option("--only <groups>", `comma-separated row groups, instead of --stages: ${Object.keys(ROW_GROUPS).join(", ")}`, listOf(Object.keys(ROW_GROUPS) as RowGroup[], "row group"))
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
   .option("--no-kernel", "skip the kernel module's rows (kernels/: int8/int4 decode GEMV, float32 vision GEMM; in workerd and Node)")
   .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
@@ -87,6 +93,7 @@ const program = new Command()
         return;
       }
     }
+    if (o.only) o.stages = o.only.map((g) => ROW_GROUPS[g]);
     const shape = benchShape(o.shape, o.visionLayers, o.decoderLayers);
     const order = RUNTIME_NAMES.filter((r) => o.runtimes.includes(r)).reverse(); // the native baseline first
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -97,11 +104,12 @@ const program = new Command()
     const kernelFailures: string[] = [];
     const decode = o.stages.includes("decode_layer");
     const vision = o.stages.includes("vision_layer");
-    if (o.kernel && o.runtimes.includes("workerd") && (decode || vision)) {
+    const prefill = o.stages.includes("prefill_layer");
+    if (o.kernel && o.runtimes.includes("workerd") && (decode || vision || prefill)) {
       try {
         const c = shape.config;
         const visionShape = { tokens: c.imageTokens, hidden: c.vision.hidden, heads: c.vision.heads, intermediate: c.vision.intermediate };
-        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined });
+        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined, prefillRows: prefill ? shape.prefillRows : undefined });
       } catch (err) {
         kernelFailures.push(`kernel: ${err instanceof Error ? err.message : String(err)}`);
       }

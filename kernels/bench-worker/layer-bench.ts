@@ -156,7 +156,7 @@ function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("
         seq.length = 0;
         prefill.run(seq, hidden, rows);
       };
-      return { stage, weightBytes: layerBytes, ...timeRounds(pass, { ...req, roundMs: 0 }, now) };
+      return { stage, weightBytes: layerBytes, ...timeRounds(pass, req, now) };
     }
     const fwd = stage === "decode_layer" ? new Forward(kernel, config, [layer], [head], linear) : new Forward(kernel, config, [], [head], linear);
     const logits = stage === "head" ? new Float32Array(req.headRows) : null;
