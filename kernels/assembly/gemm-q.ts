@@ -1,10 +1,10 @@
 // Integer matrix products against the converter's int8/int4 MatMulNBits weights, one output per row:
 // C[m, n] = A[m, k] · Wᵀ (+ bias), computed as
-//   C[r][c] = sA[r] · Σ_blocks sW[c][b] · Σ_{kk in b} qA[r][kk] · qW[c][kk]
-// qA: A quantised per row at run time to int16 with ±16383 levels (sA = max|A[r]| / 16383); qW: the stored
-// codes widened to int16 (int8 as stored, int4 nibbles − 8). The inner sums are exact int32 (a block of 32
-// products is at most 32 · 16383 · 128 < 2³¹), done by i32x4.dot_i16x8_s (plain SIMD, deterministic); the
-// block and row scales are applied in float32 once per block and once per output.
+//   C[r][c] = Σ_blocks sA[r][b] · sW[c][b] · Σ_{kk in b} qA[r][kk] · qW[c][kk]
+// qA: A quantised at run time, per row and weight block, to int16 with ±16383 levels (sA = max|A[r][b]| / 16383);
+// qW: the stored codes widened to int16 (int8 as stored, int4 nibbles − 8). The inner sums are exact int32 (a
+// block of bs products is at most bs · 16383 · 128 < 2³¹ for bs ≤ 512), done by i32x4.dot_i16x8_s (plain SIMD,
+// deterministic); both scales are applied in float32 once per block.
 //
 // Layouts, both built per call in caller scratch:
 //   A packed  [⌈m / 6⌉ blocks of 6 rows][kp / 2 pairs][6 rows] i32 (one pair of int16 each), rows past m zero;
@@ -31,36 +31,45 @@ const FT = memory.data(MR * NR * 4, 16);
 
 /**
  * Quantises rows [0, m) of A (row stride ldaB bytes, k values) into `dst` (layout above, kp values per row,
- * rows up to the next multiple of 6) and their scales into rs f32[⌈m / 6⌉ · 6].
+ * rows up to the next multiple of 6), block by block of `bs` values, and the block scales into
+ * rs f32[⌈m / 6⌉][blocks][6] (the six rows of a tile side by side). Per block, not per row: a product over a
+ * slice of k (an MLP column block, one part of a cut layer) then rounds every value exactly as the whole one.
  */
-export function packQuantA(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32, k: i32, kp: i32): void {
+export function packQuantA(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32, k: i32, bs: i32, blocks: i32): void {
   const m6 = ((m + MR - 1) / MR) * MR;
+  const kp = blocks * bs;
   const blockBytes = <usize>kp * 12; // kp / 2 pairs × 6 rows × 4 bytes
-  const k8 = k & ~7;
   for (let r = 0; r < m6; r++) {
     const out = dst + <usize>(r / MR) * blockBytes + (<usize>(r % MR) << 2);
+    const rsr = rs + <usize>(r / MR) * <usize>blocks * 24 + (<usize>(r % MR) << 2);
     if (r >= m) {
       for (let t = 0; t < kp; t += 2) store<i32>(out + <usize>(t >> 1) * 24, 0);
-      store<f32>(rs + (<usize>r << 2), 0);
+      for (let b = 0; b < blocks; b++) store<f32>(rsr + <usize>b * 24, 0);
       continue;
     }
     const row = a + <usize>r * ldaB;
-    let mx = f32x4.splat(0);
-    for (let kk = 0; kk < k8; kk += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(row + (<usize>kk << 2))));
-    let amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-    for (let kk = k8; kk < k; kk++) amax = max(amax, abs(load<f32>(row + (<usize>kk << 2))));
-    const inv: f32 = amax > 0 ? LEVELS / amax : 0;
-    store<f32>(rs + (<usize>r << 2), amax / LEVELS);
-    const vi = f32x4.splat(inv);
-    for (let kk = 0; kk < k8; kk += 8) {
-      const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>kk << 2)), vi)));
-      const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>kk << 2), 16), vi)));
-      scatterPairs(out + <usize>(kk >> 1) * 24, i16x8.narrow_i32x4_s(lo, hi));
-    }
-    for (let kk = k8; kk < kp; kk += 2) {
-      const q0 = kk < k ? <i32>nearest(load<f32>(row + (<usize>kk << 2)) * inv) : 0;
-      const q1 = kk + 1 < k ? <i32>nearest(load<f32>(row + (<usize>(kk + 1) << 2)) * inv) : 0;
-      store<i32>(out + <usize>(kk >> 1) * 24, (q0 & 0xffff) | (q1 << 16));
+    for (let b = 0; b < blocks; b++) {
+      const k0 = b * bs;
+      const k1 = min(k, k0 + bs);
+      const k4 = k0 + ((k1 - k0) & ~3);
+      let mx = f32x4.splat(0);
+      for (let kk = k0; kk < k4; kk += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(row + (<usize>kk << 2))));
+      let amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+      for (let kk = k4; kk < k1; kk++) amax = max(amax, abs(load<f32>(row + (<usize>kk << 2))));
+      const inv: f32 = amax > 0 ? LEVELS / amax : 0;
+      store<f32>(rsr + <usize>b * 24, amax / LEVELS);
+      const vi = f32x4.splat(inv);
+      let kk = k0;
+      for (; kk + 8 <= k1; kk += 8) {
+        const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>kk << 2)), vi)));
+        const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>kk << 2), 16), vi)));
+        scatterPairs(out + <usize>(kk >> 1) * 24, i16x8.narrow_i32x4_s(lo, hi));
+      }
+      for (; kk < k0 + bs; kk += 2) {
+        const q0 = kk < k1 ? <i32>nearest(load<f32>(row + (<usize>kk << 2)) * inv) : 0;
+        const q1 = kk + 1 < k1 ? <i32>nearest(load<f32>(row + (<usize>(kk + 1) << 2)) * inv) : 0;
+        store<i32>(out + <usize>(kk >> 1) * 24, (q0 & 0xffff) | (q1 << 16));
+      }
     }
   }
 }
@@ -162,31 +171,37 @@ function fillPanelQ(panel: usize, sp: usize, w: usize, scales: usize, kind: i32,
     const s0 = v128.load(sp);
     const s1 = v128.load(sp, 16);
     sp += NR << 2;
-    scaleAdd(0, c00, s0);
-    scaleAdd(16, c01, s1);
-    scaleAdd(32, c10, s0);
-    scaleAdd(48, c11, s1);
-    scaleAdd(64, c20, s0);
-    scaleAdd(80, c21, s1);
-    scaleAdd(96, c30, s0);
-    scaleAdd(112, c31, s1);
-    scaleAdd(128, c40, s0);
-    scaleAdd(144, c41, s1);
-    scaleAdd(160, c50, s0);
-    scaleAdd(176, c51, s1);
+    let x = v128.load32_splat(rs);
+    scaleAdd(0, c00, f32x4.mul(s0, x));
+    scaleAdd(16, c01, f32x4.mul(s1, x));
+    x = v128.load32_splat(rs, 4);
+    scaleAdd(32, c10, f32x4.mul(s0, x));
+    scaleAdd(48, c11, f32x4.mul(s1, x));
+    x = v128.load32_splat(rs, 8);
+    scaleAdd(64, c20, f32x4.mul(s0, x));
+    scaleAdd(80, c21, f32x4.mul(s1, x));
+    x = v128.load32_splat(rs, 12);
+    scaleAdd(96, c30, f32x4.mul(s0, x));
+    scaleAdd(112, c31, f32x4.mul(s1, x));
+    x = v128.load32_splat(rs, 16);
+    scaleAdd(128, c40, f32x4.mul(s0, x));
+    scaleAdd(144, c41, f32x4.mul(s1, x));
+    x = v128.load32_splat(rs, 20);
+    scaleAdd(160, c50, f32x4.mul(s0, x));
+    scaleAdd(176, c51, f32x4.mul(s1, x));
+    rs += 24;
   }
   for (let r = 0; r < rows; r++) {
-    const s = v128.load32_splat(rs + (<usize>r << 2));
     const t = FT + (<usize>r << 5);
-    put(c + <usize>r * ldc, f32x4.mul(v128.load(t), s), f32x4.mul(v128.load(t, 16), s), bias, flags, cols);
+    put(c + <usize>r * ldc, v128.load(t), v128.load(t, 16), bias, flags, cols);
   }
 }
 
 /**
  * C[m, n] = act(A[m, k] · Wᵀ + bias) (+ the old C with flags & 1; gelu_tanh with flags & 2) for int8/int4 W
  * (kind W_Q8 / W_Q4 of gemm-w.ts: codes at `w`, scales f32[n · blocks] at `scales`, blocks of `bs` values,
- * bs a multiple of 16 for int8 and 32 for int4), A float32 quantised per row as above. lda / ldc in floats;
- * bias 0 or f32[⌈n / 8⌉ · 8]. work: 2 · m6 · kp + 4 · m6 bytes; panel: 16 · kp + 32 · blocks bytes
+ * bs a multiple of 16 for int8 and 32 for int4, at most 512), A float32 quantised per row and block as above. lda / ldc in floats;
+ * bias 0 or f32[⌈n / 8⌉ · 8]. work: 2 · m6 · kp + 4 · m6 · blocks bytes; panel: 16 · kp + 32 · blocks bytes
  * (m6 = m rounded up to 6, blocks = ⌈k / bs⌉, kp = blocks · bs). W's stored rows are `kRow` ≥ k values long
  * (a slice of W's columns starting on a block boundary at `w` / `scales`).
  */
@@ -196,14 +211,14 @@ export function gemmQ(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scales: 
   const kp = blocks * bs;
   const m6 = ((m + MR - 1) / MR) * MR;
   const rs = work + <usize>m6 * <usize>kp * 2;
-  packQuantA(work, rs, a, <usize>lda << 2, m, k, kp);
+  packQuantA(work, rs, a, <usize>lda << 2, m, k, bs, blocks);
   const sp = panel + (<usize>kp << 4);
   for (let p = 0; p < n; p += NR) {
     const cols = min(NR, n - p);
     fillPanelQ(panel, sp, w, scales, kind, bs, p, cols, blocks, kRow);
     const bias8 = bias ? bias + (<usize>p << 2) : 0;
     for (let i = 0; i < m; i += MR) {
-      tileQ(c + <usize>i * ldcB + (<usize>p << 2), ldcB, work + <usize>i * <usize>kp * 2, panel, sp, blocks, bs >> 1, rs + (<usize>i << 2), bias8, flags, min(MR, m - i), cols);
+      tileQ(c + <usize>i * ldcB + (<usize>p << 2), ldcB, work + <usize>i * <usize>kp * 2, panel, sp, blocks, bs >> 1, rs + <usize>i * <usize>blocks * 4, bias8, flags, min(MR, m - i), cols);
     }
   }
 }
