@@ -10,7 +10,7 @@ import type { WeightFormat } from "../converter/graphs/ops.ts";
 import { buildVisionStage } from "../converter/graphs/vision.ts";
 import { ModelProto } from "../converter/onnx/proto.ts";
 import { WeightFile } from "../converter/weight-file.ts";
-import { decodeFeeds, headFeeds, visionFeeds, type FeedSpec, type StageName } from "./feeds.ts";
+import { decodeFeeds, headFeeds, prefillFeeds, visionFeeds, type FeedSpec, type StageName } from "./feeds.ts";
 import type { BenchShape } from "./shapes.ts";
 import { syntheticFinalNorm, syntheticHeadRows, syntheticSource } from "./synthetic.ts";
 
@@ -55,11 +55,12 @@ export function buildBenchGraph(shape: BenchShape, stage: StageName, variant: Dt
   let perUnit = 1;
   let scale = 1;
   let feeds: FeedSpec[];
-  if (stage === "decode_layer") {
+  if (stage === "decode_layer" || stage === "prefill_layer") {
+    // one graph for both: a decoder stage runs one token or a whole prompt over its cache
     const source = syntheticSource(c);
     graph = buildDecoderStage(c, shape.decoder, source, variant.fmt, sink);
     perUnit = shape.decoder.to - shape.decoder.from;
-    feeds = decodeFeeds(shape);
+    feeds = stage === "decode_layer" ? decodeFeeds(shape) : prefillFeeds(shape);
   } else if (stage === "vision_layer") {
     const source = syntheticSource(c);
     graph = buildVisionStage(c, shape.vision, source, variant.fmt, sink);

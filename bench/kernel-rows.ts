@@ -10,7 +10,10 @@
  *   "int4-acc4-kernel" / "int8-acc4-kernel"  int8 activations   ↔ node-native "int4-acc4" / "int8-acc4"
  *   "int4-kernel" / "int8-kernel"            float activations  ↔ node-native "int4" / "int8"
  *   "fp32-kernel"                                               ↔ node-native "fp32"
- * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "head": ms of the
+ * For prefill_layer, vision_layer and gemm rows (GEMMs, {@link LAYER_VARIANTS}): "int8-kernel" / "int4-kernel"
+ * run the integer GEMM, "int8-float-kernel" the float GEMM over dequantised int8 panels (↔ node-native "int8").
+ * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "prefill_layer": ms of
+ * one decoder layer over `prefillRows` prompt rows from an empty cache (the real Prefill code); "head": ms of the
  * whole head, extrapolated from one `headRows` slice (× vocab / headRows) as the onnxruntime rows are.
  * gbps = weight bytes streamed (codes + scales) per second of the timed pass, 10⁹ bytes/s.
  */
@@ -18,6 +21,8 @@ import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { KernelBenchRequest, KernelBenchResult, KernelStage, VisionBenchShape } from "../kernels/bench-worker/layer-bench.ts";
 import { runKernelBench } from "../kernels/bench-worker/layer-bench.ts";
+import type { GemmShape } from "../kernels/bench-worker/gemm-bench.ts";
+import type { GemmCompute } from "../shared/kernel/gemm.ts";
 import type { QuantCompute } from "../shared/kernel/linear.ts";
 import { compileKernel } from "../shared/kernel/module.ts";
 import { kernelSourceForNode } from "../shared/kernel/node.ts";
@@ -31,9 +36,13 @@ export type KernelRuntime = "workerd" | "node-kernel";
 export interface KernelRow {
   readonly runtime: KernelRuntime;
   readonly dtype: string;
-  readonly stage: KernelStage;
+  readonly stage: KernelStage | "gemm";
   readonly ms: number;
   readonly gbps: number;
+  /** GEMM rows only: the layer matrix, its product's shape and 2·m·n·k / time in 10⁹ operations per second. */
+  readonly name?: string;
+  readonly shape?: { readonly m: number; readonly n: number; readonly k: number };
+  readonly gops?: number;
   readonly flavor: string; // "relaxed" or "simd": which kernel build ran
   /** The kernel instance holding this benchmark: .wasm bytes, linear memory, and what of it is not weights. */
   readonly memory: { readonly codeBytes: number; readonly memoryBytes: number; readonly overheadBytes: number };
@@ -46,8 +55,14 @@ export interface KernelRowsOptions {
   readonly dtypes?: readonly ("int8" | "int4" | "fp32")[]; // default int4, int8, fp32
   readonly computes?: readonly QuantCompute[]; // default int8 (acc4) and float (acc0) activations
   readonly stages?: readonly ("decode_layer" | "head")[]; // default both
-  /** Also time one vision encoder layer of this shape (float32: row "fp32-kernel", stage "vision_layer"). */
+  /** Also time one decoder layer over this many prompt rows (stage "prefill_layer"), per `layerVariants`. */
+  readonly prefillRows?: number;
+  /** Also time one vision encoder layer of this shape (stage "vision_layer"), per `layerVariants`. */
   readonly vision?: VisionBenchShape;
+  /** Weights and GEMM of the prefill and vision rows (default {@link LAYER_VARIANTS}). */
+  readonly layerVariants?: readonly LayerVariant[];
+  /** Also time these products alone (stage "gemm", one row per shape × GEMM_VARIANTS label). */
+  readonly gemmShapes?: readonly GemmShape[];
   readonly runtimes?: readonly KernelRuntime[]; // default both
   readonly blockSize?: number; // default 32, the converter's
   readonly quick?: boolean; // shorter timing (smoke tests)
@@ -76,21 +91,42 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
       requests.push({ label, req });
     }
   }
-  if (opts.vision) {
-    const base = requests[0]?.req;
+  for (const { label, dtype, gemm } of opts.prefillRows ? (opts.layerVariants ?? LAYER_VARIANTS) : []) {
+    // the prefill's GEMMs read the weights as stored: compute (a GEMV setting) does not apply
+    const req: KernelBenchRequest = {
+      text: opts.text,
+      dtype,
+      gemm,
+      blockSize: opts.blockSize ?? 32,
+      compute: "float",
+      pastTokens: 0,
+      prefillRows: opts.prefillRows,
+      headRows: 1,
+      stages: ["prefill_layer"],
+      roundMs: opts.quick ? 20 : 100, // one pass per round at PaliGemma-3B's size (≥ 0.3 s)
+      rounds: opts.quick ? 2 : 3,
+    };
+    requests.push({ label, req });
+  }
+  for (const { label, dtype, gemm } of opts.vision ? (opts.layerVariants ?? LAYER_VARIANTS) : []) {
     const req: KernelBenchRequest = {
       text: opts.text,
       vision: opts.vision,
-      dtype: "fp32",
+      dtype,
+      gemm,
       blockSize: opts.blockSize ?? 32,
       compute: "float",
       pastTokens: opts.pastTokens,
       headRows: Math.min(opts.headRows, opts.text.vocab),
       stages: ["vision_layer"],
-      roundMs: base?.roundMs ?? (opts.quick ? 50 : 250),
+      roundMs: opts.quick ? 50 : 250,
       rounds: opts.quick ? 2 : 5,
     };
-    requests.push({ label: "fp32-kernel", req });
+    requests.push({ label, req });
+  }
+  if (opts.gemmShapes?.length) {
+    const req: KernelBenchRequest = { text: opts.text, dtype: "fp32", blockSize: opts.blockSize ?? 32, compute: "float", pastTokens: 0, headRows: 1, stages: [], gemmShapes: opts.gemmShapes, roundMs: opts.quick ? 20 : 200, rounds: opts.quick ? 2 : 3 };
+    requests.push({ label: "gemm", req });
   }
   const rows: KernelRow[] = [];
   for (const runtime of runtimes) {
@@ -110,7 +146,7 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
 function toRows(runtime: KernelRuntime, dtype: string, req: KernelBenchRequest, r: KernelBenchResult): KernelRow[] {
   const codeBytes = r.codeBytes || wasmBytes(r.flavor); // workerd is handed compiled modules: same files
   const memory = { codeBytes, memoryBytes: r.memoryBytes, overheadBytes: r.memoryBytes - r.weightBytes };
-  return r.stages.map((s) => ({
+  const stages: KernelRow[] = r.stages.map((s) => ({
     runtime,
     dtype,
     stage: s.stage,
@@ -119,7 +155,39 @@ function toRows(runtime: KernelRuntime, dtype: string, req: KernelBenchRequest, 
     flavor: r.flavor,
     memory,
   }));
+  const bytesPer = { "fp32-kernel": 4, "int8-kernel": 1 + 4 / req.blockSize, "int4-kernel": 0.5 + 4 / req.blockSize, "int8-float-kernel": 1 + 4 / req.blockSize };
+  const gemm: KernelRow[] = (r.gemm ?? []).map((g) => ({
+    runtime,
+    dtype: g.variant,
+    stage: "gemm",
+    name: g.name,
+    shape: { m: g.m, n: g.n, k: g.k },
+    ms: g.ms,
+    gops: g.gops,
+    gbps: (g.n * g.k * bytesPer[g.variant]) / g.ms / 1e6,
+    flavor: r.flavor,
+    memory,
+  }));
+  return [...stages, ...gemm];
 }
+
+/** Weights and GEMM of one prefill / vision row: the label is the row's dtype. */
+export interface LayerVariant {
+  readonly label: string;
+  readonly dtype: "fp32" | "int8" | "int4";
+  readonly gemm: GemmCompute;
+}
+
+/**
+ * fp32 weights (float32 GEMM), int8 and int4 through the integer GEMM (the models' default), and int8 through
+ * the float GEMM over dequantised panels (the `gemm: "float"` option, the path before the integer GEMM).
+ */
+export const LAYER_VARIANTS: readonly LayerVariant[] = [
+  { label: "fp32-kernel", dtype: "fp32", gemm: "float" },
+  { label: "int8-kernel", dtype: "int8", gemm: "int8" },
+  { label: "int4-kernel", dtype: "int4", gemm: "int8" },
+  { label: "int8-float-kernel", dtype: "int8", gemm: "float" },
+];
 
 function wasmBytes(flavor: string): number {
   return statSync(new URL(`../kernels/wasm/paligemma-kernel-${flavor}.wasm`, import.meta.url)).size;

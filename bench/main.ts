@@ -16,6 +16,7 @@ import { RUNTIME_NAMES, type RuntimeName } from "./runtimes/types.ts";
 import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
 import { FULL_REPS, QUICK_REPS } from "./timing.ts";
 import { kernelRows, type KernelRow } from "./kernel-rows.ts";
+import { formatGemmRows, layerProducts } from "./gemm-rows.ts";
 import { loadOnnxruntimeNode, OnnxruntimeNodeMissing } from "./runtimes/node-native.ts";
 import { formatMemoryReport, memoryJson } from "./memory/report.ts";
 import { memoryBench } from "./memory/run.ts";
@@ -55,7 +56,12 @@ interface CliOptions {
   kernel: boolean;
   memory?: boolean;
   pipeline?: boolean;
+  only?: RowGroup[];
 }
+
+/** `--only` groups: the stages they stand for. */
+const ROW_GROUPS = { decode: "decode_layer", prefill: "prefill_layer", vision: "vision_layer", head: "head", gemm: null } as const;
+type RowGroup = keyof typeof ROW_GROUPS;
 
 const program = new Command()
   .name("bench")
@@ -68,8 +74,9 @@ const program = new Command()
   .option("--shape <name>", `model shape: ${SHAPE_NAMES.join(", ")}`, (v: string) => listOf(SHAPE_NAMES, "shape")(v)[0], "paligemma-3b" as ShapeName)
   .option("--decoder-layers <n>", "decoder layers in the timed graph (per-layer ms = graph ms ÷ n)", positiveInt, 2)
   .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
+  .option("--only <groups>", `comma-separated row groups, instead of --stages: ${Object.keys(ROW_GROUPS).join(", ")}`, listOf(Object.keys(ROW_GROUPS) as RowGroup[], "row group"))
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
-  .option("--no-kernel", "skip the kernel module's rows (kernels/: int8/int4 decode GEMV, float32 vision GEMM; in workerd and Node)")
+  .option("--no-kernel", "skip the kernel module's rows (kernels/: decode GEMVs, prefill and vision layers, GEMMs alone; in workerd and Node)")
   .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
   .option("--pipeline", "instead: PaliGemma-3B at 100 MB per stage (int4, int8) as a pipeline of stage workers: stages timed in workerd, tokens/s and TTFT modelled at 1.5/3/10 ms hops")
   .action(async (o: CliOptions) => {
@@ -98,6 +105,8 @@ const program = new Command()
         return;
       }
     }
+    if (o.only) o.stages = o.only.map((g) => ROW_GROUPS[g]).filter((x) => x !== null);
+    const gemm = o.only ? o.only.includes("gemm") : true; // the kernel's GEMMs alone (gemm-rows.ts)
     const shape = benchShape(o.shape, o.visionLayers, o.decoderLayers);
     const order = RUNTIME_NAMES.filter((r) => o.runtimes.includes(r)).reverse(); // the native baseline first
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -108,11 +117,12 @@ const program = new Command()
     const kernelFailures: string[] = [];
     const decode = o.stages.includes("decode_layer");
     const vision = o.stages.includes("vision_layer");
-    if (o.kernel && o.runtimes.includes("workerd") && (decode || vision)) {
+    const prefill = o.stages.includes("prefill_layer");
+    if (o.kernel && o.runtimes.includes("workerd") && (decode || vision || prefill || gemm)) {
       try {
         const c = shape.config;
         const visionShape = { tokens: c.imageTokens, hidden: c.vision.hidden, heads: c.vision.heads, intermediate: c.vision.intermediate };
-        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined });
+        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined, prefillRows: prefill ? shape.prefillRows : undefined, gemmShapes: gemm ? layerProducts(c, shape.prefillRows) : undefined });
       } catch (err) {
         kernelFailures.push(`kernel: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -131,12 +141,15 @@ const program = new Command()
     );
     outcome.failures.push(...kernelFailures);
     process.stdout.write(`${formatReport(shape, outcome.bandwidthGbps, outcome.results, outcome.machine)}\n`);
-    if (kernel.length) process.stdout.write(`${formatKernelRows(kernel, outcome.results)}\n`);
+    if (kernel.some((r) => r.stage !== "gemm")) process.stdout.write(`${formatKernelRows(kernel.filter((r) => r.stage !== "gemm"), outcome.results)}\n`);
+    if (gemm && kernel.length) process.stdout.write(`\n${formatGemmRows(kernel, layerProducts(shape.config, shape.prefillRows))}\n`);
     for (const f of outcome.failures) process.stderr.write(`failed: ${f}\n`);
     if (o.json) {
       const json = toJson(outcome.bandwidthGbps, sortResults(outcome.results));
       // The JSON contract's runtimes are workerd / node-web / node-native: the kernel's workerd rows join them.
-      const extra = kernel.filter((r) => r.runtime === "workerd").map((r) => ({ runtime: "workerd" as const, dtype: r.dtype, stage: r.stage, ms: Number(r.ms.toFixed(3)), gbps: Number(r.gbps.toFixed(3)) }));
+      const extra = kernel
+        .filter((r) => r.runtime === "workerd")
+        .map((r) => ({ runtime: "workerd" as const, dtype: r.dtype, stage: r.stage, ms: Number(r.ms.toFixed(3)), gbps: Number(r.gbps.toFixed(3)), ...(r.name ? { name: r.name, ...r.shape, gops: Number(r.gops!.toFixed(2)) } : {}) }));
       process.stdout.write(`${JSON.stringify({ ...json, results: [...json.results, ...extra] })}\n`);
     }
     if (outcome.failures.length) process.exitCode = 1;
@@ -146,7 +159,7 @@ const program = new Command()
 function formatKernelRows(rows: readonly KernelRow[], results: readonly { runtime: string; dtype: string; stage: string; ms: number }[]): string {
   const lines = ["kernel module (kernels/): ms per layer / whole-head pass; × native = onnxruntime-node ms ÷ kernel ms", "", "| runtime | dtype | stage | ms | GB/s | × native | build | kernel memory beside weights, MB |", "|---|---|---|---:|---:|---:|---|---:|"];
   const vsNative = (r: KernelRow) => {
-    const base = results.find((n) => n.runtime === "node-native" && n.dtype === r.dtype.replace(/-kernel$/, "") && n.stage === r.stage);
+    const base = results.find((n) => n.runtime === "node-native" && n.dtype === r.dtype.replace(/(-float)?-kernel$/, "") && n.stage === r.stage);
     return base ? base.ms / r.ms : null;
   };
   for (const r of rows) {

@@ -13,7 +13,7 @@ export interface BenchResult {
   readonly runtime: RuntimeName;
   readonly dtype: string;
   readonly stage: StageName;
-  readonly ms: number; // median ms of one layer (decode_layer, vision_layer) or one whole-head pass (head)
+  readonly ms: number; // median ms of one layer (decode_layer, prefill_layer, vision_layer) or one whole-head pass (head)
   readonly bestMs: number; // the fastest sample, same unit (a hint of the noise on a shared machine)
   readonly gbps: number; // weight bytes streamed per second, 10⁹ bytes/s
   readonly runs: number; // timed samples (each the mean of a batch of runs when a run is short)
@@ -80,7 +80,7 @@ function table(header: string[], rows: string[][], left: number): string {
 /** Rows ordered by dtype (first appearance), stage, then runtime (native baseline first). */
 export function sortResults(results: readonly BenchResult[]): BenchResult[] {
   const dtypes = [...new Set(results.map((r) => r.dtype))];
-  const stages: StageName[] = ["decode_layer", "vision_layer", "head"];
+  const stages: StageName[] = ["decode_layer", "prefill_layer", "vision_layer", "head"];
   const runtimes: RuntimeName[] = ["node-native", "node-web", "workerd"];
   const key = (r: BenchResult) => [dtypes.indexOf(r.dtype), stages.indexOf(r.stage), runtimes.indexOf(r.runtime)];
   return [...results].sort((a, b) => {
@@ -115,6 +115,7 @@ export function formatReport(shape: BenchShape, bandwidthGbps: number, unsorted:
   ]);
   const out = [
     `shape ${shape.name}: decode_layer = one token over a ${shape.pastTokens}-token cache, per layer (median of a ${shape.decoder.to - shape.decoder.from}-layer graph ÷ layers);`,
+    `prefill_layer = ${shape.prefillRows} prompt rows from an empty cache (prefix-LM: all bidirectional), per layer, onnxruntime-node only;`,
     `vision_layer = ${c.imageTokens} tokens, per layer (${shape.vision.to - shape.vision.from}-layer graph ÷ layers); head = one token through the WHOLE ${c.text.vocab}-row head,`,
     `extrapolated from one ${shape.headRows}-row slice (slice ms × ${c.text.vocab}/${shape.headRows}).`,
     `measured single-core read bandwidth: ${bandwidthGbps.toFixed(1)} GB/s (GB = 10⁹ bytes); GB/s = weight bytes / median run time`,

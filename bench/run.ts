@@ -66,6 +66,8 @@ export async function runBench(opts: BenchOptions, log: Say): Promise<BenchOutco
     }
     for (const group of groupBySharedWeights(variants)) {
       for (const stage of opts.stages) {
+        const on = runtimes.filter((rt) => runsStage(rt.name, stage));
+        if (on.length === 0) continue;
         const t0 = performance.now();
         say(`${stage}-${group[0].label}: building the graph and its synthetic weights…`);
         const base = buildBenchGraph(opts.shape, stage, group[0], dir);
@@ -75,7 +77,7 @@ export async function runBench(opts: BenchOptions, log: Say): Promise<BenchOutco
             const graph = variant === group[0] ? base : deriveVariant(base, group[0], variant, dir);
             if (graph !== base) say(`${graph.id}: same weights as ${base.id}, accuracy_level ${variant.fmt.accuracyLevel}`);
             try {
-              results.push(...(await timeGraph(graph, runtimes, repsAt(opts.reps, start), say, failures)));
+              results.push(...(await timeGraph(graph, on, repsAt(opts.reps, start), say, failures)));
             } finally {
               if (graph !== base) rmSync(graph.graphPath, { force: true });
             }
@@ -151,6 +153,14 @@ async function timeGraph(graph: BenchGraph, runtimes: readonly BenchRuntime[], r
   } finally {
     for (const a of active) await a.graph.release().catch((err) => say(`  releasing ${graph.id} on ${a.rt.name}: ${String(err)}`));
   }
+}
+
+/**
+ * The prefill is timed on onnxruntime-node only (the baseline the kernel's prefill rows are compared with):
+ * onnxruntime-web's 270-row prefill takes seconds per layer and no row needs it.
+ */
+export function runsStage(runtime: RuntimeName, stage: StageName): boolean {
+  return stage !== "prefill_layer" || runtime === "node-native";
 }
 
 /** Variants in first-appearance order, those sharing weight bytes together (int4 with int4-acc4). */

@@ -19,6 +19,8 @@ export interface BenchShape {
   readonly decoder: { readonly from: number; readonly to: number };
   /** Tokens already in the KV cache when the timed token is decoded. */
   readonly pastTokens: number;
+  /** Prompt rows of the prefill_layer stage (PaliGemma-3B-224: 256 image tokens + `<bos>` + a short prefix). */
+  readonly prefillRows: number;
   /** Vocabulary rows of the one head slice that is timed (the whole head is extrapolated from it). */
   readonly headRows: number;
 }
@@ -89,6 +91,7 @@ export function benchShape(name: ShapeName, visionLayers = 2, decoderLayers = 2)
     vision: Object.freeze({ from: 1, to: 1 + visionLayers }),
     decoder: Object.freeze({ from: 0, to: decoderLayers }),
     pastTokens: 300,
+    prefillRows: name === "tiny" ? 20 : 270,
     headRows: name === "tiny" ? 256 : 32768,
   });
 }

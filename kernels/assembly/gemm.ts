@@ -33,7 +33,7 @@ export function packB(dst: usize, src: usize, rowStride: i32, colStride: i32, k:
 
 /** Writes one 8-wide row of a tile: + bias, then gelu and/or + the old C per `flags`, only the first `cols` columns. */
 // @ts-ignore: decorator
-@inline function put(c: usize, lo: v128, hi: v128, bias: usize, flags: i32, cols: i32): void {
+@inline export function put(c: usize, lo: v128, hi: v128, bias: usize, flags: i32, cols: i32): void {
   if (bias) {
     lo = f32x4.add(lo, v128.load(bias));
     hi = f32x4.add(hi, v128.load(bias, 16));

@@ -7,6 +7,7 @@ export { permuteActivations, quantizeActivations } from "./activations";
 export { addInto, attention, dot, geluMul, rmsNorm, rope, softcapInPlace } from "./ops";
 export { gemm, packB } from "./gemm";
 export { gemmW } from "./gemm-w";
+export { gemmQ } from "./gemm-q";
 export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */

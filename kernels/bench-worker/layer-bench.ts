@@ -14,6 +14,8 @@ import { VisionEncoder } from "../../shared/kernel/vision.ts";
 import type { HeadSlice, LayerSlice } from "../../shared/kernel/decoder-weights.ts";
 import { matrixBytes, type KernelLinear, type KernelMatrix } from "../../shared/kernel/matrix.ts";
 import { Prefill } from "../../shared/kernel/prefill.ts";
+import type { GemmCompute } from "../../shared/kernel/gemm.ts";
+import { gemmBench, GEMM_VARIANTS, type GemmBenchRow, type GemmShape, type GemmVariant } from "./gemm-bench.ts";
 import type { VisionLayerWeights } from "../../shared/kernel/vision-weights.ts";
 
 /** A SigLIP encoder's sizes (the vision_layer stage). */
@@ -37,6 +39,11 @@ export interface KernelBenchRequest {
   readonly pastTokens: number;
   readonly headRows: number;
   readonly stages: readonly KernelStage[];
+  /** How prefill and vision GEMMs meet int8/int4 weights (default "int8", the models' default). */
+  readonly gemm?: GemmCompute;
+  /** Also time these products alone (gemm-bench.ts), per `gemmVariants` (default all). */
+  readonly gemmShapes?: readonly GemmShape[];
+  readonly gemmVariants?: readonly GemmVariant[];
   /** Minimum timed milliseconds per round, and rounds (the median round is reported). */
   readonly roundMs: number;
   readonly rounds: number;
@@ -59,6 +66,8 @@ export interface KernelBenchResult {
   readonly memoryBytes: number;
   readonly weightBytes: number;
   readonly codeBytes: number;
+  /** The GEMM rows, when the request asked for `gemmShapes`. */
+  readonly gemm?: readonly GemmBenchRow[];
 }
 
 /** xorshift32 fill of a byte range: fast deterministic "random" codes. */
@@ -111,7 +120,8 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
   if (req.stages.includes("vision_layer")) stages.push(visionStage(kernel, req, now));
   // The weights of every timed stage (the decode layer, the head slice and the vision layer are separate matrices).
   const weightBytes = stages.reduce((a, s) => a + s.weightBytes, 0);
-  return { flavor: kernel.flavor, stages, memoryBytes: kernel.heap.stats().memoryBytes, weightBytes, codeBytes: km.codeBytes };
+  const gemm = req.gemmShapes ? gemmBench(kernel, req.gemmShapes, req.gemmVariants ?? GEMM_VARIANTS, req.blockSize, req.rounds, req.roundMs, now) : undefined;
+  return { flavor: kernel.flavor, stages, memoryBytes: kernel.heap.stats().memoryBytes, weightBytes, codeBytes: km.codeBytes, gemm };
 }
 
 /** One decoder layer for one token over the cache, and one head slice (the real Forward code). */
@@ -150,13 +160,13 @@ function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("
   const layerBytes = [a.q, a.k, a.v, a.o, ...layer.parts.flatMap((p) => [p.gate, p.up, p.down])].reduce((sum, m) => sum + matrixBytes(m), 0);
   return which.map((stage) => {
     if (stage === "prefill_layer") {
-      const prefill = new Prefill(kernel, config, [layer]);
+      const prefill = new Prefill(kernel, config, [layer], undefined, req.gemm);
       const hidden = new Float32Array(rows * t.hidden).map((_, i) => Math.sin(i));
       const pass = () => {
         seq.length = 0;
         prefill.run(seq, hidden, rows);
       };
-      return { stage, weightBytes: layerBytes, ...timeRounds(pass, { ...req, roundMs: 0 }, now) };
+      return { stage, weightBytes: layerBytes, ...timeRounds(pass, req, now) };
     }
     const fwd = stage === "decode_layer" ? new Forward(kernel, config, [layer], [head], linear) : new Forward(kernel, config, [], [head], linear);
     const logits = stage === "head" ? new Float32Array(req.headRows) : null;
@@ -168,7 +178,7 @@ function decodeBench(kernel: Kernel, req: KernelBenchRequest, which: readonly ("
   });
 }
 
-/** One SigLIP encoder layer over all image tokens (the real VisionEncoder code), synthetic float32 weights. */
+/** One SigLIP encoder layer over all image tokens (the real VisionEncoder code), synthetic weights in `dtype`. */
 function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number): KernelBenchStage {
   if (!req.vision) throw new Error("vision_layer needs the request's vision shape");
   const { tokens: n, hidden: d, heads, intermediate } = req.vision;
@@ -182,7 +192,7 @@ function visionStage(kernel: Kernel, req: KernelBenchRequest, now: () => number)
   };
   const ln = () => ({ w: norm(heap, d), b: heap.calloc(4 * d) });
   const layer: VisionLayerWeights = { ln1: ln(), ln2: ln(), q: linear(d, d), k: linear(d, d), v: linear(d, d), o: linear(d, d), fc1: linear(intermediate, d), fc2: linear(d, intermediate) };
-  const encoder = new VisionEncoder(kernel, { tokens: n, hidden: d, heads, intermediate, eps: 1e-6, extraK: 0 });
+  const encoder = new VisionEncoder(kernel, { tokens: n, hidden: d, heads, intermediate, eps: 1e-6, extraK: 0 }, req.gemm);
   const x = heap.alloc(4 * n * d);
   const x0 = new Float32Array(n * d).map((_, i) => Math.sin(i));
   const pass = () => {

@@ -9,6 +9,7 @@ import type { Manifest, ManifestStage } from "../model/manifest.ts";
 import { KvSequence } from "./cache.ts";
 import { declareDecoderStage, declareHeadStage, mergeLayers, type HeadSlice, type LayerSlice } from "./decoder-weights.ts";
 import { Forward, widestPart } from "./forward.ts";
+import type { GemmCompute } from "./gemm.ts";
 import { Linear, type QuantCompute } from "./linear.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
@@ -24,9 +25,14 @@ export interface KernelModelOptions {
   /**
    * Quantised weights in decode steps: "int8" activations (MatMulNBits accuracy_level 4, fastest) or "float"
    * (accuracy_level 0). Default: what the model was converted for, `manifest.weights.accuracyLevel` (4 → int8).
-   * Prefill and vision GEMMs always compute in float32 over dequantised panels (accuracy_level 0).
    */
   readonly compute?: QuantCompute;
+  /**
+   * Quantised weights in prefill and vision GEMMs (gemm.ts): "int8" (default) integer dot products on rows
+   * quantised to int16 at run time; "float" panels dequantised to float32 (accuracy_level 0). fp32 weights
+   * always run the float32 GEMM.
+   */
+  readonly gemm?: GemmCompute;
   /** The compiled kernel (default: the one initKernel set up). */
   readonly kernel?: KernelModule;
   /** Check each file's sha256 while it streams in (default true). */
@@ -143,13 +149,13 @@ export class KernelModel {
    * written to `into`'s arrays when given (a stage reusing its output buffers across calls).
    */
   stageRows(seq: KvSequence, hidden: Float32Array, rows: number, into?: RowsOut): { hidden: Float32Array; partial: Float32Array | null } {
-    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
     return this.prefillP.run(seq, hidden, rows, undefined, into);
   }
 
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */
   headRows(hidden: Float32Array, rows: number): Float32Array {
-    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns);
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
     return this.prefillP.headRows(this.head, hidden, rows);
   }
 
@@ -184,13 +190,13 @@ export class KernelModel {
 
   /** This engine's vision stages over pixels (first stage) or rows f32[N, D]: rows out, or soft tokens at the last. */
   visionStage(input: Float32Array): Float32Array {
-    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision);
+    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
     return this.visionP.stage(input);
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */
   encode(pixels: Float32Array): Float32Array {
-    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision);
+    this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
     return this.visionP.encode(pixels);
   }
 

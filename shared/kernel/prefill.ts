@@ -1,6 +1,7 @@
 /**
  * The prefill in the kernel module: L prompt rows through decoder layers at once, as GEMMs over the weights in
- * their stored format (gemmW dequantises each 8-row panel into a small scratch), each layer's keys and values
+ * their stored format (gemm.ts: int8/int4 by integer dot products on rows quantised at run time, or each 8-row
+ * panel dequantised into a small scratch; fp32 by fused multiply-adds), each layer's keys and values
  * written straight into the session's {@link KvSequence}. Semantics of the ONNX decoder graph: the whole block
  * of new rows attends bidirectionally (PaliGemma's prefix), earlier cache positions are visible, Gemma 2's
  * sliding window hides key j from query i when j ≤ i − window, scores are scaled and soft-capped.
@@ -14,6 +15,7 @@ import { isSlidingLayer, type ModelConfig } from "../model/config.ts";
 import { ropeTables } from "../engine/positions.ts";
 import { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.ts";
 import { Buffers } from "./buffers.ts";
+import { gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
 import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { sliceOf, type KernelMatrix, type MatrixSlice } from "./matrix.ts";
@@ -40,6 +42,8 @@ export class Prefill {
     private readonly layers: readonly LayerSlice[],
     /** Intermediate columns per MLP block (a multiple of the block size; default {@link MLP_COLUMNS}). */
     private readonly mlpColumns = MLP_COLUMNS,
+    /** How the GEMMs meet int8/int4 weights (default "int8": integer dot products, gemm.ts). */
+    private readonly compute: GemmCompute = "int8",
   ) {
     this.buf = new Buffers(kernel.heap);
   }
@@ -116,8 +120,9 @@ export class Prefill {
     const up = this.buf.get("up", 4 * R * wide);
     const maxK = Math.max(h, t.heads * t.headDim, wide, past + rows, t.headDim);
     // Every buffer at its final size before any address is held (a later, larger request would move it).
-    this.buf.get("work", 4 * R * maxK);
-    this.buf.get("panel", 4 * 8 * maxK);
+    const scratch = gemmScratch(R, maxK, blockSizeOf(w));
+    this.buf.get("work", scratch.work);
+    this.buf.get("panel", scratch.panel);
     if (w.attention) {
       this.buf.get("ctx", 4 * R * t.heads * t.headDim);
       this.buf.get("scores", 4 * R * (past + rows));
@@ -241,8 +246,15 @@ export class Prefill {
 
   /** c[m, s.n] (ldc) = a[m, s.k] (lda) · sᵀ (+ bias) per flags, for a slice of a stored matrix. */
   gemm(c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags = 0): void {
-    const work = this.buf.get("work", 4 * m * s.k);
-    const panel = this.buf.get("panel", 4 * 8 * s.k);
-    this.kernel.exports.gemmW(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
+    const scratch = gemmScratch(m, s.k, s.blockSize);
+    const work = this.buf.get("work", scratch.work);
+    const panel = this.buf.get("panel", scratch.panel);
+    gemmSlice(this.kernel, this.compute, c, ldc, a, lda, s, bias, m, flags, work, panel);
   }
+}
+
+/** The block size of a layer's quantised weights (1 for float32). */
+function blockSizeOf(w: LayerSlice): number {
+  const m = w.parts[0]?.gate ?? w.attention?.q;
+  return m && m.kind !== "f32" ? m.blockSize : 1;
 }

@@ -1,11 +1,13 @@
 /**
  * The SigLIP tower in the kernel module (patch embedding → encoder layers → post-norm → projector) over all
- * image tokens at once, as float32 GEMMs against the weights as stored (gemmW: fused multiply-adds with relaxed
- * SIMD; int8/int4 dequantised panel by panel, never widened as a whole). onnxruntime-web's WASM GEMM has no
+ * image tokens at once, as GEMMs against the weights as stored (gemm.ts: float32 fused multiply-adds with relaxed
+ * SIMD; int8/int4 by integer dot products on rows quantised at run time, or dequantised panel by panel, never
+ * widened as a whole). onnxruntime-web's WASM GEMM has no
  * fused multiply-add, so this runs the same math about twice as fast inside workerd.
  */
 import { InputError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
+import { gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
 import { sliceOf, type KernelLinear } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 import type { VisionLayerWeights, VisionSlice } from "./vision-weights.ts";
@@ -34,14 +36,17 @@ export class VisionEncoder {
   private readonly keys: number; // one head's Kᵀ packed: B[hd, N]
   private readonly values: number; // one head's V packed: B[N, hd]
   private readonly mid: number; // [N, I]
-  private readonly work: number; // A repacked by gemm: [N, widest k]
-  private readonly panel: number; // one weight panel: [8, widest k]
-  /** Bytes of scratch this encoder holds. */
-  readonly scratchBytes: number;
+  private work: number; // A repacked by gemm: [N, widest k]
+  private panel: number; // one weight panel: [8, widest k]
+  private workBytes: number;
+  private panelBytes: number;
+  private readonly fixedBytes: number;
 
   constructor(
     private readonly kernel: Kernel,
     readonly dims: EncoderDims,
+    /** How the GEMMs meet int8/int4 weights (default "int8": integer dot products, gemm.ts). */
+    private readonly compute: GemmCompute = "int8",
   ) {
     const { tokens: n, hidden: d, heads, intermediate } = dims;
     const hd = d / heads;
@@ -49,7 +54,13 @@ export class VisionEncoder {
     const wide = Math.max(d, intermediate, n, dims.extraK);
     const sizes = [n * d, 3 * n * d, n * d, n * n, hd * pad(n), n * pad(hd), n * intermediate, n * wide, 8 * wide].map((x) => 4 * x);
     [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid, this.work, this.panel] = sizes.map((b) => kernel.heap.alloc(b));
-    this.scratchBytes = sizes.reduce((a, b) => a + b, 0);
+    [this.workBytes, this.panelBytes] = sizes.slice(7);
+    this.fixedBytes = sizes.slice(0, 7).reduce((a, b) => a + b, 0);
+  }
+
+  /** Bytes of scratch this encoder holds. */
+  get scratchBytes(): number {
+    return this.fixedBytes + this.workBytes + this.panelBytes;
   }
 
   /** x ← layer(x) for x f32[N, D] at address `x`. */
@@ -78,7 +89,12 @@ export class VisionEncoder {
   /** c[N, W.n] (ldc floats per row) = a[N, W.k] (lda) · Wᵀ + bias, then per `flags` (+ old c, gelu). */
   linear(c: number, ldc: number, a: number, lda: number, l: KernelLinear, flags = 0): void {
     const s = sliceOf(l.m);
-    this.kernel.exports.gemmW(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, l.bias, this.dims.tokens, s.n, s.k, flags, this.work, this.panel, s.kRow);
+    const need = gemmScratch(this.dims.tokens, s.k, s.blockSize);
+    // the integer GEMM pads k to whole blocks: its scratch may need a little more than the float one's
+    const heap = this.kernel.heap;
+    if (need.work > this.workBytes) [this.work, this.workBytes] = [(heap.release(this.work), heap.alloc(need.work)), need.work];
+    if (need.panel > this.panelBytes) [this.panel, this.panelBytes] = [(heap.release(this.panel), heap.alloc(need.panel)), need.panel];
+    gemmSlice(this.kernel, this.compute, c, ldc, a, lda, s, l.bias, this.dims.tokens, flags, this.work, this.panel);
   }
 }
 
@@ -88,17 +104,18 @@ export class VisionTower {
   private readonly x: number; // activations [N, D]
   private readonly patches: number; // [N, 3·p²]
   private readonly out: number; // [N, P]
-  readonly scratchBytes: number;
+  private readonly ownBytes: number;
 
   constructor(
     private readonly kernel: Kernel,
     private readonly config: ModelConfig,
     private readonly slices: readonly VisionSlice[],
+    compute: GemmCompute = "int8",
   ) {
     const v = config.vision;
     const n = config.imageTokens;
     const pp = 3 * v.patchSize ** 2;
-    this.encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: pp });
+    this.encoder = new VisionEncoder(kernel, { tokens: n, hidden: v.hidden, heads: v.heads, intermediate: v.intermediate, eps: v.layerNormEps, extraK: pp }, compute);
     const heap = kernel.heap;
     this.x = heap.alloc(4 * n * v.hidden);
     // the unrolled patches only where the tower starts, the soft tokens only where it ends
@@ -106,7 +123,12 @@ export class VisionTower {
     const last = (slices.at(-1)?.head ?? null) !== null;
     this.patches = first ? heap.alloc(4 * n * pp) : 0;
     this.out = last ? heap.alloc(4 * n * config.projectionDim) : 0;
-    this.scratchBytes = this.encoder.scratchBytes + 4 * n * (v.hidden + (first ? pp : 0) + (last ? config.projectionDim : 0));
+    this.ownBytes = 4 * n * (v.hidden + (first ? pp : 0) + (last ? config.projectionDim : 0));
+  }
+
+  /** Bytes of scratch this tower holds. */
+  get scratchBytes(): number {
+    return this.encoder.scratchBytes + this.ownBytes;
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P] (needs every vision stage). */

@@ -1,0 +1,111 @@
+/**
+ * GOP/s of the kernel's GEMMs on given layer shapes, in one instance and one run: the float32 GEMM (gemm.ts over
+ * B packed at load, what fp32 models run), the integer GEMM (gemm-q.ts) over int8 and int4 MatMulNBits blocks,
+ * and the float GEMM over int8 blocks dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
+ * the speed does not depend on them. Runs in Node and inside workerd (kernels/bench-worker/), so it imports
+ * nothing from Node.
+ */
+import { gemmScratch } from "../../shared/kernel/gemm.ts";
+import type { Kernel } from "../../shared/kernel/module.ts";
+
+/** One product C[m, n] = A[m, k] · Wᵀ, named after the layer matrix it stands for. */
+export interface GemmShape {
+  readonly name: string;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+}
+
+/** The product variants timed: label (a bench dtype) → what runs. */
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-float-kernel"] as const;
+export type GemmVariant = (typeof GEMM_VARIANTS)[number];
+
+/** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
+export interface GemmBenchRow {
+  readonly name: string;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly variant: GemmVariant;
+  readonly ms: number;
+  readonly gops: number;
+}
+
+function fillRandom(kernel: Kernel, at: number, bytes: number, seed: number): void {
+  const words = new Uint32Array(kernel.heap.memory.buffer, at, bytes >> 2);
+  let x = seed | 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+}
+
+function fillFloats(kernel: Kernel, at: number, n: number, seed: number, scale: number): void {
+  fillRandom(kernel, at, 4 * n, seed);
+  const u = new Uint32Array(kernel.heap.memory.buffer, at, n);
+  const f = new Float32Array(kernel.heap.memory.buffer, at, n);
+  for (let i = 0; i < n; i++) f[i] = scale * (u[i] / 2 ** 32 - 0.5);
+}
+
+/**
+ * Times every shape × variant on `kernel` (weights allocated per shape and released after): a warm-up of two
+ * calls, then `rounds` rounds of at least `roundMs` each; the median round is reported.
+ */
+export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants: readonly GemmVariant[], blockSize: number, rounds: number, roundMs: number, now: () => number): GemmBenchRow[] {
+  const heap = kernel.heap;
+  const ex = kernel.exports;
+  const rows: GemmBenchRow[] = [];
+  for (const { name, m, n, k } of shapes) {
+    const blocks = Math.ceil(k / blockSize);
+    const n8 = Math.ceil(n / 8) * 8;
+    const held: number[] = [];
+    const alloc = (bytes: number) => (held.push(heap.alloc(bytes)), held[held.length - 1]);
+    const a = alloc(4 * m * k);
+    fillFloats(kernel, a, m * k, 1, 2);
+    const c = alloc(4 * m * n);
+    const scratch = gemmScratch(m, k, blockSize);
+    const work = alloc(scratch.work);
+    const panel = alloc(scratch.panel);
+    const scales = alloc(4 * n * blocks);
+    fillFloats(kernel, scales, n * blocks, 3, 0.01);
+    for (const variant of variants) {
+      let call: () => void;
+      let w = 0;
+      if (variant === "fp32-kernel") {
+        w = heap.alloc(4 * k * n8); // B as packB leaves it: k × 8 floats per panel
+        fillFloats(kernel, w, k * n8, 5, 0.06);
+        call = () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
+      } else {
+        const bits = variant === "int4-kernel" ? 4 : 8;
+        const bytes = (n * blocks * blockSize * bits) / 8;
+        w = heap.alloc(bytes);
+        fillRandom(kernel, w, bytes, 7);
+        const kind = bits === 8 ? 1 : 2;
+        const run = variant === "int8-float-kernel" ? ex.gemmW : ex.gemmQ;
+        call = () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
+      }
+      call();
+      call();
+      const times: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        let calls = 0;
+        const t0 = now();
+        let t1 = t0;
+        do {
+          call();
+          calls++;
+          t1 = now();
+        } while (t1 - t0 < roundMs);
+        if (!(t1 > t0)) throw new Error(`the clock did not advance over ${calls} calls (frozen timers?)`);
+        times.push((t1 - t0) / calls);
+      }
+      heap.release(w);
+      const ms = [...times].sort((x, y) => x - y)[times.length >> 1];
+      rows.push({ name, m, n, k, variant, ms, gops: (2 * m * n * k) / ms / 1e6 });
+    }
+    for (const at of held) heap.release(at);
+  }
+  return rows;
+}

@@ -1,0 +1,42 @@
+/**
+ * The prefill's and the vision tower's matrix products against stored weights, C[m, n] = A[m, k] · Wᵀ, in one
+ * of two ways for int8/int4 weights:
+ *   "int8"  — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
+ *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
+ *             scales applied in float32 (the default: faster, error measured in docs/kernels.md); a product
+ *             over a block-aligned slice of k rounds exactly as the whole one (MLP blocks, cut layers);
+ *   "float" — kernels/assembly/gemm-w.ts: each panel dequantised to float32 (MatMulNBits accuracy_level 0).
+ * float32 weights always take the float path.
+ */
+import { GEMM_KIND, type MatrixSlice } from "./matrix.ts";
+import type { Kernel } from "./module.ts";
+
+/** How prefill and vision GEMMs meet int8/int4 weights (see the module comment). */
+export type GemmCompute = "int8" | "float";
+
+/** Scratch bytes one product needs: A repacked (`work`) and one weight panel (`panel`), for either compute. */
+export function gemmScratch(m: number, k: number, blockSize: number): { work: number; panel: number } {
+  const bs = Math.max(1, blockSize);
+  const blocks = Math.ceil(k / bs);
+  const kp = blocks * bs;
+  const m6 = Math.ceil(m / 6) * 6;
+  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks), panel: Math.max(32 * k, 16 * kp + 32 * blocks) };
+}
+
+/** True when `compute` sends this slice to the integer GEMM. */
+export function usesIntegerGemm(compute: GemmCompute, s: MatrixSlice): boolean {
+  return compute === "int8" && s.kind !== GEMM_KIND.f32 && s.blockSize <= MAX_INT_BLOCK;
+}
+
+/** Largest block the integer GEMM's int32 block sums hold exactly (bs · 16383 · 128 < 2³¹). */
+export const MAX_INT_BLOCK = 512;
+
+/**
+ * c[m, s.n] (ldc floats per row) = act(a[m, s.k] (lda) · sᵀ + bias) (+ old c), flags as gemmW's; work and
+ * panel at least {@link gemmScratch}(m, s.k, s.blockSize).
+ */
+export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
+  const ex = kernel.exports;
+  const run = usesIntegerGemm(compute, s) ? ex.gemmQ : ex.gemmW;
+  run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
+}
