@@ -1,6 +1,6 @@
 /**
  * Image input for the vision worker, runnable inside workerd (no Node APIs, no run-time WASM):
- * bytes → {@link sniffImage} (format and declared size) → {@link decodeImage} (PNG/JPEG → RGB)
+ * bytes → {@link sniffImage} (format and declared size) → {@link decodeImage} (PNG/JPEG/WebP/GIF → RGB)
  * → {@link resizeBicubic} (Pillow-exact) → {@link toPixelValues} (float32[1, 3, S, S]).
  */
 export type { DecodeLimits, ImageFormat, ImageHeader, RgbImage } from "./types.ts";

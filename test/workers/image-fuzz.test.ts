@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import jpegDecoder from "../../node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
+import webpDecoder from "../../node_modules/@jsquash/webp/codec/dec/webp_dec.wasm";
 import { decodeImage, provideImageCodecs } from "../../shared/image/index.ts";
 import { deflate } from "../fuzz/bytes.ts";
 import { decodesOrRefuses } from "../fuzz/check.ts";
@@ -17,7 +18,7 @@ import { fromBase64 } from "./support.ts";
 
 const SEED = 20261202;
 // As functions/vision/deps.ts does: libjpeg-turbo as a module compiled when the worker loaded.
-provideImageCodecs({ jpeg: jpegDecoder });
+provideImageCodecs({ jpeg: jpegDecoder, webp: webpDecoder });
 
 describe("image decoding in workerd", () => {
   it("a progressive JPEG decodes to Pillow's bytes exactly", async () => {
