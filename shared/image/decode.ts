@@ -4,8 +4,11 @@ import { decodeGif } from "./gif/index.ts";
 import { decodeJpegWithinBudget } from "./jpeg/index.ts";
 import { decodePng } from "./png/index.ts";
 import { FORMAT_NAMES, sniffImage } from "./sniff.ts";
-import type { DecodeLimits, RgbImage } from "./types.ts";
+import type { DecodeLimits, ImageFormat, RgbImage } from "./types.ts";
 import { decodeWebp } from "./webp/index.ts";
+
+/** Formats {@link decodeImage} decodes (BMP is recognised, then refused with 415). */
+export const DECODABLE_FORMATS: readonly ImageFormat[] = Object.freeze(["png", "jpeg", "webp", "gif"]);
 
 /**
  * Decodes a PNG, JPEG, WebP or GIF file into 8-bit RGB (HWC), as Pillow's `Image.open(f).convert("RGB")` would
@@ -29,7 +32,7 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
   const header = sniffImage(bytes);
   const name = FORMAT_NAMES[header.format];
-  if (header.format === "bmp") {
+  if (!DECODABLE_FORMATS.includes(header.format)) {
     throw new InputError("unsupported_media_type", `${name} images are not supported; send PNG, JPEG, WebP or GIF`, "image");
   }
   const { width, height } = header;

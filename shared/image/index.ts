@@ -6,7 +6,7 @@
 export type { DecodeLimits, ImageFormat, ImageHeader, RgbImage } from "./types.ts";
 export { sniffImage } from "./sniff.ts";
 export { imageCodecs, provideImageCodecs, type ImageCodecModules } from "./codecs.ts";
-export { decodeImage } from "./decode.ts";
+export { DECODABLE_FORMATS, decodeImage } from "./decode.ts";
 export { resizeBicubic } from "./resize.ts";
 export { preprocessImage, toPixelValues } from "./preprocess.ts";
 export type { PreprocessSettings } from "./preprocess.ts";
