@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../shared/errors.ts";
 import { decodeImage } from "../../shared/image/index.ts";
+import { SHAPES_MODEL } from "../helpers/golden.ts";
+import { losslessWebp } from "../helpers/webp-encode.ts";
 
 /**
  * WebP and GIF against Pillow 9.4.0 (the goldens' version): test/fixtures/images/make-webp-gif.py wrote the files
@@ -99,5 +102,17 @@ describe("GIF fuzz cases get Pillow's verdict", () => {
     expect((err as InputError).type).toBe("invalid_request");
     const want = { truncated: /truncated/, broken: /LZW data is broken/, unidentified: /truncated|cut short/ }[c.error];
     expect((err as InputError).message).toMatch(want);
+  });
+});
+
+describe("a lossless WebP made here (libwebp's encoder) gives its source's pixels", () => {
+  it("the shapes eval PNG, opaque and with every other pixel transparent", async () => {
+    const png = await decodeImage(new Uint8Array(readFileSync(join(SHAPES_MODEL, "eval/img_001_160x120.png"))), LIMITS);
+    const alpha = new Uint8Array(png.width * png.height).map((_, i) => (i % 2 ? 0 : 255));
+    for (const a of [undefined, alpha]) {
+      const webp = await decodeImage(await losslessWebp(png, a), LIMITS);
+      expect([webp.width, webp.height]).toEqual([160, 120]);
+      expect(compare(webp.data, png.data).count).toBe(0);
+    }
   });
 });
