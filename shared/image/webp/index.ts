@@ -5,8 +5,9 @@
  * exactly the pixels of the image it was made from. An animation gives its first frame ({@link readWebpFrame}).
  *
  * Each decode runs in a fresh instance of the module, so no image's memory outlives its decode (the JPEG path
- * does the same). Cost: libwebp's RGBA output (4 bytes per pixel) and its working rows inside the instance,
- * the RGB image (3), plus the canvas for an animation's first frame (3): within the JPEG path's ~17.
+ * does the same). Cost, measured at 1920×1080: the instance's memory is 16.8 MB (lossy) to 20.2 MB (lossless)
+ * after the decode (its RGBA output included), then the RGBA copy out of it (4 bytes per pixel), the RGB image
+ * (3) and, for an animation's first frame, the canvas (3): ≈ 31–35 MB, within the JPEG path's ~17 bytes per pixel.
  */
 import createDecoder from "@jsquash/webp/codec/dec/webp_dec.js";
 import type { RgbImage } from "../types.ts";
