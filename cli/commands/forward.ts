@@ -10,7 +10,7 @@ export function registerForward(program: Command): void {
     .argument("<model_dir>", "converted model folder (manifest.json)")
     .requiredOption("--input-ids <list>", "comma-separated ids of the whole sequence, image-token ids included")
     .option("--pixel-values <file>", "float32[1,3,S,S] little-endian")
-    .option("--image <file>", "PNG or JPEG image (preprocessed as the model expects)")
+    .option("--image <file>", "PNG, JPEG, WebP or GIF image (preprocessed as the model expects)")
     .requiredOption("--logits-out <file>", "output: float32[L, vocab] little-endian")
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")

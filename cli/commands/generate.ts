@@ -30,7 +30,7 @@ export function registerGenerate(program: Command): void {
     .option("--input-ids <list>", "the whole prompt as ids, image-token ids included")
     .option("--prompt <text>", "prefix text, laid out as <image>×N <bos> text \\n")
     .option("--pixel-values <file>", "float32[1,3,S,S] little-endian")
-    .option("--image <file>", "PNG or JPEG image")
+    .option("--image <file>", "PNG, JPEG, WebP or GIF image")
     .requiredOption("--max-new-tokens <n>", "token limit (eos included)")
     .option("--greedy", "greedy decoding (the default)")
     .option("--temperature <t>", "sampling temperature (0 = greedy)")

@@ -12,7 +12,7 @@ export function registerPreprocess(program: Command): void {
     .command("preprocess")
     .description("decode and preprocess an image as the model expects it: float32[1,3,S,S] little-endian")
     .argument("<model_dir>", "converted model folder (manifest.json)")
-    .requiredOption("--image <file>", "PNG or JPEG image")
+    .requiredOption("--image <file>", "PNG, JPEG, WebP or GIF image")
     .requiredOption("--out <file>", "output .f32 file")
     .action(async (modelDir: string, o: { image: string; out: string }) => {
       const manifest = parseManifest(JSON.parse(readFileSync(join(modelDir, "manifest.json"), "utf8")));

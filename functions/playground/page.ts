@@ -16,8 +16,8 @@ const MARKUP = `
     <fieldset>
       <legend>Image</legend>
       <div class="drop" id="drop">
-        <label for="image-file">Choose an image (PNG or JPEG), or drop or paste one anywhere on the page</label>
-        <input type="file" id="image-file" name="image" accept="image/png,image/jpeg">
+        <label for="image-file">Choose an image (PNG, JPEG, WebP or GIF), or drop or paste one anywhere on the page</label>
+        <input type="file" id="image-file" name="image" accept="image/png,image/jpeg,image/webp,image/gif">
       </div>
     </fieldset>
     <fieldset>

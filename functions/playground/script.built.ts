@@ -207,8 +207,8 @@ export const PLAYGROUND_JS: string = String.raw`"use strict";
   }
   function setImage(file) {
     if (!file) return;
-    if (!/^image\/(png|jpeg)$/.test(file.type)) {
-      setStatus("Unsupported image type ".concat(file.type || "(unknown)", ": use PNG or JPEG."), "error");
+    if (!/^image\/(png|jpeg|webp|gif)$/.test(file.type)) {
+      setStatus("Unsupported image type ".concat(file.type || "(unknown)", ": use PNG, JPEG, WebP or GIF."), "error");
       return;
     }
     if (image) URL.revokeObjectURL(image.url);

@@ -2,7 +2,7 @@
  * The vision worker's HTTP API (reached only through the decoder's service binding once deployed:
  * `workers_dev = false` in its wrangler.toml; the decoder calls the `encode` RPC method, not this route).
  *
- *   POST /v1/images   raw body (content-type image/png | image/jpeg) or multipart/form-data with one `image`
+ *   POST /v1/images   raw body (content-type image/png | image/jpeg | image/webp | image/gif) or multipart/form-data with one `image`
  *                     (or `file`) part → 201 {"image_id", "cached": false, "model", "tokens"}
  *                     (200 with "cached": true when the image is already stored)
  *   GET  /healthz

@@ -1,6 +1,7 @@
 /** Production wiring of the vision worker: the model from this isolate's cache, the KV store, the limits. */
 // A relative path: wrangler's module collector resolves .wasm imports against the importing file, not node_modules.
 import jpegDecoder from "../../node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
+import webpDecoder from "../../node_modules/@jsquash/webp/codec/dec/webp_dec.wasm";
 import { provideImageCodecs } from "../../shared/image/codecs.ts";
 import { intVar } from "../../shared/worker/env-vars.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
@@ -11,7 +12,7 @@ import { isPipelined, pipelineModel } from "../../shared/worker/pipeline-model.t
 import type { EncodeDeps } from "./encode.ts";
 import { VISION_DEFAULTS, type VisionEnv } from "./env.ts";
 
-provideImageCodecs({ jpeg: jpegDecoder });
+provideImageCodecs({ jpeg: jpegDecoder, webp: webpDecoder });
 
 /** Read-only models of this isolate (weights and graphs; no request data). */
 const models = new ModelCache<ServingModel>();

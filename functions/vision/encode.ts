@@ -8,7 +8,7 @@
  */
 import { INLINE_SOFT_TOKEN_BYTES, type EncodeOptions, type EncodeReply, type ImageRecord } from "../../shared/api/vision-rpc.ts";
 import { errorData, InputError } from "../../shared/errors.ts";
-import { preprocessImage, sniffImage } from "../../shared/image/index.ts";
+import { DECODABLE_FORMATS, preprocessImage, sniffImage } from "../../shared/image/index.ts";
 import { FORMAT_NAMES } from "../../shared/image/sniff.ts";
 import { sha256Hex } from "../../shared/worker/hash.ts";
 import { asSoftTokenDtype } from "../../shared/worker/soft-token-codec.ts";
@@ -30,8 +30,8 @@ function admit(deps: EncodeDeps, bytes: Uint8Array): { width: number; height: nu
   if (bytes.length === 0) throw new InputError("invalid_request", "the request has no image", "image");
   if (bytes.length > deps.maxBytes) throw new InputError("payload_too_large", `the image is larger than ${deps.maxBytes} bytes`, "image");
   const { format, width, height } = sniffImage(bytes);
-  if (format !== "png" && format !== "jpeg") {
-    throw new InputError("unsupported_media_type", `${FORMAT_NAMES[format]} images are not supported; send PNG or JPEG`, "image");
+  if (!DECODABLE_FORMATS.includes(format)) {
+    throw new InputError("unsupported_media_type", `${FORMAT_NAMES[format]} images are not supported; send PNG, JPEG, WebP or GIF`, "image");
   }
   if (width * height > deps.maxPixels) {
     throw new InputError(

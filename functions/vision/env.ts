@@ -22,7 +22,8 @@ export interface VisionEnv extends ModelEnv {
  * Defaults for the vars above. The pixel limit keeps a decode inside a 128 MB isolate next to the model:
  * a JPEG costs up to ~17 bytes per pixel while it decodes (libjpeg's coefficients of a progressive 4:4:4 file,
  * its RGBA output, the copy out of WASM and the RGB image; the WASM instance is dropped after each decode) and
- * a PNG ~3 (the RGB image; rows are decoded as they inflate), so 2 MiP (1920×1080 fits) peaks near 36 MB.
+ * a WebP ~15–17 (libwebp's instance, its RGBA copy, the RGB image), a GIF 4 (indices and RGB) and a PNG ~3 (the RGB
+ * image; rows are decoded as they inflate), so 2 MiP (1920×1080 fits) peaks near 36 MB.
  * PaliGemma sees 224–896 px squares, so larger photos lose nothing by being downscaled before upload.
  */
 export const VISION_DEFAULTS = Object.freeze({

@@ -8,10 +8,10 @@ import { echo, InputError } from "../errors.ts";
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
 /**
- * Media types the vision worker decodes. WebP, GIF and BMP are recognised by their signature but refused with
- * 415: workerd cannot compile a WASM decoder at run time and there is no pure-JS one here.
+ * Media types the vision worker decodes (shared/image: an animated WebP or GIF gives its first frame). BMP is
+ * recognised by its signature but refused with 415.
  */
-export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", "image/jpeg"]);
+export const IMAGE_MEDIA_TYPES: readonly string[] = Object.freeze(["image/png", "image/jpeg", "image/webp", "image/gif"]);
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

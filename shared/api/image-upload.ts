@@ -1,5 +1,5 @@
 /**
- * `POST /v1/images` bodies: the raw image (content-type image/png or image/jpeg) or multipart/form-data with
+ * `POST /v1/images` bodies: the raw image (content-type image/png, image/jpeg, image/webp or image/gif) or multipart/form-data with
  * exactly one file part named `image` (or `file`). Both workers read uploads with this, after a body limit.
  */
 import { InputError } from "../errors.ts";

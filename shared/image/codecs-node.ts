@@ -10,6 +10,7 @@ const require = createRequire(import.meta.url);
 
 /** Compiles the decoders and provides them to this process (idempotent). */
 export async function provideImageCodecsForNode(): Promise<void> {
-  const jpeg = await WebAssembly.compile(await readFile(require.resolve("@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm")));
-  provideImageCodecs({ jpeg });
+  const compile = async (file: string): Promise<WebAssembly.Module> => WebAssembly.compile(await readFile(require.resolve(file)));
+  const [jpeg, webp] = await Promise.all([compile("@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm"), compile("@jsquash/webp/codec/dec/webp_dec.wasm")]);
+  provideImageCodecs({ jpeg, webp });
 }

@@ -10,6 +10,8 @@
 export interface ImageCodecModules {
   /** libjpeg-turbo's decoder (mozjpeg build of @jsquash/jpeg: `codec/dec/mozjpeg_dec.wasm`). */
   readonly jpeg: WebAssembly.Module;
+  /** libwebp's decoder (@jsquash/webp: `codec/dec/webp_dec.wasm`). */
+  readonly webp: WebAssembly.Module;
 }
 
 const provided: { modules?: ImageCodecModules } = {};

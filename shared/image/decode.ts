@@ -1,19 +1,26 @@
 import { InputError } from "../errors.ts";
 import { imageCodecs } from "./codecs.ts";
+import { decodeGif } from "./gif/index.ts";
 import { decodeJpegWithinBudget } from "./jpeg/index.ts";
 import { decodePng } from "./png/index.ts";
 import { FORMAT_NAMES, sniffImage } from "./sniff.ts";
-import type { DecodeLimits, RgbImage } from "./types.ts";
+import type { DecodeLimits, ImageFormat, RgbImage } from "./types.ts";
+import { decodeWebp } from "./webp/index.ts";
+
+/** Formats {@link decodeImage} decodes (BMP is recognised, then refused with 415). */
+export const DECODABLE_FORMATS: readonly ImageFormat[] = Object.freeze(["png", "jpeg", "webp", "gif"]);
 
 /**
- * Decodes a PNG or JPEG file into 8-bit RGB (HWC), as Pillow's `Image.open(f).convert("RGB")` would
- * (alpha dropped, greyscale and palette expanded; see `png/` and `jpeg/`).
+ * Decodes a PNG, JPEG, WebP or GIF file into 8-bit RGB (HWC), as Pillow's `Image.open(f).convert("RGB")` would
+ * (alpha dropped, greyscale and palettes expanded; an animated WebP or GIF gives its first frame; see `png/`,
+ * `jpeg/`, `webp/`, `gif/`).
  *
  * The header is read first and the declared size checked against `limits.maxPixels` before any decoder
  * runs; each decoder then bounds its own work by that size (PNG: inflated bytes; JPEG: scans and block
- * visits). Every failure caused by the input is an {@link InputError} with `param: "image"`:
- * - `unsupported_media_type` (415): empty input, unknown signature, WebP / GIF / BMP, a JPEG process libjpeg
- *   does not decode;
+ * visits; WebP: libwebp decodes the declared canvas; GIF: the first frame's pixels, and a first frame that
+ * grows the image past its screen is checked again). Every failure caused by the input is an
+ * {@link InputError} with `param: "image"`:
+ * - `unsupported_media_type` (415): empty input, unknown signature, BMP, a JPEG process libjpeg does not decode;
  * - `payload_too_large` (413): declared width·height over `limits.maxPixels`, a JPEG over its work budgets;
  * - `invalid_request` (400): truncated or corrupt header or data ("could not decode the PNG image: …").
  *
@@ -25,8 +32,8 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
   const header = sniffImage(bytes);
   const name = FORMAT_NAMES[header.format];
-  if (header.format !== "png" && header.format !== "jpeg") {
-    throw new InputError("unsupported_media_type", `${name} images are not supported yet; send PNG or JPEG`, "image");
+  if (!DECODABLE_FORMATS.includes(header.format)) {
+    throw new InputError("unsupported_media_type", `${name} images are not supported; send PNG, JPEG, WebP or GIF`, "image");
   }
   const { width, height } = header;
   const pixels = width * height;
@@ -37,7 +44,11 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
       "image",
     );
   }
-  const image = header.format === "png" ? await decodePng(bytes) : await decodeJpegWithinBudget(bytes, imageCodecs().jpeg);
+  let image: RgbImage;
+  if (header.format === "png") image = await decodePng(bytes);
+  else if (header.format === "jpeg") image = await decodeJpegWithinBudget(bytes, imageCodecs().jpeg);
+  else if (header.format === "webp") image = await decodeWebp(bytes, width, height, imageCodecs().webp);
+  else return decodeGif(bytes, limits.maxPixels); // its size may grow past the header's (see gif/blocks.ts)
   if (image.width !== width || image.height !== height || image.data.length !== pixels * 3) {
     throw new InputError(
       "invalid_request",

@@ -155,7 +155,7 @@ export function sniffImage(bytes: Uint8Array): ImageHeader {
   if (format === undefined) {
     throw new InputError(
       "unsupported_media_type",
-      "not a PNG or JPEG image (unrecognised file signature)",
+      "not a PNG, JPEG, WebP or GIF image (unrecognised file signature)",
       "image",
     );
   }

@@ -1,4 +1,4 @@
-/** Image container formats that {@link sniffImage} recognises (only PNG and JPEG can be decoded). */
+/** Image container formats that {@link sniffImage} recognises (all but BMP can be decoded). */
 export type ImageFormat = "png" | "jpeg" | "webp" | "gif" | "bmp";
 
 /** What a file's header declares, read before any pixel data is decoded. */

@@ -3,12 +3,15 @@
  * a child process, files in and out, the last stdout line of `generate` as JSON.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { encode as encodePng } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeImage } from "../../shared/image/index.ts";
 import { loadGolden, maxAbs, maxAbsDiff, readF32, REPO, SHAPES_MODEL } from "../helpers/golden.ts";
+import { losslessWebp } from "../helpers/webp-encode.ts";
 
 const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), "pg-cli-"));
@@ -35,6 +38,21 @@ describe("paligemma2-tiny through the CLI", () => {
     await cli("preprocess", model, "--image", join(g.dir, "image.png"), "--out", join(work, "pv.f32"));
     const d = maxAbsDiff(readF32(join(work, "pv.f32")), g.pixelValues);
     expect(d.max, `worst at ${d.at}`).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("preprocess takes a WebP and a GIF: the same pixel values as the PNG of the same pixels", async () => {
+    const png = await decodeImage(new Uint8Array(readFileSync(join(g.dir, "image.png"))), { maxPixels: 1 << 20 });
+    writeFileSync(join(work, "image.webp"), await losslessWebp(png));
+    const fixture = JSON.parse(readFileSync(join(REPO, "test/fixtures/images/pillow-webp-gif.json"), "utf8"));
+    const gif = fixture.gif.find((c: { name: string }) => c.name === "pillow-96x64-256-colours");
+    writeFileSync(join(work, "image.gif"), Buffer.from(gif.gif, "base64"));
+    writeFileSync(join(work, "gif-pixels.png"), encodePng({ width: 96, height: 64, channels: 3, depth: 8, data: Buffer.from(gif.rgb, "base64") }));
+    for (const [image, reference] of [["image.webp", join(g.dir, "image.png")], ["image.gif", join(work, "gif-pixels.png")]]) {
+      await cli("preprocess", model, "--image", join(work, image), "--out", join(work, `${image}.f32`));
+      await cli("preprocess", model, "--image", reference, "--out", join(work, `${image}.ref.f32`));
+      expect(readFileSync(join(work, `${image}.f32`)).equals(readFileSync(join(work, `${image}.ref.f32`))), image).toBe(true);
+    }
+    expect(maxAbsDiff(readF32(join(work, "image.webp.f32")), g.pixelValues).max).toBeLessThanOrEqual(1e-6);
   });
 
   it("forward writes full-sequence logits and image features", async () => {

@@ -169,7 +169,7 @@ describe("data URLs, encodings and echoes (item 7)", () => {
     const route = await (await h.app.request(`/v1/${long}`)).json<any>();
     expect(route.error.message).toBe(`no route for GET "/v1/${"m".repeat(96)}…"`);
     const media = await (await post(h.app, "/v1/generate", { prompt: "x", image: `data:image/${long};base64,AAAA` })).json<any>();
-    expect(media.error.message).toBe(`unsupported image type "image/${"m".repeat(94)}…"; use one of image/png, image/jpeg`);
+    expect(media.error.message).toBe(`unsupported image type "image/${"m".repeat(94)}…"; use one of image/png, image/jpeg, image/webp, image/gif`);
   });
 
   it("keeps internals out of 5xx bodies: the log has them, the body the request id", async () => {

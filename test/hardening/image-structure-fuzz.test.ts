@@ -1,6 +1,6 @@
 /**
- * Structure-aware fuzzing of both decoders and their budgets (test/fuzz/): PNG chunks, zlib headers and stored
- * blocks, JPEG segments and scans, each lied about. Every case is refused with a 4xx or decoded to its declared
+ * Structure-aware fuzzing of the decoders and their budgets (test/fuzz/): PNG chunks, zlib headers and stored
+ * blocks, JPEG segments and scans, WebP chunks and animation frames, GIF blocks and LZW data, each lied about. Every case is refused with a 4xx or decoded to its declared
  * size, within a time and memory budget. Fixed seeds; FUZZ_SEED=<n> explores elsewhere. The same generators run
  * inside workerd in test/workers/image-fuzz.test.ts.
  */
@@ -12,12 +12,21 @@ import { describe, expect, it } from "vitest";
 import { deflate } from "../fuzz/bytes.ts";
 import { decodesOrRefuses, FUZZ_CASE_MS } from "../fuzz/check.ts";
 import { jpegFiles } from "../fuzz/jpeg-structures.ts";
+import { gifFiles } from "../fuzz/gif-structures.ts";
 import { pngFiles } from "../fuzz/png-structures.ts";
+import { webpFiles } from "../fuzz/webp-structures.ts";
 import { SHARED } from "../helpers/golden.ts";
 import { GOOD_PNG, jpegDeclaring } from "./support.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const MEMORY_BUDGET = 64 * 1024 * 1024;
+/** WebP and GIF seeds: the Pillow fixtures (test/fixtures/images/make-webp-gif.py). */
+const FIXTURE = JSON.parse(readFileSync(new URL("../fixtures/images/pillow-webp-gif.json", import.meta.url), "utf8")) as {
+  webp: { name: string; webp: string }[];
+  gif: { name: string; gif: string }[];
+};
+const seedsOf = (cases: { name: string }[], key: "webp" | "gif", names: string[]): Uint8Array[] =>
+  names.map((n) => new Uint8Array(Buffer.from((cases.find((c) => c.name === n) as Record<string, string>)[key], "base64")));
 
 /** Runs `bytes` through the decoder and checks time and ArrayBuffer memory; returns the outcome. */
 async function bounded(bytes: Uint8Array): Promise<string> {
@@ -65,5 +74,33 @@ describe("structure-aware image fuzzing (Node)", () => {
     );
     expect(outcomes.get("decoded") ?? 0).toBeGreaterThan(50);
     expect(outcomes.get("refused") ?? 0).toBeGreaterThan(50);
+  });
+
+  it("WebP: RIFF, chunk and animation-frame lies are refused with a 4xx or decode within budget", async () => {
+    const seeds = seedsOf(FIXTURE.webp, "webp", ["lossy", "lossy-alpha", "lossless-of-png", "animated-pillow", "animated-offset-lossy-alpha"]);
+    const outcomes = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(webpFiles(seeds), async (bytes) => {
+        const o = await bounded(bytes);
+        outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+      }),
+      { numRuns: 400, seed: SEED, endOnFailure: true },
+    );
+    expect(outcomes.get("decoded") ?? 0).toBeGreaterThan(40);
+    expect(outcomes.get("refused") ?? 0).toBeGreaterThan(40);
+  });
+
+  it("GIF: block, table and LZW lies are refused with a 4xx or decode within budget", async () => {
+    const names = ["pillow-interlaced-transparent", "pillow-96x64-256-colours", "local-table-offset-transparent-interlaced", "animated-pillow"];
+    const outcomes = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(gifFiles(seedsOf(FIXTURE.gif, "gif", names)), async (bytes) => {
+        const o = await bounded(bytes);
+        outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+      }),
+      { numRuns: 600, seed: SEED, endOnFailure: true },
+    );
+    expect(outcomes.get("decoded") ?? 0).toBeGreaterThan(60);
+    expect(outcomes.get("refused") ?? 0).toBeGreaterThan(60);
   });
 });

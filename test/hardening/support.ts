@@ -140,7 +140,7 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Headers of formats that are recognised but not decoded (415). */
+/** Headers alone (no image data): WebP and GIF are decoded, so these are truncated files (400); BMP is not decoded (415). */
 export const FOREIGN_IMAGES: Record<string, Uint8Array> = {
   webp: latin1(`RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x3f\0\0\x3f\0\0`),
   gif: latin1("GIF89a\x10\0\x10\0\0\0\0"),
@@ -204,8 +204,9 @@ export function badRequests(): BadRequest[] {
     json("image empty", "/v1/generate", { prompt: "x", image: "" }, 400),
     json("image truncated", "/v1/generate", { prompt: "x", image: b64(GOOD_PNG.subarray(0, 200)) }, 400),
     json("image corrupt", "/v1/generate", { prompt: "x", image: b64(Uint8Array.from(GOOD_PNG, (b, i) => (i > 60 ? b ^ 0x5a : b))) }, 400),
-    json("image WebP", "/v1/generate", { prompt: "x", image: b64(FOREIGN_IMAGES.webp) }, 415),
-    json("image data URL of another type", "/v1/generate", { prompt: "x", image: `data:image/webp;base64,${good}` }, 415),
+    json("image WebP header without data", "/v1/generate", { prompt: "x", image: b64(FOREIGN_IMAGES.webp) }, 400),
+    json("image BMP", "/v1/generate", { prompt: "x", image: b64(FOREIGN_IMAGES.bmp) }, 415),
+    json("image data URL of another type", "/v1/generate", { prompt: "x", image: `data:image/bmp;base64,${good}` }, 415),
     json("image pixels over the limit (PNG header)", "/v1/generate", { prompt: "x", image: b64(pngDeclaring(30_000, 30_000)) }, 413),
     json("image pixels over the limit (JPEG header)", "/v1/generate", { prompt: "x", image: b64(jpegDeclaring([20_000, 20_000])) }, 413),
     json("PNG decompression bomb", "/v1/generate", { prompt: "x", image: b64(pngBomb()) }, 400),
@@ -231,8 +232,8 @@ export function badRequests(): BadRequest[] {
     { ...json("body not UTF-8", "/v1/generate", "", 400), body: Uint8Array.of(0x7b, 0x22, 0x70, 0xff, 0x22, 0x3a, 0x31, 0x7d) },
     upload("upload: not an image", "hello", "image/png", 415),
     upload("upload: other content type", "hello", "text/plain", 415),
-    upload("upload: WebP", FOREIGN_IMAGES.webp, "image/webp", 415),
-    upload("upload: GIF", FOREIGN_IMAGES.gif, "image/png", 415),
+    upload("upload: WebP header without data", FOREIGN_IMAGES.webp, "image/webp", 400),
+    upload("upload: GIF header without data", FOREIGN_IMAGES.gif, "image/png", 400),
     upload("upload: BMP", FOREIGN_IMAGES.bmp, "image/jpeg", 415),
     upload("upload: empty", new Uint8Array(), "image/png", 400),
     upload("upload: PNG bomb", pngBomb(), "image/png", 400),

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { encode as encodePng } from "fast-png";
 import { describe, expect, it } from "vitest";
@@ -27,6 +28,17 @@ const SEED_PALETTE_PNG = encodePng({
   data: new Uint8Array([0x01, 0x20, 0x12, 0x01, 0x20, 0x12, 0x01, 0x20, 0x12]),
 });
 const SEED_JPEG = rgbaJpeg(24, 16, [120, 60, 240]);
+const FIXTURE = JSON.parse(readFileSync(new URL("../fixtures/images/pillow-webp-gif.json", import.meta.url), "utf8")) as {
+  webp: { name: string; webp: string }[];
+  gif: { name: string; gif: string }[];
+};
+const fixture = (name: string): Uint8Array => {
+  const c = [...FIXTURE.webp, ...FIXTURE.gif].find((x) => x.name === name) as Record<string, string>;
+  return new Uint8Array(Buffer.from(c.webp ?? c.gif, "base64"));
+};
+const SEED_WEBP_LOSSY = fixture("lossy-alpha");
+const SEED_WEBP_ANIMATED = fixture("animated-offset-lossless");
+const SEED_GIF = fixture("local-table-offset-transparent-interlaced");
 
 async function checkDecode(bytes: Uint8Array): Promise<void> {
   try {
@@ -70,6 +82,9 @@ describe("decodeImage never throws anything but InputError", () => {
     ["RGBA PNG", SEED_PNG],
     ["4-bit palette PNG", SEED_PALETTE_PNG],
     ["JPEG", SEED_JPEG],
+    ["lossy WebP with alpha", SEED_WEBP_LOSSY],
+    ["animated lossless WebP", SEED_WEBP_ANIMATED],
+    ["interlaced GIF with a local table", SEED_GIF],
   ])("mutated %s", async (_, seed) => {
     await checkDecode(seed); // the seed itself is valid
     await fc.assert(
@@ -78,8 +93,8 @@ describe("decodeImage never throws anything but InputError", () => {
     );
   });
 
-  it("random bytes, bare or behind a PNG/JPEG signature", async () => {
-    const prefixes = [new Uint8Array(0), SEED_PNG.subarray(0, 8), SEED_PNG.subarray(0, 33), SEED_JPEG.subarray(0, 3)];
+  it("random bytes, bare or behind a PNG/JPEG/WebP/GIF signature", async () => {
+    const prefixes = [new Uint8Array(0), SEED_PNG.subarray(0, 8), SEED_PNG.subarray(0, 33), SEED_JPEG.subarray(0, 3), SEED_WEBP_ANIMATED.subarray(0, 30), SEED_GIF.subarray(0, 13)];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 256 }), (prefix, tail) =>
         checkDecode(new Uint8Array([...prefix, ...tail])),

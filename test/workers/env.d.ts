@@ -26,6 +26,8 @@ declare global {
       readonly GOLDEN_JPEG_PROGRESSIVE_RGB: string;
       readonly GOLDEN_JPEG_444: string;
       readonly GOLDEN_JPEG_GRAY: string;
+      /** test/fixtures/images/pillow-webp-gif.json: WebP and GIF files and Pillow's RGB decode of frame 0. */
+      readonly PILLOW_WEBP_GIF: string;
       /** ../shared/golden-vqvae: vae-random.npz and masks.bin as base64, codes.json as text. */
       readonly VQVAE_NPZ: string;
       readonly VQVAE_MASKS: string;

@@ -34,6 +34,8 @@ export default defineConfig({
           GOLDEN_JPEG_PROGRESSIVE_RGB: readFileSync(join(shared, "golden-jpeg/photo-progressive-q75.rgb.u8")).toString("base64"),
           GOLDEN_JPEG_444: readFileSync(join(shared, "golden-jpeg/sharp-444-q95.jpg")).toString("base64"),
           GOLDEN_JPEG_GRAY: readFileSync(join(shared, "golden-jpeg/gray-q85.jpg")).toString("base64"),
+          // WebP and GIF files with Pillow's decodes (test/fixtures/images/make-webp-gif.py), as JSON text.
+          PILLOW_WEBP_GIF: readFileSync(join(here, "../fixtures/images/pillow-webp-gif.json"), "utf8"),
           VQVAE_NPZ: vqvae("vae-random.npz").toString("base64"),
           VQVAE_MASKS: vqvae("masks.bin").toString("base64"),
           VQVAE_CODES: vqvae("codes.json").toString("utf8"),

@@ -79,8 +79,8 @@ function clearResult(): void {
 
 function setImage(file: File | null | undefined): void {
   if (!file) return;
-  if (!/^image\/(png|jpeg)$/.test(file.type)) {
-    setStatus(`Unsupported image type ${file.type || "(unknown)"}: use PNG or JPEG.`, "error");
+  if (!/^image\/(png|jpeg|webp|gif)$/.test(file.type)) {
+    setStatus(`Unsupported image type ${file.type || "(unknown)"}: use PNG, JPEG, WebP or GIF.`, "error");
     return;
   }
   if (image) URL.revokeObjectURL(image.url);
