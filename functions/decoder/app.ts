@@ -23,6 +23,7 @@ import { MULTIPART_OVERHEAD_BYTES, readImageUpload } from "../../shared/api/imag
 import { resolvePrefix } from "../../shared/tasks/request.ts";
 import { nativeDoneFrame, nativeErrorFrame, nativeJson, nativeTokenFrame } from "../../shared/api/native-format.ts";
 import { modelList } from "../../shared/api/openai-format.ts";
+import { chooseModel, modelEntries } from "../../shared/api/model-choice.ts";
 import { sessionIdSchema } from "../../shared/api/params.ts";
 import { zodToInputError } from "../../shared/api/validation.ts";
 import { InputError } from "../../shared/errors.ts";
@@ -93,7 +94,10 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
 
   app.use("/v1/*", guard());
 
-  app.get("/v1/models", (c) => c.json(modelList([{ id: c.var.deps().modelId, created: 0 }])));
+  app.get("/v1/models", async (c) => {
+    const d = c.var.deps();
+    return c.json(modelList(modelEntries(d.modelId, await d.adapters())));
+  });
 
   app.get("/v1/info", async (c) => {
     const d = c.var.deps();
@@ -110,7 +114,8 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
       if (bytes.length > d.limits.maxImageBytes) {
         throw new InputError("payload_too_large", `the image is larger than ${d.limits.maxImageBytes} bytes`, "image");
       }
-      const record = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId") });
+      const choice = chooseModel(d.modelId, await d.adapters(), c.req.query("model"));
+      const record = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId"), adapter: choice.vision ? choice.adapter! : undefined });
       return c.json(record, record.cached ? 200 : 201);
     },
   );
@@ -131,6 +136,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     const requestId = c.get("requestId");
     const { info, reader } = await startRun(d, c.get("owner"), session, {
       model: body.model,
+      adapter: body.adapter,
       prompt,
       promptSpans: nativeSpans(body, prompt),
       image,

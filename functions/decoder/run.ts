@@ -18,6 +18,7 @@ import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, Serv
 import type { PromptSpan } from "../../shared/text/prompt.ts";
 import { randomId } from "../../shared/worker/auth.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
+import { chooseModel } from "../../shared/api/model-choice.ts";
 import type { SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Header that names a session (the body field `session` does too). */
@@ -34,6 +35,8 @@ export interface SessionRef {
 /** A generate request after API-specific parsing. */
 export interface RunInput {
   readonly model?: string;
+  /** The native API's adapter field (model "<base>:<name>" says the same). */
+  readonly adapter?: string;
   readonly prompt: string;
   /** Which request field each part of `prompt` came from. */
   readonly promptSpans?: readonly PromptSpan[];
@@ -79,11 +82,11 @@ export async function encodeFor(
   deps: DecoderDeps,
   bytes: Uint8Array,
   owner: string,
-  opts: { readonly force?: boolean; readonly requestId?: string } = {},
+  opts: { readonly force?: boolean; readonly requestId?: string; readonly adapter?: string } = {},
 ): Promise<ImageRecord> {
   let reply;
   try {
-    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false });
+    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false, ...(opts.adapter ? { adapter: opts.adapter } : {}) });
   } catch (err) {
     throw rpcFailure(err, "the vision service failed", opts.requestId);
   }
@@ -121,16 +124,15 @@ export async function startRun(
   session: SessionRef,
   input: RunInput,
 ): Promise<{ info: RunInfo; reader: EventReader }> {
-  if (input.model !== undefined && input.model !== deps.modelId) {
-    throw new InputError("not_found", `model ${echo(input.model)} is not served here; GET /v1/models lists "${deps.modelId}"`, "model", "model_not_found");
-  }
+  const choice = chooseModel(deps.modelId, await deps.adapters(), input.model, input.adapter);
+  const visionAdapter = choice.vision ? choice.adapter! : undefined;
   const { maxNewTokens } = deps.limits;
   if (input.sampling.maxTokens > maxNewTokens) {
     throw new InputError("invalid_request", `max_tokens must be at most ${maxNewTokens}`, "max_tokens");
   }
   let imageId = input.imageId;
   const { requestId } = input;
-  if (input.image) imageId = (await encodeFor(deps, input.image, owner, { requestId })).image_id;
+  if (input.image) imageId = (await encodeFor(deps, input.image, owner, { requestId, adapter: visionAdapter })).image_id;
   const api = deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
   const req: SessionRequest = {
@@ -138,6 +140,7 @@ export async function startRun(
     named: session.named,
     owner,
     prompt: input.prompt,
+    ...(choice.adapter ? { adapter: choice.adapter, visionAdapter: choice.vision } : {}),
     ...(input.promptSpans ? { promptSpans: input.promptSpans } : {}),
     imageId,
     sampling: input.sampling,
@@ -148,7 +151,7 @@ export async function startRun(
   let reply = await ask(api, req);
   if (input.image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
-    imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId })).image_id;
+    imageId = (await encodeFor(deps, input.image, owner, { force: true, requestId, adapter: visionAdapter })).image_id;
     reply = await ask(api, { ...req, imageId });
   }
   if (!reply.ok) throw errorFromData(reply.error);

@@ -24,6 +24,8 @@ export interface EncodeOptions {
   readonly owner?: string;
   /** Encode and store again even when the header says the image is stored (its chunks went missing). */
   readonly force?: boolean;
+  /** Encode through this LoRA adapter's vision tower and projector updates (one that has them). */
+  readonly adapter?: string;
 }
 
 /** The answer to an encode: the image's record, or its failure as data, keeping its type and status. */
