@@ -6,6 +6,21 @@ import { provideImageCodecsForNode } from "../shared/image/codecs-node.ts";
 import type { Engine } from "../shared/engine/engine.ts";
 import { PaliGemmaTokenizer } from "../shared/text/tokenizer.ts";
 import { readF32 } from "./io.ts";
+import { folderStore } from "./node-runtime.ts";
+import { basename, resolve } from "node:path";
+
+/** The backend of a phase: the flag's value, else the kernel with --adapter (adapters run there only), else ort. */
+export function phaseEngine(value: string | undefined, adapter: string | undefined): string {
+  return value ?? (adapter ? "kernel" : "ort");
+}
+
+/** Adds the adapter folder `dir` (convert-adapter's output) to the model; its name, or null without one. */
+export async function adapterFrom(model: Engine, dir: string | undefined): Promise<string | null> {
+  if (dir === undefined) return null;
+  const name = basename(resolve(dir));
+  await model.adapters.add(name, folderStore(dir));
+  return name;
+}
 
 /** Default pixel limit for CLI images (the server's is configurable). */
 export const CLI_MAX_PIXELS = 50_000_000;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
 import { engineOption, parseIds, writeF32 } from "../io.ts";
-import { pixelsFrom } from "../model-io.ts";
+import { adapterFrom, phaseEngine, pixelsFrom } from "../model-io.ts";
 
 export function registerForward(program: Command): void {
   program
@@ -13,19 +13,21 @@ export function registerForward(program: Command): void {
     .option("--image <file>", "PNG, JPEG, WebP or GIF image (preprocessed as the model expects)")
     .requiredOption("--logits-out <file>", "output: float32[L, vocab] little-endian")
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
-    .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
-    .option("--prefill <engine>", "who runs the prefill (here: the whole forward pass): ort or kernel", "ort")
-    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string; prefill: string }) => {
-      const prefill = engineOption("--prefill", o.prefill);
-      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision), prefill, decode: prefill });
+    .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
+    .option("--prefill <engine>", "who runs the prefill (here: the whole forward pass): ort or kernel (default: ort, kernel with --adapter)")
+    .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
+    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision?: string; prefill?: string; adapter?: string }) => {
+      const prefill = engineOption("--prefill", phaseEngine(o.prefill, o.adapter));
+      const model = await loadModel(modelDir, { vision: engineOption("--vision", phaseEngine(o.vision, o.adapter)), prefill, decode: prefill });
+      const adapter = await adapterFrom(model, o.adapter);
       const ids = parseIds(o.inputIds);
-      const soft = await model.encodeImage(await pixelsFrom(model, o));
+      const soft = await model.encodeImage(await pixelsFrom(model, o), { adapter });
       if (o.imageFeaturesOut) {
         // transformers' get_image_features(): projector output / sqrt(text hidden), in float32.
         const s = Math.fround(Math.sqrt(model.config.text.hidden));
         writeF32(o.imageFeaturesOut, soft.data.map((v) => Math.fround(v / s)));
       }
-      const { logits, state } = await model.prefill(soft, ids, { allLogits: true });
+      const { logits, state } = await model.prefill(soft, ids, { allLogits: true, adapter });
       state.release?.();
       writeF32(o.logitsOut, logits);
       process.stderr.write(`wrote ${o.logitsOut}: float32[${ids.length}, ${model.config.text.vocab}]\n`);

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
 import { engineOption, parseIds } from "../io.ts";
-import { loadTokenizer, pixelsFrom } from "../model-io.ts";
+import { adapterFrom, loadTokenizer, phaseEngine, pixelsFrom } from "../model-io.ts";
+import { withAdapter } from "../../shared/engine/adapted.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
@@ -17,9 +18,10 @@ interface Opts {
   topK?: string;
   topP?: string;
   seed?: string;
-  decode: string;
-  vision: string;
-  prefill: string;
+  decode?: string;
+  vision?: string;
+  prefill?: string;
+  adapter?: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -37,13 +39,16 @@ export function registerGenerate(program: Command): void {
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)", "0")
     .option("--top-p <p>", "nucleus sampling mass (1 = off)", "1")
     .option("--seed <s>", "random seed", "0")
-    .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
-    .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
-    .option("--prefill <engine>", "who runs the prefill: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
+    .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
+    .option("--vision <engine>", "who encodes the image: ort or kernel (default: ort, kernel with --adapter)")
+    .option("--prefill <engine>", "who runs the prefill: ort or kernel (default: ort, kernel with --adapter)")
+    .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
-      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision), prefill: engineOption("--prefill", o.prefill) });
+      const phase = (flag: string, v: string | undefined) => engineOption(flag, phaseEngine(v, o.adapter));
+      const model = await loadModel(modelDir, { decode: phase("--decode", o.decode), vision: phase("--vision", o.vision), prefill: phase("--prefill", o.prefill) });
+      const engine = withAdapter(model, await adapterFrom(model, o.adapter));
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;
       let ids: number[];
@@ -53,9 +58,9 @@ export function registerGenerate(program: Command): void {
       } else {
         ids = parseIds(o.inputIds!);
       }
-      const soft = await model.encodeImage(await pixelsFrom(model, o));
+      const soft = await engine.encodeImage(await pixelsFrom(model, o));
       const result = await generateAll(
-        model,
+        engine,
         soft,
         ids,
         {

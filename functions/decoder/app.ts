@@ -23,6 +23,7 @@ import { MULTIPART_OVERHEAD_BYTES, readImageUpload } from "../../shared/api/imag
 import { resolvePrefix } from "../../shared/tasks/request.ts";
 import { nativeDoneFrame, nativeErrorFrame, nativeJson, nativeTokenFrame } from "../../shared/api/native-format.ts";
 import { modelList } from "../../shared/api/openai-format.ts";
+import { chooseModel, modelEntries } from "../../shared/api/model-choice.ts";
 import { sessionIdSchema } from "../../shared/api/params.ts";
 import { zodToInputError } from "../../shared/api/validation.ts";
 import { InputError } from "../../shared/errors.ts";
@@ -97,7 +98,8 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     const d = c.var.deps();
     // Each stage (name, kind, from, to) and whether its stage worker has it loaded (null: loaded in a session).
     const stages = d.stages ? await d.stages().catch((err: unknown) => (console.error("listing stages:", err), undefined)) : undefined;
-    return c.json(modelList([{ id: d.modelId, created: 0, ...(stages ? { stages } : {}) }]));
+    const [base, ...adapters] = modelEntries(d.modelId, await d.adapters());
+    return c.json(modelList([{ ...base!, ...(stages ? { stages } : {}) }, ...adapters]));
   });
 
   app.get("/v1/info", async (c) => {
@@ -115,7 +117,8 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
       if (bytes.length > d.limits.maxImageBytes) {
         throw new InputError("payload_too_large", `the image is larger than ${d.limits.maxImageBytes} bytes`, "image");
       }
-      const { image: record } = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId") });
+      const choice = chooseModel(d.modelId, await d.adapters(), c.req.query("model"));
+      const { image: record } = await encodeFor(d, bytes, c.get("owner"), { requestId: c.get("requestId"), adapter: choice.vision ? choice.adapter! : undefined });
       return c.json(record, record.cached ? 200 : 201);
     },
   );
@@ -140,6 +143,7 @@ export function createDecoderApp(deps: (env: DecoderEnv) => DecoderDeps, options
     const requestId = c.get("requestId");
     const { info, reader } = await startRun(d, c.get("owner"), session, {
       model: body.model,
+      adapter: body.adapter,
       prompt,
       promptSpans: nativeSpans(body, prompt),
       image,

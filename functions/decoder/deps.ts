@@ -6,6 +6,7 @@
 import type { EncodeOptions, EncodeReply, VisionInfo } from "../../shared/api/vision-rpc.ts";
 import type { ListedStage } from "../../shared/worker/pipeline-model.ts";
 import type { ApiKeys } from "../../shared/worker/auth.ts";
+import type { AdapterListing } from "../../shared/model/adapter-manifest.ts";
 import type { BucketLimit, RateDecision } from "../../shared/worker/token-bucket.ts";
 import type { DecoderLimits } from "./limits.ts";
 import type { SessionInfo, SessionReply, SessionRequest } from "./session-types.ts";
@@ -23,6 +24,8 @@ export interface SessionApi {
 export interface DecoderDeps {
   /** The served model's public id. */
   readonly modelId: string;
+  /** The served model's LoRA adapters (its manifest's list). */
+  adapters(): Promise<readonly AdapterListing[]>;
   /** Body, image and token limits, rate limit and CORS settings. */
   readonly limits: DecoderLimits;
   /** The configured API keys; null when none are (the API is open). */

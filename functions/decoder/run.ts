@@ -22,6 +22,7 @@ import type { PromptSpan } from "../../shared/text/prompt.ts";
 import type { EncodedSoftTokens } from "../../shared/worker/soft-token-store.ts";
 import { randomId } from "../../shared/worker/auth.ts";
 import type { DecoderDeps, SessionApi } from "./deps.ts";
+import { chooseModel } from "../../shared/api/model-choice.ts";
 import type { SessionReply, SessionRequest } from "./session-types.ts";
 
 /** Header that names a session (the body field `session` does too). */
@@ -38,6 +39,8 @@ export interface SessionRef {
 /** A generate request after API-specific parsing. */
 export interface RunInput {
   readonly model?: string;
+  /** The native API's adapter field (model "<base>:<name>" says the same). */
+  readonly adapter?: string;
   readonly prompt: string;
   /** Which request field each part of `prompt` came from. */
   readonly promptSpans?: readonly PromptSpan[];
@@ -87,11 +90,12 @@ export async function encodeFor(
   deps: DecoderDeps,
   bytes: Uint8Array,
   owner: string,
-  opts: { readonly force?: boolean; readonly requestId?: string; readonly inline?: boolean } = {},
+  opts: { readonly force?: boolean; readonly requestId?: string; readonly inline?: boolean; readonly adapter?: string } = {},
 ): Promise<{ image: ImageRecord; soft?: EncodedSoftTokens }> {
   let reply;
   try {
-    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false, ...(opts.inline ? { inline: true } : {}) });
+    const extra = { ...(opts.inline ? { inline: true } : {}), ...(opts.adapter ? { adapter: opts.adapter } : {}) };
+    reply = await deps.encodeImage(bytes, { owner, force: opts.force ?? false, ...extra });
   } catch (err) {
     throw rpcFailure(err, "the vision service failed", opts.requestId);
   }
@@ -135,9 +139,8 @@ export async function startRun(
   session: SessionRef,
   input: RunInput,
 ): Promise<{ info: RunInfo; reader: EventReader }> {
-  if (input.model !== undefined && input.model !== deps.modelId) {
-    throw new InputError("not_found", `model ${echo(input.model)} is not served here; GET /v1/models lists "${deps.modelId}"`, "model", "model_not_found");
-  }
+  const choice = chooseModel(deps.modelId, await deps.adapters(), input.model, input.adapter);
+  const visionAdapter = choice.vision ? choice.adapter! : undefined;
   const { maxNewTokens } = deps.limits;
   if (input.sampling.maxTokens > maxNewTokens) {
     throw new InputError("invalid_request", `max_tokens must be at most ${maxNewTokens}`, "max_tokens");
@@ -147,7 +150,7 @@ export async function startRun(
   const image = input.image && ("bytes" in input.image ? input.image.bytes : await fetchImage(deps, input.image, input.signal));
   // An inline image's soft tokens, when the vision worker computed them now, go to the session with the request.
   let soft: EncodedSoftTokens | undefined;
-  if (image) ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { requestId, inline: true }));
+  if (image) ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { requestId, inline: true, adapter: visionAdapter }));
   // Only named sessions persist: an unnamed request gets a fresh object that stores nothing (no record, no alarm).
   const api = session.name === null ? deps.transientSession() : deps.session(scopedSessionName(owner, session.name));
   const runId = randomId("run_");
@@ -156,6 +159,7 @@ export async function startRun(
     named: session.named,
     owner,
     prompt: input.prompt,
+    ...(choice.adapter ? { adapter: choice.adapter, visionAdapter: choice.vision } : {}),
     ...(input.promptSpans ? { promptSpans: input.promptSpans } : {}),
     imageId,
     ...(soft ? { softTokens: soft } : {}),
@@ -167,7 +171,7 @@ export async function startRun(
   let reply = await ask(api, req);
   if (image && missingSoftTokens(reply)) {
     // The header said "stored" but the tensor is gone (expired or evicted from KV): the image is at hand.
-    ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { force: true, requestId, inline: true }));
+    ({ image: { image_id: imageId }, soft } = await encodeFor(deps, image, owner, { force: true, requestId, inline: true, adapter: visionAdapter }));
     reply = await ask(api, { ...req, imageId, ...(soft ? { softTokens: soft } : {}) });
   }
   if (!reply.ok) throw errorFromData(reply.error);

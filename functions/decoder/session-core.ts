@@ -14,6 +14,7 @@ import type { EngineMemory, PaliGemmaEngine, PrefillResult, SoftTokens } from ".
 import { errorData, InputError } from "../../shared/errors.ts";
 import { GenerationAborted, generate, type GenerationResult } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
+import { withAdapter } from "../../shared/engine/adapted.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
 import { tokenPiece } from "../../shared/text/token-piece.ts";
 import type { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
@@ -40,9 +41,12 @@ export interface SessionCoreDeps {
 interface Memory {
   readonly imageId: string;
   readonly owner: string;
+  /** The model the soft tokens were encoded for: the base's id, or `<base>:<adapter>` for a vision adapter. */
+  readonly visionModel: string;
   readonly soft: SoftTokens; // [tokens, dim]
   readonly size: { readonly width: number; readonly height: number } | null; // the original image's
-  prefix: { readonly ids: readonly number[]; readonly prefill: PrefillResult } | null;
+  /** The last prompt's prefill, and the adapter it was made with (null: the base). */
+  prefix: { readonly ids: readonly number[]; readonly adapter: string | null; readonly prefill: PrefillResult } | null;
 }
 
 /** A request that passed every check, ready to stream. */
@@ -80,25 +84,29 @@ export class SessionCore {
     const ids = buildPromptIds(tokenizer, req.prompt, manifest.config.imageTokens, manifest.config.tokens, req.promptSpans);
     this.checkLimits(ids.length, manifest.config.imageTokens, req.sampling.maxTokens);
     const owner = req.owner ?? "";
-    const softHit = this.memory?.imageId === imageId && this.memory.owner === owner;
+    const adapter = req.adapter ?? null;
+    const modelId = adapter ? `${manifest.id}:${adapter}` : manifest.id;
+    const visionModel = adapter && req.visionAdapter ? modelId : manifest.id;
+    const softHit = this.memory?.imageId === imageId && this.memory.owner === owner && this.memory.visionModel === visionModel;
     if (!softHit) {
       // The request's own soft tokens (computed by the vision worker just now) when it carries them, else KV.
       const inline = req.softTokens?.header.image_id === imageId ? decodeEncoded(req.softTokens) : null;
-      const fresh = this.checkSoftTokens(model, imageId, owner, inline ?? (await this.deps.softTokens(imageId)));
+      const fresh = this.checkSoftTokens(model, imageId, owner, visionModel, inline ?? (await this.deps.softTokens(imageId)));
       this.releaseCache();
-      this.memory = { imageId, owner, ...fresh, prefix: null };
+      this.memory = { imageId, owner, visionModel, ...fresh, prefix: null };
     }
     const memory = this.memory!;
-    const cached = memory.prefix !== null && sameIds(memory.prefix.ids, ids) ? memory.prefix.prefill : undefined;
+    const same = memory.prefix !== null && memory.prefix.adapter === adapter && sameIds(memory.prefix.ids, ids);
+    const cached = same ? memory.prefix!.prefill : undefined;
     const cache: PrefixCacheReport = {
       soft_tokens: softHit ? "hit" : "miss",
       kv: cached ? "hit" : "miss",
       cached_tokens: cached ? ids.length : 0,
     };
-    this.record = { v: 1, model: manifest.id, image_id: imageId, prompt_ids: ids, updated_at: Date.now() };
+    this.record = { v: 1, model: modelId, image_id: imageId, prompt_ids: ids, updated_at: Date.now() };
     if (req.session !== null) await this.deps.save(this.record); // only named sessions persist
-    const info: RunInfo = { session: req.session, model: manifest.id, image_id: imageId, prompt_tokens: ids.length, image_size: memory.size };
-    return { info, events: this.run(model, memory, ids, req, signal, { t0, cache, cached }) };
+    const info: RunInfo = { session: req.session, model: modelId, image_id: imageId, prompt_tokens: ids.length, image_size: memory.size };
+    return { info, events: this.run(model, memory, ids, req, signal, { t0, cache, cached, adapter }) };
   }
 
   /** How the last generation ended. */
@@ -112,10 +120,10 @@ export class SessionCore {
   }
 
   /** What is held in memory (for diagnostics). */
-  get memoryInfo(): { image_id: string; prefix_tokens: number; cache_bytes: number } | null {
+  get memoryInfo(): { image_id: string; prefix_tokens: number; cache_bytes: number; adapter: string | null } | null {
     if (!this.memory) return null;
     const prefix = this.memory.prefix;
-    return { image_id: this.memory.imageId, prefix_tokens: prefix?.ids.length ?? 0, cache_bytes: prefix?.prefill.state.bytes ?? 0 };
+    return { image_id: this.memory.imageId, prefix_tokens: prefix?.ids.length ?? 0, cache_bytes: prefix?.prefill.state.bytes ?? 0, adapter: prefix?.adapter ?? null };
   }
 
   /** The stored record. */
@@ -153,11 +161,12 @@ export class SessionCore {
     }
   }
 
-  /** Checks the soft tokens found for `imageId` (inline or from KV) against the owner and the model. */
+  /** Checks the soft tokens found for `imageId` (inline or from KV) against the owner and the (vision) model. */
   private checkSoftTokens(
     model: ServingModel,
     imageId: string,
     owner: string,
+    visionModel: string,
     entry: { header: SoftTokenHeader; soft: SoftTokens } | null,
   ): Pick<Memory, "soft" | "size"> {
     if (entry === null || (entry.header.owner ?? "") !== owner) {
@@ -169,8 +178,9 @@ export class SessionCore {
     }
     const { header, soft } = entry;
     const want = model.manifest.softTokens;
-    if (header.model !== model.manifest.id || header.scaling !== want.scaling || soft.tokens !== want.tokens || soft.dim !== want.dim) {
-      throw new InputError("unprocessable", `image ${imageId} was encoded for model ${header.model}, not ${model.manifest.id}`, "image_id");
+    if (header.model !== visionModel || header.scaling !== want.scaling || soft.tokens !== want.tokens || soft.dim !== want.dim) {
+      const hint = visionModel !== model.manifest.id || header.model.startsWith(`${model.manifest.id}:`) ? " (an adapter that changes the vision tower needs its own soft tokens: send the image itself, or upload it with ?model=<model>)" : "";
+      throw new InputError("unprocessable", `image ${imageId} was encoded for model ${header.model}, not ${visionModel}${hint}`, "image_id");
     }
     const size = header.width && header.height ? { width: header.width, height: header.height } : null;
     return { soft, size };
@@ -182,9 +192,10 @@ export class SessionCore {
     ids: readonly number[],
     req: SessionRequest,
     signal: AbortSignal,
-    ctx: { t0: number; cache: PrefixCacheReport; cached: PrefillResult | undefined },
+    ctx: { t0: number; cache: PrefixCacheReport; cached: PrefillResult | undefined; adapter: string | null },
   ): AsyncGenerator<SessionEvent, void, void> {
-    const { manifest, engine, tokenizer } = model;
+    const { manifest, tokenizer } = model;
+    const engine = withAdapter(model.engine, ctx.adapter);
     const s = req.sampling;
     let produced = 0;
     let finish: LastRun["finish_reason"] = "aborted";
@@ -216,7 +227,7 @@ export class SessionCore {
         else yield { type: "token", token: { ...token, top_logprobs: top.map((t) => topLogprob(tokenizer, t.id, t.logprob)) } };
       }
       if (memory.prefix && memory.prefix.prefill !== result.prefill) memory.prefix.prefill.state.release?.(); // the session owns one cache
-      memory.prefix = { ids, prefill: result.prefill };
+      memory.prefix = { ids, adapter: ctx.adapter, prefill: result.prefill };
       finish = result.finishReason;
       const tMasks = this.deps.now();
       const masks = req.masks ? await segmentMasks(result.text, memory.size, this.deps.masks) : undefined;

@@ -19,6 +19,9 @@ export interface SessionRequest {
   readonly owner?: string;
   /** The prefix text (the prompt). */
   readonly prompt: string;
+  /** The LoRA adapter to run with (absent: the base model), and whether it changes the vision tower. */
+  readonly adapter?: string;
+  readonly visionAdapter?: boolean;
   /** Which request field each part of `prompt` came from (names the field a refused control token is in). */
   readonly promptSpans?: readonly PromptSpan[];
   /** The request's id (`x-request-id`), for the session's log lines. */
@@ -67,7 +70,7 @@ export interface SessionInfo {
   readonly session: string | null;
   readonly record: SessionRecord | null;
   /** Whether the image's soft tokens and a prefill are held in memory (lost on eviction). */
-  readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number } | null;
+  readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number; /** The adapter of the held prefill (null: the base). */ readonly adapter?: string | null } | null;
   /** The engine this session's isolate decodes with (backends, memory, whether onnxruntime exists); null before the model is loaded. */
   readonly engine: EngineMemory | null;
   readonly busy: boolean;

@@ -5,11 +5,13 @@ import type { DecoderDeps } from "./deps.ts";
 import type { DecoderEnv } from "./env.ts";
 import { decoderLimits } from "./limits.ts";
 import { takeRateLimit } from "./rate-limiter.ts";
+import { servedAdapters } from "../../shared/worker/served-adapters.ts";
 
 /** The routes' dependencies for one request's env. */
 export function decoderDeps(env: DecoderEnv): DecoderDeps {
   return {
     modelId: env.MODEL_ID,
+    adapters: () => servedAdapters(env),
     limits: decoderLimits(env),
     apiKeys: () => parseApiKeys(env.API_KEYS),
     rateLimit: (key, limit) => takeRateLimit(env, key, limit),

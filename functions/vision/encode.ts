@@ -54,19 +54,22 @@ async function encodeStored(deps: EncodeDeps, bytes: Uint8Array, options: Encode
   const model = await deps.model();
   const { manifest } = model;
   const owner = options.owner ?? "";
-  const ref = { imageSha256: await sha256Hex(bytes), model: manifest.id, preprocess: model.preprocessVersion, owner };
+  // an adapter that changes the vision tower makes other soft tokens: they are stored as its model's
+  const adapter = options.adapter && model.manifest.adapters?.find((a) => a.name === options.adapter)?.vision ? options.adapter : null;
+  const visionModel = adapter ? `${manifest.id}:${adapter}` : manifest.id;
+  const ref = { imageSha256: await sha256Hex(bytes), model: visionModel, preprocess: model.preprocessVersion, owner };
   const imageId = await imageIdFor(ref);
   const existing = options.force ? null : await deps.store.header(imageId);
-  if (existing) return { image: { image_id: imageId, cached: true, model: manifest.id, tokens: existing.tokens } };
+  if (existing) return { image: { image_id: imageId, cached: true, model: visionModel, tokens: existing.tokens } };
 
   const pixels = await preprocessImage(bytes, manifest.preprocess, { maxPixels: deps.maxPixels }); // [1, 3, S, S]
-  const soft = await model.engine.encodeImage(pixels); // [tokens, dim], projector output
+  const soft = await model.engine.encodeImage(pixels, { adapter }); // [tokens, dim], projector output
   const declared = manifest.softTokens;
   if (soft.tokens !== declared.tokens || soft.dim !== declared.dim) {
     throw new Error(`vision stage gave [${soft.tokens}, ${soft.dim}] soft tokens, the manifest declares [${declared.tokens}, ${declared.dim}]`);
   }
   const stored = await deps.store.write(imageId, ref, soft, asSoftTokenDtype(declared.dtype), size);
-  const image = { image_id: imageId, cached: false, model: manifest.id, tokens: soft.tokens };
+  const image = { image_id: imageId, cached: false, model: visionModel, tokens: soft.tokens };
   return options.inline && stored.bytes.length <= INLINE_SOFT_TOKEN_BYTES ? { image, soft: stored } : { image };
 }
 

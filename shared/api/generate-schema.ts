@@ -25,6 +25,8 @@ import {
 export const generateRequestSchema = z
   .strictObject({
     model: z.string().min(1).optional(),
+    /** A LoRA adapter of the served model by name (the same as model "<base>:<name>"). */
+    adapter: z.string().min(1).max(64).optional(),
     image: z.string().min(1).optional(),
     /** A remote image (https://…, fetched under IMAGE_URL_ORIGINS) or a data URL. */
     image_url: z.string().min(1).max(8192).optional(),

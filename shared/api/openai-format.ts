@@ -108,9 +108,9 @@ export function chatCompletion(ctx: ChunkContext, done: DoneEvent, tokens: reado
 }
 
 /** `GET /v1/models`. */
-export function modelList<S>(models: readonly { id: string; created: number; stages?: S }[]) {
+export function modelList(models: readonly ({ id: string; created: number } & Record<string, unknown>)[]) {
   return {
     object: "list",
-    data: models.map((m) => ({ id: m.id, object: "model", created: m.created, owned_by: "paligemma-edge", ...(m.stages ? { stages: m.stages } : {}) })),
+    data: models.map(({ id, created, ...rest }) => ({ id, object: "model", created, owned_by: "paligemma-edge", ...rest })),
   };
 }

@@ -37,6 +37,8 @@ export interface EncodeOptions {
   readonly force?: boolean;
   /** Return the soft tokens in the reply when this call computes them (not when they were already stored). */
   readonly inline?: boolean;
+  /** Encode through this LoRA adapter's vision tower and projector updates (one that has them). */
+  readonly adapter?: string;
 }
 
 /** The answer to an encode: the image's record, or its failure as data, keeping its type and status. */

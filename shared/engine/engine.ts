@@ -12,6 +12,8 @@ import { isMlpPart, parseManifest, stagesOf, type Manifest } from "../model/mani
 import { KernelTextEngine } from "../kernel/engine.ts";
 import { KernelModel, type KernelModelOptions } from "../kernel/model.ts";
 import type { ByteSource } from "../kernel/stage-file.ts";
+import type { KernelAdapter } from "../kernel/lora.ts";
+import { AdapterRegistry } from "./adapters.ts";
 import { ModelFormatError } from "../errors.ts";
 import { PaliGemmaRuntime } from "./runtime.ts";
 import type { DecoderState, EngineBackends, EngineMemory, ModelStore, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "./types.ts";
@@ -43,6 +45,9 @@ export class Engine implements PaliGemmaEngine {
   private visionModel: Promise<KernelModel> | null = null;
   private text: Promise<KernelTextEngine> | null = null;
   private ort: Promise<PaliGemmaRuntime> | null = null;
+  /** The LoRA adapters this model offers (chosen per call by name; the kernel runs them, unmerged). */
+  readonly adapters: AdapterRegistry;
+  private readonly loaded: KernelModel[] = [];
 
   private constructor(
     readonly manifest: Manifest,
@@ -51,6 +56,7 @@ export class Engine implements PaliGemmaEngine {
   ) {
     this.config = manifest.config;
     this.backends = { ...KERNEL_BACKENDS, ...opts.backends };
+    this.adapters = new AdapterRegistry(manifest, store);
   }
 
   /** Reads the manifest; nothing else is loaded until a phase needs it. */
@@ -64,16 +70,24 @@ export class Engine implements PaliGemmaEngine {
     return new Engine(manifest, store, opts);
   }
 
-  async encodeImage(pixels: Float32Array): Promise<SoftTokens> {
+  /** Soft tokens of an image; with `adapter`, through its vision tower and projector updates (if it has any). */
+  async encodeImage(pixels: Float32Array, opts: { adapter?: string | null } = {}): Promise<SoftTokens> {
+    const adapter = opts.adapter && this.adapters.listing(opts.adapter).vision ? opts.adapter : null;
+    if (adapter) this.kernelOnly("vision", adapter);
     if (this.backends.vision === "ort") return (await this.onnx()).encodeImage(pixels);
     const { imageTokens: tokens, projectionDim: dim } = this.config;
-    return { data: (await this.kernelVision()).encode(pixels), tokens, dim };
+    const model = await this.kernelVision();
+    return { data: await this.withAdapter(model, adapter, (lora) => model.encode(pixels, lora)), tokens, dim };
   }
 
-  async prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean } = {}): Promise<PrefillResult> {
+  /** Prefill, with `adapter`'s updates when given (the state then steps with it too). */
+  async prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean; adapter?: string | null } = {}): Promise<PrefillResult> {
     const { prefill, decode } = this.backends;
+    const adapter = opts.adapter ?? null;
+    if (adapter) (this.kernelOnly("prefill", adapter), this.kernelOnly("decode", adapter));
     if (prefill === "kernel") {
-      const result = (await this.kernelText()).prefill(soft, ids, opts);
+      const text = await this.kernelText();
+      const result = await this.withAdapter(text.model, adapter, (lora) => text.prefill(soft, ids, { allLogits: opts.allLogits, lora }));
       if (decode === "kernel") return result;
       const state: DecoderState = { length: result.state.length, keys: result.state.keys, values: result.state.values };
       result.state.release?.();
@@ -83,12 +97,34 @@ export class Engine implements PaliGemmaEngine {
     return decode === "kernel" ? { state: (await this.kernelText()).adopt(result.state), logits: result.logits } : result;
   }
 
+  /** One step against `state`'s cache, with the adapter it was prefilled with. */
   async step(state: DecoderState, id: number): Promise<StepResult> {
-    return this.backends.decode === "kernel" ? (await this.kernelText()).step(state, id) : (await this.onnx()).step(state, id);
+    if (this.backends.decode !== "kernel") return (await this.onnx()).step(state, id);
+    const text = await this.kernelText();
+    return this.withAdapter(text.model, state.adapter ?? null, (lora) => text.step(state, id, lora));
   }
 
   memory(): EngineMemory {
-    return { backends: this.backends, kernelWeightBytes: this.kernelWeightBytes, kernelMemoryBytes: this.kernelMemoryBytes, onnxruntime: this.ort !== null };
+    const adapters = this.loaded.flatMap((m) => m.memory().adapters);
+    const adapterBytes = adapters.reduce((a, x) => a + x.bytes, 0);
+    return { backends: this.backends, kernelWeightBytes: this.kernelWeightBytes, kernelMemoryBytes: this.kernelMemoryBytes, onnxruntime: this.ort !== null, adapterBytes, adapters };
+  }
+
+  /**
+   * Runs `fn` with adapter `name` loaded into `model` (null: none), checked right before the synchronous kernel
+   * call, since another request may have dropped it from the instance's budget in between.
+   */
+  private async withAdapter<T>(model: KernelModel, name: string | null, fn: (lora: KernelAdapter | null) => T): Promise<T> {
+    if (name === null) return fn(null);
+    const manifest = await this.adapters.get(name);
+    for (;;) {
+      const lora = await model.adapter(manifest, this.adapters.opener(name));
+      if (!lora.isReleased) return fn(lora);
+    }
+  }
+
+  private kernelOnly(phase: keyof EngineBackends, adapter: string): void {
+    if (this.backends[phase] !== "kernel") throw new ModelFormatError(`adapter ${adapter}: LoRA adapters run in the kernel engine only, and ${phase} is set to ${this.backends[phase]}`);
   }
 
   /** The kernel instances' reports (loaded ones only). */
@@ -122,6 +158,7 @@ export class Engine implements PaliGemmaEngine {
       const r = m.memory();
       this.kernelWeightBytes += r.weightBytes;
       this.kernelMemoryBytes += r.memoryBytes;
+      this.loaded.push(m);
       return m;
     });
     return p;

@@ -35,6 +35,8 @@ export interface DecoderState {
   release?(): void;
   /** Bytes of cache memory this state owns (kernel states; absent for plain arrays). */
   readonly bytes?: number;
+  /** The LoRA adapter the cache was computed with (kernel states; null or absent: the base model). */
+  readonly adapter?: string | null;
 }
 
 export interface PrefillResult {
@@ -58,6 +60,10 @@ export interface EngineMemory {
   readonly kernelMemoryBytes: number;
   /** Whether an onnxruntime instance exists in this engine. */
   readonly onnxruntime: boolean;
+  /** Bytes of LoRA factors held in kernel memory (one base, each adapter its factors only). */
+  readonly adapterBytes?: number;
+  /** The adapters held, least recently used first, with their factor bytes. */
+  readonly adapters?: readonly { readonly name: string; readonly bytes: number }[];
 }
 
 /** Who runs each phase: the kernel module or onnxruntime-web. */
@@ -71,13 +77,13 @@ export interface EngineBackends {
 export interface PaliGemmaEngine {
   readonly config: ModelConfig;
   /** pixel values `float32[1, 3, S, S]` → soft tokens. */
-  encodeImage(pixels: Float32Array): Promise<SoftTokens>;
+  encodeImage(pixels: Float32Array, opts?: { adapter?: string | null }): Promise<SoftTokens>;
   /**
    * Prefix-LM prefill: image soft tokens + token ids (the whole prompt, image-token ids included, as in
-   * transformers' input_ids) attend to each other bidirectionally.
+   * transformers' input_ids) attend to each other bidirectionally. `adapter`: a LoRA adapter's name.
    */
-  prefill(soft: SoftTokens, ids: readonly number[], opts?: { allLogits?: boolean }): Promise<PrefillResult>;
-  /** One generated token against everything before it. */
+  prefill(soft: SoftTokens, ids: readonly number[], opts?: { allLogits?: boolean; adapter?: string | null }): Promise<PrefillResult>;
+  /** One generated token against everything before it (with the adapter its state was prefilled with). */
   step(state: DecoderState, id: number): Promise<StepResult>;
   /** Where its memory goes (absent for test fakes). */
   memory?(): EngineMemory;

@@ -9,6 +9,7 @@ import { promptRows } from "../engine/prompt-rows.ts";
 import type { DecoderState, PrefillResult, SoftTokens, StepResult } from "../engine/types.ts";
 import type { KernelModel } from "./model.ts";
 import { KernelDecoderState } from "./state.ts";
+import type { KernelAdapter } from "./lora.ts";
 
 export class KernelTextEngine {
   readonly config: ModelConfig;
@@ -17,15 +18,19 @@ export class KernelTextEngine {
     this.config = model.manifest.config;
   }
 
-  /** Prefix-LM prefill of the whole prompt; the state owns its new KV sequence. */
-  prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean } = {}): PrefillResult {
+  /**
+   * Prefix-LM prefill of the whole prompt; the state owns its new KV sequence. With `lora`, every adapted
+   * projection adds the adapter's update, and the state remembers the adapter (its steps must use it too).
+   */
+  prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean; lora?: KernelAdapter | null } = {}): PrefillResult {
+    const lora = opts.lora ?? null;
     const h = this.config.text.hidden;
     const rows = promptRows(this.config, soft, ids, (id, out) => this.model.embed(id, out));
     const seq = this.model.newSequence();
     try {
-      const out = this.model.prefillRows(seq, rows, ids.length);
+      const out = this.model.prefillRows(seq, rows, ids.length, lora);
       const logits = opts.allLogits ? this.model.headRows(out, ids.length) : this.lastLogits(out.subarray((ids.length - 1) * h));
-      return { state: new KernelDecoderState(seq.length, seq, seq.epoch, true), logits };
+      return { state: new KernelDecoderState(seq.length, seq, seq.epoch, true, lora?.name ?? null), logits };
     } catch (err) {
       seq.clear();
       throw err;
@@ -39,17 +44,18 @@ export class KernelTextEngine {
     return new KernelDecoderState(seq.length, seq, seq.epoch, true);
   }
 
-  /** One generated token against the cache of `state` (a state this engine made). */
-  step(state: DecoderState, id: number): StepResult {
+  /** One generated token against the cache of `state` (a state this engine made), with the state's adapter. */
+  step(state: DecoderState, id: number, lora: KernelAdapter | null = null): StepResult {
     const { text } = this.config;
     if (!Number.isInteger(id) || id < 0 || id >= text.vocab) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${text.vocab})`);
     if (!(state instanceof KernelDecoderState)) throw new Error("the kernel engine steps only from its own states (adopt() a foreign one first)");
     if (!state.isCurrent) throw new Error("this decoder state is stale: its KV sequence was cut back or released since");
+    if ((lora?.name ?? null) !== state.adapter) throw new Error(`this decoder state was prefilled with adapter ${state.adapter ?? "(none)"}, not ${lora?.name ?? "(none)"}`);
     const seq = state.seq;
     seq.truncate(state.length); // no-op at the tip; a branch from an earlier state otherwise
     const logits = new Float32Array(text.vocab);
-    this.model.step(seq, id, logits);
-    return { state: new KernelDecoderState(seq.length, seq, seq.epoch, false), logits };
+    this.model.step(seq, id, logits, lora);
+    return { state: new KernelDecoderState(seq.length, seq, seq.epoch, false, state.adapter), logits };
   }
 
   /** Logits f32[vocab] of one final hidden row, through the decode path's GEMVs. */

@@ -11,6 +11,7 @@ import { ropeTables } from "../engine/positions.ts";
 import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import type { Linear } from "./linear.ts";
+import { LoraScratch, loraKey, type KernelAdapter } from "./lora.ts";
 import type { Kernel } from "./module.ts";
 
 /** Activation buffers (addresses of f32 arrays in kernel memory). */
@@ -39,7 +40,8 @@ export class Forward {
   private readonly s: Scratch;
   private scores = -1; // f32[scoresCap]
   private scoresCap = 0;
-  readonly scratchBytes: number;
+  private readonly loraScratch: LoraScratch;
+  private readonly baseScratch: number;
 
   constructor(
     private readonly kernel: Kernel,
@@ -58,16 +60,22 @@ export class Forward {
     const s: Record<string, number> = {};
     for (const [name, n] of Object.entries(sizes)) s[name] = kernel.heap.alloc(4 * n);
     this.s = s as unknown as Scratch;
-    this.scratchBytes = Object.values(sizes).reduce((a, n) => a + 4 * n, 0);
+    this.baseScratch = Object.values(sizes).reduce((a, n) => a + 4 * n, 0);
+    this.loraScratch = new LoraScratch(kernel);
+  }
+
+  /** Bytes of scratch held (the adapters' low-rank products included). */
+  get scratchBytes(): number {
+    return this.baseScratch + this.loraScratch.bytes;
   }
 
   /**
    * Appends one token (its embedding row `token`, f32[H]) to `seq` and, when `logits` (f32[vocab]) is given,
    * writes the next-token logits into it. `out.hidden` (f32[H]) receives the row after this engine's layers;
    * `out.partial` the parts' sum of a layer whose MLP this engine holds only part of (the row is then the
-   * attention block's output, or the input).
+   * attention block's output, or the input). `lora`: the adapter whose updates every adapted projection adds.
    */
-  run(seq: KvSequence, token: Float32Array, logits: Float32Array | null, out: { hidden?: Float32Array; partial?: Float32Array } = {}): void {
+  run(seq: KvSequence, token: Float32Array, logits: Float32Array | null, out: { hidden?: Float32Array; partial?: Float32Array } = {}, lora: KernelAdapter | null = null): void {
     const t = this.config.text;
     const heap = this.kernel.heap;
     const pos = seq.length; // cache index of the new token (position pos + 1, 1-based)
@@ -77,7 +85,7 @@ export class Forward {
     const rope = ropeTables(t, pos + 1, 1);
     heap.f32(this.s.cos, t.headDim).set(rope.cos);
     heap.f32(this.s.sin, t.headDim).set(rope.sin);
-    for (const layer of this.layers) this.layer(layer, seq, pos, out.partial ?? null);
+    for (const layer of this.layers) this.layer(layer, seq, pos, out.partial ?? null, lora);
     seq.length = pos + 1;
     if (out.hidden) out.hidden.set(this.kernel.heap.f32(this.s.x, this.config.text.hidden));
     if (logits) this.logits(logits);
@@ -89,13 +97,13 @@ export class Forward {
     this.logits(out);
   }
 
-  private layer(w: LayerSlice, seq: KvSequence, pos: number, partial: Float32Array | null): void {
+  private layer(w: LayerSlice, seq: KvSequence, pos: number, partial: Float32Array | null, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const s = this.s;
-    if (w.attention) this.attention(w, seq, pos);
+    if (w.attention) this.attention(w, seq, pos, lora);
     ex.rmsNorm(s.xb, s.x, w.mlpNorm, t.hidden, t.rmsNormEps);
-    this.mlp(w, s.xb, s.xb2);
+    this.mlp(w, s.xb, s.xb2, lora);
     if (!w.complete) {
       // One part of a cut layer: its sum goes back as it is; the caller adds every part's, norms, adds the residual.
       if (!partial) throw new Error(`this engine holds part of decoder layer ${w.index}'s MLP: pass out.partial`);
@@ -107,7 +115,7 @@ export class Forward {
   }
 
   /** The attention block of one token: q/k/v, RoPE, the cache, attention, o, (post-attention norm), residual. */
-  private attention(w: LayerSlice, seq: KvSequence, pos: number): void {
+  private attention(w: LayerSlice, seq: KvSequence, pos: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const s = this.s;
@@ -119,6 +127,10 @@ export class Forward {
     lin.apply(a.q, s.q);
     lin.apply(a.k, s.k);
     lin.apply(a.v, s.v);
+    const p = `dec.l${w.index}`;
+    this.adapt(lora, `${p}.attn.q`, s.xb, s.q);
+    this.adapt(lora, `${p}.attn.k`, s.xb, s.k);
+    this.adapt(lora, `${p}.attn.v`, s.xb, s.v);
     ex.rope(s.q, s.cos, s.sin, t.heads, hd);
     ex.rope(s.k, s.cos, s.sin, t.kvHeads, hd);
     const l = seq.slot(w.index);
@@ -133,12 +145,13 @@ export class Forward {
     ex.attention(s.att, s.q, seq.keys[l], seq.values[l], this.scores, t.heads, t.kvHeads, hd, seq.capacity, pos + 1, first, scale, t.attnLogitSoftcap ?? 0);
     lin.prepare(s.att, t.heads * hd);
     lin.apply(a.o, s.xb2);
+    this.adapt(lora, `${p}.attn.o`, s.att, s.xb2);
     if (a.postAttnNorm !== null) ex.rmsNorm(s.xb2, s.xb2, a.postAttnNorm, t.hidden, t.rmsNormEps);
     ex.addInto(s.x, s.xb2, t.hidden);
   }
 
   /** out[H] = Σ over the parts (in order) of down(gelu(gate(x)) · up(x)), for x = xb f32[H]. */
-  private mlp(w: LayerSlice, xb: number, out: number): void {
+  private mlp(w: LayerSlice, xb: number, out: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const s = this.s;
@@ -147,9 +160,13 @@ export class Forward {
       this.linear.prepare(xb, t.hidden);
       this.linear.apply(p.gate, s.hb);
       this.linear.apply(p.up, s.hb2);
+      const name = `dec.l${w.index}`;
+      this.adapt(lora, loraKey(`${name}.gate`, p.from), xb, s.hb);
+      this.adapt(lora, loraKey(`${name}.up`, p.from), xb, s.hb2);
       ex.geluMul(s.hb, s.hb2, rows);
       this.linear.prepare(s.hb, rows);
       this.linear.apply(p.down, i === 0 ? out : s.part);
+      this.adapt(lora, loraKey(`${name}.down`, p.from), s.hb, i === 0 ? out : s.part);
       if (i > 0) ex.addInto(out, s.part, t.hidden);
     });
   }
@@ -167,6 +184,12 @@ export class Forward {
       if (t.finalLogitSoftcap !== null) ex.softcapInPlace(s.logits, rows, t.finalLogitSoftcap);
       out.set(this.kernel.heap.f32(s.logits, rows), slice.from);
     }
+  }
+
+  /** y += scale · B(A x) when `lora` adapts the matrix `key` (x, y addresses of f32 rows). */
+  private adapt(lora: KernelAdapter | null, key: string, x: number, y: number): void {
+    const f = lora?.get(key);
+    if (f) this.loraScratch.addRow(f, x, y);
   }
 
   private reserveScores(n: number): void {

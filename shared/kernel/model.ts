@@ -16,6 +16,9 @@ import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, ty
 import { Prefill, type RowsOut } from "./prefill.ts";
 import { StageFile, type ByteSource } from "./stage-file.ts";
 import { VisionTower } from "./vision.ts";
+import { AdapterCache } from "./adapter-cache.ts";
+import { KernelAdapter } from "./lora.ts";
+import type { AdapterManifest } from "../model/adapter-manifest.ts";
 import { declareVisionStage, type VisionSlice } from "./vision-weights.ts";
 
 /** Opens a weight file by its manifest name (a stream, or bytes). */
@@ -41,6 +44,8 @@ export interface KernelModelOptions {
   readonly maxPositions?: number;
   /** Intermediate columns the prefill's MLP computes at a time (default prefill.ts MLP_COLUMNS). */
   readonly mlpColumns?: number;
+  /** Budget for the LoRA factors held at once (default adapter-cache.ts DEFAULT_ADAPTER_BYTES). */
+  readonly maxAdapterBytes?: number;
 }
 
 /** Where the kernel instance's memory goes, in bytes. */
@@ -51,6 +56,8 @@ export interface KernelMemoryReport {
   readonly scratchBytes: number; // activations and preparation buffers (now)
   readonly liveBytes: number; // every live allocation (weights, scratch, KV sequences)
   readonly memoryBytes: number; // the linear memory's size (never shrinks)
+  readonly adapterBytes: number; // LoRA factors of the adapters held
+  readonly adapters: readonly { readonly name: string; readonly bytes: number }[]; // least recently used first
 }
 
 export class KernelModel {
@@ -59,6 +66,7 @@ export class KernelModel {
   private visionP: VisionTower | null = null;
   private readonly row: Float32Array;
   private readonly normaliser: number;
+  private readonly adapters: AdapterCache;
 
   private constructor(
     readonly manifest: Manifest,
@@ -66,6 +74,8 @@ export class KernelModel {
     readonly layers: readonly LayerSlice[],
     readonly head: readonly HeadSlice[],
     readonly vision: readonly VisionSlice[],
+    /** The manifest stages this instance holds. */
+    readonly stages: readonly ManifestStage[],
     private readonly linear: Linear | null,
     private readonly weightBytes: number,
     private readonly maxPositions: number,
@@ -73,6 +83,7 @@ export class KernelModel {
   ) {
     this.row = new Float32Array(manifest.config.text.hidden);
     this.normaliser = Math.fround(Math.sqrt(manifest.config.text.hidden));
+    this.adapters = new AdapterCache(opts.maxAdapterBytes);
   }
 
   /**
@@ -119,7 +130,16 @@ export class KernelModel {
       linear = new Linear(kernel, { kind, blockSize }, compute, Math.max(t.hidden, t.heads * t.headDim, widestPart(layers)));
     }
     const weightBytes = matrices.reduce((a, m) => a + matrixBytes(m), 0);
-    return new KernelModel(manifest, kernel, layers, head, vision, linear, weightBytes, opts.maxPositions ?? 0, opts);
+    return new KernelModel(manifest, kernel, layers, head, vision, [...stages], linear, weightBytes, opts.maxPositions ?? 0, opts);
+  }
+
+  /**
+   * LoRA adapter `adapter` for the stages held here: held already, or its factors streamed in from `open` (files
+   * of the adapter's folder); the least recently used adapters are dropped past the budget.
+   */
+  adapter(adapter: AdapterManifest, open: WeightSource): Promise<KernelAdapter> {
+    if (adapter.base !== this.manifest.id) throw new ModelFormatError(`adapter ${adapter.name} is for model ${adapter.base}, not ${this.manifest.id}`);
+    return this.adapters.get(adapter.name, () => KernelAdapter.load(this.kernel.heap, adapter, this.stages, open, this.opts.verify ?? true));
   }
 
   /** A new, empty KV sequence for this engine's attention layers (its owner frees it with `clear()`). */
@@ -137,8 +157,8 @@ export class KernelModel {
   }
 
   /** Prefill rows through this engine's (whole) decoder layers into `seq`; returns the output rows f32[rows, H]. */
-  prefillRows(seq: KvSequence, hidden: Float32Array, rows: number): Float32Array {
-    const out = this.stageRows(seq, hidden, rows);
+  prefillRows(seq: KvSequence, hidden: Float32Array, rows: number, lora: KernelAdapter | null = null): Float32Array {
+    const out = this.stageRows(seq, hidden, rows, undefined, lora);
     if (out.partial) throw new Error("this engine holds part of a layer's MLP: use stageRows");
     return out.hidden;
   }
@@ -148,9 +168,9 @@ export class KernelModel {
    * part of a layer's MLP its parts' sum (the rows then are the attention block's output, or the input);
    * written to `into`'s arrays when given (a stage reusing its output buffers across calls).
    */
-  stageRows(seq: KvSequence, hidden: Float32Array, rows: number, into?: RowsOut): { hidden: Float32Array; partial: Float32Array | null } {
+  stageRows(seq: KvSequence, hidden: Float32Array, rows: number, into?: RowsOut, lora: KernelAdapter | null = null): { hidden: Float32Array; partial: Float32Array | null } {
     this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
-    return this.prefillP.run(seq, hidden, rows, undefined, into);
+    return this.prefillP.run(seq, hidden, rows, undefined, into, lora);
   }
 
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */
@@ -160,19 +180,19 @@ export class KernelModel {
   }
 
   /** Appends token `id` to `seq` through every layer and writes the next-token logits into `logits` (f32[vocab]). */
-  step(seq: KvSequence, id: number, logits: Float32Array | null): void {
+  step(seq: KvSequence, id: number, logits: Float32Array | null, lora: KernelAdapter | null = null): void {
     this.embed(id, this.row);
-    this.forward().run(seq, this.row, logits);
+    this.forward().run(seq, this.row, logits, {}, lora);
   }
 
   /**
    * One row (f32[H]) through this engine's decoder layers, appended to `seq`: the row after them, and for an
    * engine holding part of a layer's MLP its parts' sum (see {@link stageRows}).
    */
-  stepRow(seq: KvSequence, row: Float32Array): { hidden: Float32Array; partial: Float32Array | null } {
+  stepRow(seq: KvSequence, row: Float32Array, lora: KernelAdapter | null = null): { hidden: Float32Array; partial: Float32Array | null } {
     const h = this.manifest.config.text.hidden;
     const out = { hidden: new Float32Array(h), partial: this.layers.some((l) => !l.complete) ? new Float32Array(h) : undefined };
-    this.forward().run(seq, row, null, out);
+    this.forward().run(seq, row, null, out, lora);
     return { hidden: out.hidden, partial: out.partial ?? null };
   }
 
@@ -189,22 +209,23 @@ export class KernelModel {
   }
 
   /** This engine's vision stages over pixels (first stage) or rows f32[N, D]: rows out, or soft tokens at the last. */
-  visionStage(input: Float32Array): Float32Array {
+  visionStage(input: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
-    return this.visionP.stage(input);
+    return this.visionP.stage(input, lora);
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */
-  encode(pixels: Float32Array): Float32Array {
+  encode(pixels: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
-    return this.visionP.encode(pixels);
+    return this.visionP.encode(pixels, lora);
   }
 
   /** Memory held by this kernel instance. */
   memory(): KernelMemoryReport {
     const { liveBytes, memoryBytes } = this.kernel.heap.stats();
     const scratch = (this.forwardP?.scratchBytes ?? 0) + (this.prefillP?.scratchBytes ?? 0) + (this.visionP?.scratchBytes ?? 0) + (this.linear?.scratchBytes ?? 0);
-    return { flavor: this.kernel.flavor, codeBytes: this.kernel.codeBytes, weightBytes: this.weightBytes, scratchBytes: scratch, liveBytes, memoryBytes };
+    const adapters = this.adapters.held();
+    return { flavor: this.kernel.flavor, codeBytes: this.kernel.codeBytes, weightBytes: this.weightBytes, scratchBytes: scratch, liveBytes, memoryBytes, adapterBytes: this.adapters.bytes, adapters };
   }
 
   private forward(): Forward {

@@ -20,6 +20,7 @@ import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { sliceOf, type KernelMatrix, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
+import { LoraScratch, loraKey, type KernelAdapter, type LoraFactors } from "./lora.ts";
 
 /** Rows per GEMM chunk, and MLP columns per block: the sizes the resident-size model budgets. */
 export { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.ts";
@@ -35,6 +36,7 @@ export interface RowsOut {
 
 export class Prefill {
   private readonly buf: Buffers;
+  private readonly lora: LoraScratch;
 
   constructor(
     private readonly kernel: Kernel,
@@ -46,11 +48,12 @@ export class Prefill {
     private readonly compute: GemmCompute = "int8",
   ) {
     this.buf = new Buffers(kernel.heap);
+    this.lora = new LoraScratch(kernel);
   }
 
   /** Bytes of scratch held now (it grows with the longest prompt seen). */
   get scratchBytes(): number {
-    return this.buf.bytes;
+    return this.buf.bytes + this.lora.bytes;
   }
 
   /**
@@ -58,9 +61,9 @@ export class Prefill {
    * before cache index `prefixEnd` see each other (default: all of them, the prompt); later ones are causal.
    * Returns the output rows f32[rows, H] (in `into`'s arrays when given, else fresh ones): for a layer whose MLP
    * this engine holds only part of, `hidden` is the rows after the attention block (as they came, without one)
-   * and `partial` its parts' sum.
+   * and `partial` its parts' sum. `adapter`: the LoRA adapter whose updates every adapted projection adds.
    */
-  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number, into?: RowsOut): { hidden: Float32Array; partial: Float32Array | null } {
+  run(seq: KvSequence, hidden: Float32Array, rows: number, prefixEnd?: number, into?: RowsOut, adapter: KernelAdapter | null = null): { hidden: Float32Array; partial: Float32Array | null } {
     const t = this.config.text;
     const heap = this.kernel.heap;
     const h = t.hidden;
@@ -81,7 +84,7 @@ export class Prefill {
       heap.f32(sin, rows * t.headDim).set(rope.sin);
     }
     const partial = this.layers.some((l) => !l.complete) ? this.buf.get("partial", 4 * rows * h) : 0;
-    for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total, partial);
+    for (const layer of this.layers) this.layer(layer, seq, x, cos, sin, past, rows, prefixEnd ?? total, partial, adapter);
     seq.length = total;
     const copy = (at: number, to: Float32Array | undefined) => (to ? (to.set(heap.f32(at, rows * h)), to) : heap.f32(at, rows * h).slice());
     return { hidden: copy(x, into?.hidden), partial: partial ? copy(partial, into?.partial) : null };
@@ -108,7 +111,7 @@ export class Prefill {
     return out;
   }
 
-  private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number, partial: number): void {
+  private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number, partial: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const h = t.hidden;
@@ -127,23 +130,33 @@ export class Prefill {
       this.buf.get("ctx", 4 * R * t.heads * t.headDim);
       this.buf.get("scores", 4 * R * (past + rows));
     }
-    const attention = w.attention ? this.attentionKeys(w, seq, x, cos, sin, past, rows) : null;
+    const attention = w.attention ? this.attentionKeys(w, seq, x, cos, sin, past, rows, lora) : null;
+    const name = `dec.l${w.index}`;
     for (let r0 = 0; r0 < rows; r0 += R) {
       const n = Math.min(R, rows - r0);
       const xr = x + 4 * r0 * h;
-      if (attention) this.attend(w, attention, xr, past, past + rows, r0, n, R, prefixEnd);
+      if (attention) this.attend(w, attention, xr, past, past + rows, r0, n, R, prefixEnd, lora);
       this.norm(xb, xr, w.mlpNorm, n);
       let first = true;
       for (const p of w.parts) {
         const pr = p.to - p.from;
+        const fGate = lora?.get(loraKey(`${name}.gate`, p.from));
+        const fUp = lora?.get(loraKey(`${name}.up`, p.from));
+        const fDown = lora?.get(loraKey(`${name}.down`, p.from));
+        if (fGate) this.project(fGate, "lora_gate", xb, h, n, 0, h, false);
+        if (fUp) this.project(fUp, "lora_up", xb, h, n, 0, h, false);
         for (let c0 = 0; c0 < pr; c0 += this.mlpColumns) {
           const ic = Math.min(this.mlpColumns, pr - c0);
           this.gemm(gate, ic, xb, h, sliceOf(p.gate, c0, ic), 0, n);
           this.gemm(up, ic, xb, h, sliceOf(p.up, c0, ic), 0, n);
+          if (fGate) this.expand(fGate, "lora_gate", gate, ic, n, c0, ic);
+          if (fUp) this.expand(fUp, "lora_up", up, ic, n, c0, ic);
           ex.geluMul(gate, up, n * ic);
           this.gemm(yb, h, gate, ic, sliceOf(p.down, 0, h, c0, ic), 0, n, first ? 0 : ACCUMULATE);
+          if (fDown) this.project(fDown, "lora_down", gate, ic, n, c0, ic, c0 > 0);
           first = false;
         }
+        if (fDown) this.expand(fDown, "lora_down", yb, h, n, 0, h);
       }
       if (!w.complete) {
         // One part of a cut layer: its sum goes back as it is; the caller adds every part's, norms, adds the residual.
@@ -165,7 +178,7 @@ export class Prefill {
    * Pass 1 of a layer's attention: queries of every row (kept), keys and values into the cache, then the cache's
    * keys and values packed for the score and context GEMMs. Returns the packed buffers.
    */
-  private attentionKeys(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number): { q: number; kPack: number; vPack: number; t8: number; hd8: number } {
+  private attentionKeys(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, lora: KernelAdapter | null): { q: number; kPack: number; vPack: number; t8: number; hd8: number } {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const { hidden: h, heads, kvHeads, headDim: hd } = t;
@@ -189,6 +202,9 @@ export class Prefill {
       this.mm(q + 4 * r0 * qd, qd, xb, h, a.q, 0, n);
       this.mm(kb, kvd, xb, h, a.k, 0, n);
       this.mm(vb, kvd, xb, h, a.v, 0, n);
+      this.adapt(lora, `dec.l${w.index}.attn.q`, q + 4 * r0 * qd, qd, xb, h, n);
+      this.adapt(lora, `dec.l${w.index}.attn.k`, kb, kvd, xb, h, n);
+      this.adapt(lora, `dec.l${w.index}.attn.v`, vb, kvd, xb, h, n);
       const mem = new Float32Array(this.kernel.heap.memory.buffer);
       for (let r = 0; r < n; r++) {
         const c = cos + 4 * (r0 + r) * hd;
@@ -215,7 +231,7 @@ export class Prefill {
    * Pass 2 for rows [r0, r0 + n) at xr over all `total` cache positions: per head softmax(q·Kᵀ)·V, o,
    * (post-attention norm), residual. `R` is the chunk the scratch was sized for (n ≤ R).
    */
-  private attend(w: LayerSlice, k: { q: number; kPack: number; vPack: number; t8: number; hd8: number }, xr: number, past: number, total: number, r0: number, n: number, R: number, prefixEnd: number): void {
+  private attend(w: LayerSlice, k: { q: number; kPack: number; vPack: number; t8: number; hd8: number }, xr: number, past: number, total: number, r0: number, n: number, R: number, prefixEnd: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const { hidden: h, heads, kvHeads, headDim: hd } = t;
@@ -235,8 +251,27 @@ export class Prefill {
       ex.gemm(ctx + 4 * head * hd, qd, scores, total, k.vPack + 4 * g * total * k.hd8, 0, n, hd, total, 0, work);
     }
     this.mm(yb, h, ctx, qd, a.o, 0, n);
+    this.adapt(lora, `dec.l${w.index}.attn.o`, yb, h, ctx, qd, n);
     if (a.postAttnNorm !== null) this.norm(yb, yb, a.postAttnNorm, n);
     ex.addInto(xr, yb, n * h);
+  }
+
+  /** c[m, n] (ldc) += scale · B(A a) when `lora` adapts the matrix `key` (a[m, k], lda). */
+  private adapt(lora: KernelAdapter | null, key: string, c: number, ldc: number, a: number, lda: number, m: number): void {
+    const f = lora?.get(key);
+    if (!f) return;
+    this.project(f, "lora_t", a, lda, m, 0, f.k, false);
+    this.expand(f, "lora_t", c, ldc, m, 0, f.n);
+  }
+
+  /** T_slot (+)= a[m, kc] · A[:, c0 : c0 + kc]ᵀ (lora.ts), with this prefill's gemm scratch. */
+  private project(f: LoraFactors, slot: string, a: number, lda: number, m: number, c0: number, kc: number, accumulate: boolean): void {
+    this.lora.project(f, slot, a, lda, m, c0, kc, accumulate, this.buf.get("work", 4 * m * kc), this.buf.get("panel", 4 * 8 * kc));
+  }
+
+  /** c[m, nr] (ldc) += T_slot · B[r0 : r0 + nr, :]ᵀ (lora.ts). */
+  private expand(f: LoraFactors, slot: string, c: number, ldc: number, m: number, r0: number, nr: number): void {
+    this.lora.expand(f, slot, c, ldc, m, r0, nr, this.buf.get("work", 4 * m * f.rank), this.buf.get("panel", 4 * 8 * f.rank));
   }
 
   /** c[m, W.n] (ldc) = a[m, W.k] (lda) · Wᵀ (+ bias) per flags, over the weights as stored. */

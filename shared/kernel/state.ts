@@ -18,6 +18,8 @@ export class KernelDecoderState implements DecoderState {
     readonly epoch: number,
     /** Whether this state owns `seq` (the prefill's state does; the states steps return do not). */
     private readonly owner: boolean,
+    /** The LoRA adapter the cache was computed with (null: the base model); its steps use the same. */
+    readonly adapter: string | null = null,
   ) {}
 
   /** True while the sequence holds exactly this state's cache (so it can be extended in place). */

@@ -10,6 +10,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
 import { sliceOf, type KernelLinear } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
+import { LoraScratch, type KernelAdapter } from "./lora.ts";
 import type { VisionLayerWeights, VisionSlice } from "./vision-weights.ts";
 
 /** gemm flags (kernels/assembly/gemm.ts): add the old C; apply gelu_tanh after the bias. */
@@ -41,6 +42,8 @@ export class VisionEncoder {
   private workBytes: number;
   private panelBytes: number;
   private readonly fixedBytes: number;
+  private readonly lora: LoraScratch;
+  private ones = 0; // f32[I] of 1s: gelu in place (geluMul by 1) when an adapter changes fc1
 
   constructor(
     private readonly kernel: Kernel,
@@ -56,22 +59,27 @@ export class VisionEncoder {
     [this.h, this.qkv, this.ctx, this.scores, this.keys, this.values, this.mid, this.work, this.panel] = sizes.map((b) => kernel.heap.alloc(b));
     [this.workBytes, this.panelBytes] = sizes.slice(7);
     this.fixedBytes = sizes.slice(0, 7).reduce((a, b) => a + b, 0);
+    this.lora = new LoraScratch(kernel);
   }
 
   /** Bytes of scratch this encoder holds. */
   get scratchBytes(): number {
-    return this.fixedBytes + this.workBytes + this.panelBytes;
+    return this.fixedBytes + this.workBytes + this.panelBytes + this.lora.bytes + (this.ones ? 4 * this.dims.intermediate : 0);
   }
 
-  /** x ← layer(x) for x f32[N, D] at address `x`. */
-  layer(x: number, w: VisionLayerWeights): void {
+  /** x ← layer(x) for x f32[N, D] at address `x`: encoder layer `index`, with `lora`'s updates when given. */
+  layer(x: number, w: VisionLayerWeights, index = 0, lora: KernelAdapter | null = null): void {
     const ex = this.kernel.exports;
     const { tokens: n, hidden: d, heads, intermediate, eps } = this.dims;
     const hd = d / heads;
+    const p = `vis.l${index}`;
     ex.layerNorm(this.h, x, w.ln1.w, w.ln1.b, n, d, eps);
     this.linear(this.qkv, 3 * d, this.h, d, w.q);
     this.linear(this.qkv + 4 * d, 3 * d, this.h, d, w.k);
     this.linear(this.qkv + 8 * d, 3 * d, this.h, d, w.v);
+    this.adapt(lora, `${p}.q`, this.qkv, 3 * d, this.h, d);
+    this.adapt(lora, `${p}.k`, this.qkv + 4 * d, 3 * d, this.h, d);
+    this.adapt(lora, `${p}.v`, this.qkv + 8 * d, 3 * d, this.h, d);
     for (let head = 0; head < heads; head++) {
       const col = 4 * head * hd;
       ex.packB(this.keys, this.qkv + 4 * d + col, 1, 3 * d, hd, n); // B[i][j] = k[j][i]
@@ -81,9 +89,24 @@ export class VisionEncoder {
       ex.gemm(this.ctx + col, d, this.scores, n, this.values, 0, n, hd, n, 0, this.work);
     }
     this.linear(x, d, this.ctx, d, w.o, ACCUMULATE); // the residual is added in the GEMM
+    this.adapt(lora, `${p}.o`, x, d, this.ctx, d);
     ex.layerNorm(this.h, x, w.ln2.w, w.ln2.b, n, d, eps);
-    this.linear(this.mid, intermediate, this.h, d, w.fc1, GELU);
+    const fc1 = lora?.get(`${p}.fc1`);
+    if (fc1) {
+      // the update goes in before the activation: fc1 plain, + scale·B(A h), then gelu row by row
+      this.linear(this.mid, intermediate, this.h, d, w.fc1);
+      this.lora.addRows(fc1, this.mid, intermediate, this.h, d, n, this.work, this.panel);
+      if (!this.ones) ((this.ones = this.kernel.heap.alloc(4 * intermediate)), this.kernel.heap.f32(this.ones, intermediate).fill(1));
+      for (let r = 0; r < n; r++) ex.geluMul(this.mid + 4 * r * intermediate, this.ones, intermediate);
+    } else this.linear(this.mid, intermediate, this.h, d, w.fc1, GELU);
     this.linear(x, d, this.mid, intermediate, w.fc2, ACCUMULATE);
+    this.adapt(lora, `${p}.fc2`, x, d, this.mid, intermediate);
+  }
+
+  /** c[N, n] (ldc) += scale · B(A a) for a[N, k] (lda) when `lora` adapts the matrix `key`. */
+  adapt(lora: KernelAdapter | null, key: string, c: number, ldc: number, a: number, lda: number): void {
+    const f = lora?.get(key);
+    if (f) this.lora.addRows(f, c, ldc, a, lda, this.dims.tokens, this.work, this.panel);
   }
 
   /** c[N, W.n] (ldc floats per row) = a[N, W.k] (lda) · Wᵀ + bias, then per `flags` (+ old c, gelu). */
@@ -132,7 +155,7 @@ export class VisionTower {
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P] (needs every vision stage). */
-  encode(pixels: Float32Array): Float32Array {
+  encode(pixels: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     const { vision: v, imageTokens: n, projectionDim } = this.config;
     const s = v.imageSize;
     if (pixels.length !== 3 * s * s) throw new InputError("invalid_request", `pixel values must be float32[1, 3, ${s}, ${s}]`, "pixel_values");
@@ -144,15 +167,15 @@ export class VisionTower {
     im2col(pixels, s, v.patchSize, heap.f32(this.patches, n * pp));
     this.encoder.linear(this.x, v.hidden, this.patches, pp, first.embed.patch); // the conv as one GEMM
     this.kernel.exports.addInto(this.x, first.embed.pos, n * v.hidden);
-    this.layers();
-    return this.project(last.head).slice(0, n * projectionDim);
+    this.layers(lora);
+    return this.project(last.head, lora).slice(0, n * projectionDim);
   }
 
   /**
    * This engine's vision stages over their input: pixels f32[1, 3, S, S] for the first stage, rows f32[N, D] from
    * the previous stage otherwise. Returns rows f32[N, D], or the soft tokens f32[N, P] when the last stage is here.
    */
-  stage(input: Float32Array): Float32Array {
+  stage(input: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     const { vision: v, imageTokens: n } = this.config;
     const first = this.slices[0];
     const last = this.slices.at(-1);
@@ -169,22 +192,23 @@ export class VisionTower {
       if (input.length !== n * v.hidden) throw new Error(`vision rows must be f32[${n}, ${v.hidden}]`);
       heap.f32(this.x, n * v.hidden).set(input);
     }
-    this.layers();
-    return last?.head ? this.project(last.head) : heap.f32(this.x, n * v.hidden).slice();
+    this.layers(lora);
+    return last?.head ? this.project(last.head, lora) : heap.f32(this.x, n * v.hidden).slice();
   }
 
   private layerCount(): number {
     return this.slices.reduce((a, s) => a + s.layers.length, 0);
   }
 
-  private layers(): void {
-    for (const slice of this.slices) for (const layer of slice.layers) this.encoder.layer(this.x, layer);
+  private layers(lora: KernelAdapter | null): void {
+    for (const slice of this.slices) slice.layers.forEach((layer, i) => this.encoder.layer(this.x, layer, slice.from + i, lora));
   }
 
-  private project(head: NonNullable<VisionSlice["head"]>): Float32Array {
+  private project(head: NonNullable<VisionSlice["head"]>, lora: KernelAdapter | null): Float32Array {
     const { vision: v, imageTokens: n, projectionDim } = this.config;
     this.kernel.exports.layerNorm(this.x, this.x, head.post.w, head.post.b, n, v.hidden, v.layerNormEps);
     this.encoder.linear(this.out, projectionDim, this.x, v.hidden, head.proj);
+    this.encoder.adapt(lora, "proj", this.out, projectionDim, this.x, v.hidden);
     return this.kernel.heap.f32(this.out, n * projectionDim).slice();
   }
 }

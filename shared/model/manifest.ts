@@ -6,6 +6,7 @@ import { z } from "zod";
 import { freezeConfig, type ModelConfig } from "./config.ts";
 import { WEIGHT_DTYPES } from "./weights.ts";
 import { ModelFormatError } from "../errors.ts";
+import { AdapterListing } from "./adapter-manifest.ts";
 
 export const MANIFEST_FORMAT = "paligemma-edge/model";
 export const MANIFEST_VERSION = 1;
@@ -127,6 +128,8 @@ const ManifestSchema = z.object({
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
   vae: Vae.optional(),
   budget: Budget.optional(),
+  /** LoRA adapters converted for this model (`convert-adapter`; shared/model/adapter-manifest.ts). */
+  adapters: z.array(AdapterListing).optional(),
 });
 
 export type Manifest = Omit<z.infer<typeof ManifestSchema>, "config"> & { config: ModelConfig };

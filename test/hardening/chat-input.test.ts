@@ -159,7 +159,7 @@ describe("data URLs, encodings and echoes (item 7)", () => {
     const long = "m".repeat(10_000);
     const model = await (await post(h.app, "/v1/chat/completions", chat([image, text], { model: long }))).json<any>();
     expect(model.error).toEqual({
-      message: `model "${"m".repeat(100)}…" is not served here; GET /v1/models lists "paligemma-shapes"`,
+      message: `model "${"m".repeat(100)}…" is not served here; GET /v1/models lists "paligemma-shapes", "paligemma-shapes:shapes-lora-a"`,
       type: "not_found_error",
       param: "model",
       code: "model_not_found",

@@ -17,6 +17,7 @@ function countingApp() {
   };
   const deps: DecoderDeps = {
     modelId: "paligemma-shapes",
+    adapters: async () => [],
     limits: decoderLimits({ RATE_LIMIT_RPM: "0" }),
     apiKeys: async () => null,
     rateLimit: async () => ({ ok: true, remaining: 1, retryAfterS: 0 }),

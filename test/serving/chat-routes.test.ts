@@ -53,7 +53,7 @@ describe("POST /v1/chat/completions with the openai client", () => {
     expect(r.choices[0].finish_reason).toBe("stop");
     expect(r.choices[0].logprobs!.content!.map((l) => l.token)).toEqual(["a", " green", " circle"]);
     const models = await c.models.list();
-    expect(models.data.map((m) => m.id)).toEqual(["paligemma-shapes"]);
+    expect(models.data.map((m) => m.id)).toEqual(["paligemma-shapes", "paligemma-shapes:shapes-lora-a"]);
     const limited = await c.chat.completions.create({ model: "paligemma-shapes", messages: userMessage(), max_completion_tokens: 1 });
     expect([limited.choices[0].message.content, limited.choices[0].finish_reason]).toEqual(["a", "length"]);
   });

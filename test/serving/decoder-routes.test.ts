@@ -22,7 +22,17 @@ describe("basic routes and errors", () => {
     expect(await (await app.request("/healthz")).json<any>()).toEqual({ status: "ok", worker: "decoder", model: "paligemma-shapes", auth: "open" });
     expect(await (await app.request("/v1/models")).json<any>()).toEqual({
       object: "list",
-      data: [{ id: "paligemma-shapes", object: "model", created: 0, owned_by: "paligemma-edge" }],
+      data: [
+        { id: "paligemma-shapes", object: "model", created: 0, owned_by: "paligemma-edge" },
+        {
+          id: "paligemma-shapes:shapes-lora-a",
+          object: "model",
+          created: 0,
+          owned_by: "paligemma-edge",
+          parent: "paligemma-shapes",
+          adapter: { name: "shapes-lora-a", factor_bytes: 540672, vision: true },
+        },
+      ],
     });
     expect(await errorOf(await app.request("/nope"))).toMatchObject({ status: 404, type: "not_found" });
     const get = await app.request("/v1/generate");

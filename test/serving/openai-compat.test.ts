@@ -49,7 +49,7 @@ describe("OpenAI's error shape on the OpenAI routes", () => {
     expect(model).toBeInstanceOf(OpenAI.NotFoundError);
     expect(fields(model)).toEqual({
       status: 404, type: "not_found_error", code: "model_not_found", param: "model",
-      message: 'model "gpt-4o" is not served here; GET /v1/models lists "paligemma-shapes"',
+      message: 'model "gpt-4o" is not served here; GET /v1/models lists "paligemma-shapes", "paligemma-shapes:shapes-lora-a"',
     });
     expect(model.requestID).toMatch(/^req_[0-9a-f]{32}$/);
     const long = await caught(c.chat.completions.create({ model: "paligemma-shapes", messages: [user], max_tokens: 30 }));

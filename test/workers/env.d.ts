@@ -32,6 +32,10 @@ declare global {
       readonly VQVAE_NPZ: string;
       readonly VQVAE_MASKS: string;
       readonly VQVAE_CODES: string;
+      /** The merged model of ../shared/golden-lora/shapes-lora-a on the golden input (lora-reference.ts): base64 f32 logits [L, vocab] and [8, vocab], greedy ids as JSON. */
+      readonly LORA_MERGED_LOGITS: string;
+      readonly LORA_MERGED_STEPS: string;
+      readonly LORA_MERGED_GREEDY: string;
     }
   }
 }

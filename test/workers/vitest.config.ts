@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { loraReference } from "./lora-reference.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = process.env.PALIGEMMA_SHARED_DIR ?? resolve(here, "../../../shared");
@@ -15,6 +16,8 @@ const image = (name: string) => readFileSync(join(shared, "models/paligemma-shap
 const golden = (name: string) => readFileSync(join(shared, "golden/paligemma-shapes", name)).toString("base64");
 /** The VQ-VAE golden (random weights with the real key names, the reference masks), for the mask tests. */
 const vqvae = (name: string) => readFileSync(join(shared, "golden-vqvae", name));
+/** The golden LoRA adapter's merged model run in Node (lora-reference.ts), for the adapter test inside workerd. */
+const lora = await loraReference(shared);
 
 export default defineConfig({
   plugins: [
@@ -39,6 +42,9 @@ export default defineConfig({
           VQVAE_NPZ: vqvae("vae-random.npz").toString("base64"),
           VQVAE_MASKS: vqvae("masks.bin").toString("base64"),
           VQVAE_CODES: vqvae("codes.json").toString("utf8"),
+          LORA_MERGED_LOGITS: lora.logits,
+          LORA_MERGED_STEPS: lora.steps,
+          LORA_MERGED_GREEDY: lora.greedy,
         },
       },
     }),

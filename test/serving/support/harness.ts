@@ -120,6 +120,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness 
   const realEncode: DecoderDeps["encodeImage"] = (bytes, options) => encodeReply(encodeDeps, bytes, options);
   const deps: DecoderDeps = {
     modelId: manifest.id,
+    adapters: async () => manifest.adapters ?? [],
     limits,
     apiKeys: () => parseApiKeys(vars.API_KEYS),
     rateLimit: async (key, limit) => {
