@@ -3,7 +3,7 @@
  *   r, lora_alpha                 rank and alpha; scale = alpha / r (`use_rslora`: alpha / sqrt(r))
  *   target_modules                a list of module-name suffixes (a module matches when its name is one of them
  *                                 or ends with "." + one), or one string: a regular expression the whole module
- *                                 name must match (Python's re.fullmatch)
+ *                                 name must match (Python's re.fullmatch); "all-linear" is every linear layer
  *   rank_pattern, alpha_pattern   {regex: value} overriding r / alpha for the modules whose name ends with a
  *                                 match of the regex (PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", name))
  *   fan_in_fan_out                the base weights are stored [in, out] (GPT-2 Conv1D); lora_A / lora_B keep
@@ -89,6 +89,7 @@ function targetsOf(v: unknown): readonly string[] | string {
 
 /** PEFT's check_target_module_exists: a regex string is fully matched; a list matches names or "." suffixes. */
 function matcher(t: readonly string[] | string): (name: string) => boolean {
+  if (t === "all-linear") return () => true; // PEFT's shorthand: every linear layer but the output head (refused by name later)
   if (typeof t === "string") {
     const re = pythonRegex(`^(?:${t})$`, "target_modules");
     return (name) => re.test(name);

@@ -15,7 +15,7 @@ import type { Context } from "hono";
 import { EventReader, type RunInfo } from "../../shared/api/events.ts";
 import { SESSION_ID_PATTERN, SESSION_ID_RULE, type GenerationParams } from "../../shared/api/params.ts";
 import type { ImageRecord, VisionInfo } from "../../shared/api/vision-rpc.ts";
-import { CONFIG_ERROR_PREFIX, ConfigError, echo, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
+import { CONFIG_ERROR_PREFIX, ConfigError, errorFromData, InputError, ServiceError } from "../../shared/errors.ts";
 import type { ImageSource } from "../../shared/api/image-input.ts";
 import { fetchRemoteImage } from "../../shared/api/remote-image.ts";
 import type { PromptSpan } from "../../shared/text/prompt.ts";

@@ -120,10 +120,11 @@ export class SessionCore {
   }
 
   /** What is held in memory (for diagnostics). */
-  get memoryInfo(): { image_id: string; prefix_tokens: number; cache_bytes: number; adapter: string | null } | null {
+  get memoryInfo(): { image_id: string; prefix_tokens: number; cache_bytes: number; adapter?: string } | null {
     if (!this.memory) return null;
     const prefix = this.memory.prefix;
-    return { image_id: this.memory.imageId, prefix_tokens: prefix?.ids.length ?? 0, cache_bytes: prefix?.prefill.state.bytes ?? 0, adapter: prefix?.adapter ?? null };
+    const adapter = prefix?.adapter ? { adapter: prefix.adapter } : {}; // the held prefill's adapter, when it has one
+    return { image_id: this.memory.imageId, prefix_tokens: prefix?.ids.length ?? 0, cache_bytes: prefix?.prefill.state.bytes ?? 0, ...adapter };
   }
 
   /** The stored record. */

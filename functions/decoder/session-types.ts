@@ -70,7 +70,7 @@ export interface SessionInfo {
   readonly session: string | null;
   readonly record: SessionRecord | null;
   /** Whether the image's soft tokens and a prefill are held in memory (lost on eviction). */
-  readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number; /** The adapter of the held prefill (null: the base). */ readonly adapter?: string | null } | null;
+  readonly memory: { readonly image_id: string; readonly prefix_tokens: number; /** KV cache bytes this session holds. */ readonly cache_bytes: number; /** The adapter of the held prefill (absent: the base). */ readonly adapter?: string } | null;
   /** The engine this session's isolate decodes with (backends, memory, whether onnxruntime exists); null before the model is loaded. */
   readonly engine: EngineMemory | null;
   readonly busy: boolean;

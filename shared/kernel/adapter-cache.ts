@@ -7,7 +7,7 @@
 import type { KernelAdapter } from "./lora.ts";
 
 /** Default budget for the factors of the adapters one kernel instance keeps. */
-export const DEFAULT_ADAPTER_BYTES = 64e6;
+export const DEFAULT_ADAPTER_BYTES = 16e6; // ≈ 10 rank-8 all-linear adapters of one PaliGemma-3B decoder layer
 
 export class AdapterCache {
   private readonly loading = new Map<string, Promise<KernelAdapter>>();

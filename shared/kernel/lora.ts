@@ -10,11 +10,11 @@
  */
 import { ModelFormatError } from "../errors.ts";
 import type { AdapterManifest } from "../model/adapter-manifest.ts";
-import type { Manifest, ManifestStage } from "../model/manifest.ts";
+import type { ManifestStage } from "../model/manifest.ts";
 import { Buffers } from "./buffers.ts";
 import type { KernelHeap } from "./heap.ts";
 import type { Kernel } from "./module.ts";
-import { StageFile, type ByteSource } from "./stage-file.ts";
+import { StageFile, type ByteSource, type FileIndex } from "./stage-file.ts";
 
 /** gemmW's float32 weight kind and its accumulate flag (kernels/assembly/gemm-w.ts). */
 const W_F32 = 0;
@@ -61,12 +61,12 @@ export class KernelAdapter {
     const factors = new Map<string, LoraFactors>();
     const blocks: number[] = [];
     let bytes = 0;
-    const source = { id: `${adapter.base}:${adapter.name}`, tensors: adapter.tensors, files: adapter.files, weights: { dtype: "fp32", blockSize: 1, accuracyLevel: 0 } } as const;
+    const source: FileIndex = { id: `${adapter.base}:${adapter.name}`, tensors: adapter.tensors, files: adapter.files, weights: { dtype: "fp32", blockSize: 1, accuracyLevel: 0 } };
     try {
       for (const stage of stages) {
         const entry = adapter.stages.find((s) => s.stage === stage.name);
         if (!entry) continue;
-        const file = new StageFile(source as unknown as Manifest, entry.weights, heap);
+        const file = new StageFile(source, entry.weights, heap);
         const scaled: { b: number; count: number; scale: number }[] = [];
         for (const name of entry.modules) {
           const m = modules.get(name)!;

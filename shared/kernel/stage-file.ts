@@ -28,13 +28,16 @@ interface Placement {
   readonly write: Write;
 }
 
+/** What a StageFile reads of a manifest: a model's, or an adapter's (shared/model/adapter-manifest.ts). */
+export type FileIndex = Pick<Manifest, "id" | "weights" | "files"> & { readonly tensors: Readonly<Record<string, readonly TensorEntry[]>> };
+
 /** One weight file of a model, placed into one kernel heap. */
 export class StageFile {
   private readonly entries: Map<string, TensorEntry>;
   private readonly placements: Placement[] = [];
 
   constructor(
-    private readonly manifest: Manifest,
+    private readonly manifest: FileIndex,
     readonly name: string,
     private readonly heap: KernelHeap,
   ) {

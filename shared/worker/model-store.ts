@@ -17,6 +17,8 @@ export interface ModelEnv {
   readonly MODEL_ASSETS?: Fetcher;
   /** R2 bucket holding `<model id>/<file>`. */
   readonly MODEL_BUCKET?: R2Bucket;
+  /** MB (10^6 bytes) of LoRA factors each kernel instance keeps before dropping the least recently used (16). */
+  readonly ADAPTER_CACHE_MB?: string;
 }
 
 /** Static Assets as a model store. Any host name works: the binding only looks at the path. */

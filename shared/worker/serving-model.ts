@@ -49,8 +49,8 @@ export async function loadTokenizer(store: ModelStore, manifest: Manifest): Prom
  * Loads a converted model from a store with the backends chosen per phase (the kernel module and onnxruntime
  * must already be set up for this runtime; onnxruntime is only instantiated if a phase uses it).
  */
-export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; backends: EngineBackends }): Promise<ServingModel> {
-  const engine = await Engine.load(store, { backends: opts.backends });
+export async function loadServingModel(store: ModelStore, opts: { tokenizer: boolean; backends: EngineBackends; maxAdapterBytes?: number }): Promise<ServingModel> {
+  const engine = await Engine.load(store, { backends: opts.backends, kernel: opts.maxAdapterBytes === undefined ? undefined : { maxAdapterBytes: opts.maxAdapterBytes } });
   const tokenizer = opts.tokenizer ? await loadTokenizer(store, engine.manifest) : null;
   return servingModel(engine.manifest, engine, tokenizer);
 }

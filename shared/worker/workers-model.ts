@@ -14,6 +14,8 @@ import { initKernel } from "../kernel/module.ts";
 import { ModelCache } from "./model-cache.ts";
 import { modelStoreFor, type ModelEnv } from "./model-store.ts";
 import { loadServingModel, type ServingModel } from "./serving-model.ts";
+import { intVar } from "./env-vars.ts";
+import { DEFAULT_ADAPTER_BYTES } from "../kernel/adapter-cache.ts";
 
 /** A phase's backend from a wrangler var: "ort" switches it to onnxruntime-web, anything else (default) the kernel. */
 export function backendVar(value: string | undefined): "ort" | "kernel" {
@@ -27,10 +29,11 @@ export function backendVar(value: string | undefined): "ort" | "kernel" {
  */
 export function workersModel(cache: ModelCache<ServingModel>, env: ModelEnv, opts: { tokenizer: boolean; backends: Partial<EngineBackends> }): Promise<ServingModel> {
   const backends: EngineBackends = { ...KERNEL_BACKENDS, ...opts.backends };
-  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${backends.vision}:${backends.prefill}:${backends.decode}`;
+  const maxAdapterBytes = intVar(env.ADAPTER_CACHE_MB, DEFAULT_ADAPTER_BYTES / 1e6, "ADAPTER_CACHE_MB") * 1e6;
+  const key = `${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${opts.tokenizer ? "t" : "-"}:${backends.vision}:${backends.prefill}:${backends.decode}:${maxAdapterBytes}`;
   return cache.get(key, async () => {
     configureOrt({ kind: "module", module: ortWasm });
     await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
-    return loadServingModel(modelStoreFor(env), { tokenizer: opts.tokenizer, backends });
+    return loadServingModel(modelStoreFor(env), { tokenizer: opts.tokenizer, backends, maxAdapterBytes });
   });
 }

@@ -85,6 +85,13 @@ describe("a synthetic adapter: transformers ≥ 4.52 names, BF16, rsLoRA, regex 
     expect(m.peft).toEqual({ r: 4, lora_alpha: 8, use_rslora: true, target_modules: SYNTHETIC_CONFIG.target_modules });
   });
 
+  it("takes PEFT's \"all-linear\" target as every module", async () => {
+    const dir = join(work, "peft-all");
+    writeSyntheticAdapter(dir, modules, { ...SYNTHETIC_CONFIG, target_modules: "all-linear" });
+    const all = await convertAdapter(dir, join(model, "adapters/all"));
+    expect(all.modules.map((x) => x.name)).toEqual(m.modules.map((x) => x.name));
+  });
+
   it("widens BF16 to the same float32 values", () => {
     const src = modules.find((x) => x.peft.endsWith("layers.2.mlp.gate_proj"))!;
     expect(factor(out, m, "decoder-0.bin", "dec.l2.gate.lora_a").data).toEqual(src.a);

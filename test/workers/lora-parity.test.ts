@@ -53,3 +53,14 @@ it("shapes-lora-a on the base, unmerged, in workerd: the merged model's logits a
   expect(got).toEqual(greedy);
   expect(engine.memory?.()).toMatchObject({ adapterBytes: 540672, adapters: [{ name: adapter, bytes: 98304 }, { name: adapter, bytes: 442368 }] });
 });
+
+it("ADAPTER_CACHE_MB sets each kernel instance's budget; garbage is a deployment error naming it", async () => {
+  const cache = new ModelCache<ServingModel>();
+  expect(() => workersModel(cache, { ...env, ADAPTER_CACHE_MB: "lots" }, { tokenizer: false, backends: {} })).toThrow(/ADAPTER_CACHE_MB must be an integer ≥ 1, got "lots"/);
+  const { engine } = await workersModel(cache, { ...env, ADAPTER_CACHE_MB: "1" }, { tokenizer: false, backends: {} });
+  const soft = await engine.encodeImage(f32(env.GOLDEN_PIXEL_VALUES), { adapter: "shapes-lora-a" });
+  const idsBytes = fromBase64(env.GOLDEN_INPUT_IDS);
+  const ids = Array.from(new BigInt64Array(idsBytes.buffer, idsBytes.byteOffset, idsBytes.byteLength / 8), Number);
+  (await engine.prefill(soft, ids, { adapter: "shapes-lora-a" })).state.release?.();
+  expect(engine.memory?.().adapterBytes).toBe(540672); // under 1 MB: kept
+});
