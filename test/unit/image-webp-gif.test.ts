@@ -18,7 +18,13 @@ const LIMITS = { maxPixels: 1 << 20 };
 interface Verdict { rgb?: string; size?: [number, number]; error?: "truncated" | "broken" | "unidentified" }
 interface WebpCase extends Verdict { name: string; webp: string; png?: string }
 interface GifCase extends Verdict { name: string; gif: string }
-const doc = JSON.parse(readFileSync(FIXTURE, "utf8")) as { generator: string; webp: WebpCase[]; gif: GifCase[]; gif_fuzz: (Verdict & { gif: string })[] };
+const doc = JSON.parse(readFileSync(FIXTURE, "utf8")) as {
+  generator: string;
+  webp: WebpCase[];
+  gif: GifCase[];
+  gif_fuzz: (Verdict & { gif: string })[];
+  webp_fuzz: { webp: string; rgb?: string; size?: [number, number]; error?: string }[];
+};
 
 /** Count of differing bytes and the first index that differs (-1 if none). */
 function compare(got: Uint8Array, want: Uint8Array): { count: number; first: number } {
@@ -83,6 +89,22 @@ describe("GIF decodes frame 0 to Pillow's pixels", () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).type).toBe("payload_too_large");
     expect((err as InputError).message).toBe("image is 15×13 = 195 pixels (its first frame reaches past the 10×8 screen), over the limit of 80");
+  });
+});
+
+describe("WebP fuzz cases (cuts, RIFF size lies, flipped bytes, trailing data) get Pillow's verdict", () => {
+  it("covers both verdicts", () => {
+    expect(doc.webp_fuzz.filter((c) => c.error).length).toBeGreaterThan(30);
+    expect(doc.webp_fuzz.filter((c) => !c.error).length).toBeGreaterThan(30);
+  });
+
+  it.each(doc.webp_fuzz.map((c, i) => [i, c] as const))("case %i", async (_, c) => {
+    const bytes = b64(c.webp);
+    if (!c.error) return expectPillowPixels(bytes, c as Verdict);
+    const err = await decodeImage(bytes, LIMITS).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).type).toBe("invalid_request");
+    expect((err as InputError).message).toMatch(/^(could not decode the WebP image|image is truncated or corrupt: WebP header)/);
   });
 });
 
