@@ -73,7 +73,7 @@ function colourTable(b: Uint8Array, o: number, packed: number, where: string): U
  *
  * @throws InputError 400 for a version other than 87a/89a, a file that ends before the first image's data, a
  *   graphic control extension too short for its fields (3 bytes, 4 with a transparent index), an empty first
- *   frame or an LZW code size outside 1–12.
+ *   frame or an LZW minimum code size over 12 (Pillow decodes 0–12).
  */
 export function readGifFrame(b: Uint8Array): GifFrame {
   const version = String.fromCharCode(b[3], b[4], b[5]);
@@ -119,7 +119,7 @@ export function readGifFrame(b: Uint8Array): GifFrame {
     if (o >= b.length) throw truncated("the image descriptor");
     const minCodeSize = b[o];
     if (frameWidth === 0 || frameHeight === 0) throw corruptGif(`its first frame is empty (${frameWidth}×${frameHeight})`);
-    if (minCodeSize < 1 || minCodeSize > 12) throw corruptGif(`its LZW minimum code size is ${minCodeSize}, outside 1–12`);
+    if (minCodeSize > 12) throw corruptGif(`its LZW minimum code size is ${minCodeSize}, over 12`);
     return {
       width: Math.max(screen[0], x + frameWidth),
       height: Math.max(screen[1], y + frameHeight),
