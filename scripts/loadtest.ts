@@ -23,7 +23,7 @@ export interface LoadOptions {
   readonly durationS: number;
   readonly maxTokens: number;
   readonly prompts: readonly string[];
-  /** PNG or JPEG bytes; default: a drawn 96×96 shape. */
+  /** PNG, JPEG, WebP or GIF bytes; default: a drawn 96×96 shape. */
   readonly image?: Uint8Array;
   /** API key (Authorization: Bearer). */
   readonly key?: string;

@@ -49,7 +49,7 @@ export function toPixelValues(img: RgbImage, s: PreprocessSettings): Float32Arra
 }
 
 /**
- * Full preprocessing of an uploaded image file: {@link decodeImage} (PNG/JPEG → RGB, with the pixel
+ * Full preprocessing of an uploaded image file: {@link decodeImage} (PNG/JPEG/WebP/GIF → RGB, with the pixel
  * limit checked on the header) → Pillow-exact bicubic resize to S×S → {@link toPixelValues}.
  *
  * @returns float32[1, 3, S, S], channels first, values in [-1, 1] for the PaliGemma settings.

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeImage } from "../../shared/image/index.ts";
 import { SHAPES_MODEL } from "../helpers/golden.ts";
+import { losslessWebp } from "../helpers/webp-encode.ts";
 import { startDevServer, type DevServer } from "./support/dev-server.ts";
 import { base64, evalImage } from "./support/harness.ts";
 import { readSse } from "./support/sse-client.ts";
@@ -57,6 +59,19 @@ describe("npm start's server", () => {
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe(CAPTION.answer);
     expect(chunks.at(-2).choices[0].finish_reason).toBe("stop");
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: CAPTION.answer_ids.length } });
+  });
+
+  it("answers a lossless WebP of an eval image with its reference answer, and an animated GIF upload", async () => {
+    const webp = await losslessWebp(await decodeImage(evalImage(CAPTION.image), { maxPixels: 1 << 20 }));
+    const openai = new OpenAI({ apiKey: "unused", baseURL: `${server.url}/v1`, maxRetries: 0 });
+    const url = `data:image/webp;base64,${base64(webp)}`;
+    const messages = [{ role: "user" as const, content: [{ type: "image_url" as const, image_url: { url } }, { type: "text" as const, text: CAPTION.prefix }] }];
+    const answer = await openai.chat.completions.create({ model: "paligemma-shapes", messages, max_tokens: 24 });
+    expect(answer.choices[0].message.content).toBe(CAPTION.answer);
+    const fixture = JSON.parse(readFileSync(new URL("../fixtures/images/pillow-webp-gif.json", import.meta.url), "utf8"));
+    const gif = Buffer.from(fixture.gif.find((c: { name: string }) => c.name === "animated-pillow").gif, "base64");
+    const res = await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/gif" }, body: gif });
+    expect([res.status, await res.json<any>()]).toEqual([201, expect.objectContaining({ cached: false, tokens: 36 })]);
   });
 
   it("reports cached: true for the same image uploaded twice", async () => {

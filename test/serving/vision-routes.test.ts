@@ -1,9 +1,12 @@
 /** The vision worker's `POST /v1/images` through `app.request`, with a fake engine and a Map-backed KV. */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createHarness, evalImage } from "./support/harness.ts";
 import type { FakeEngine } from "./support/fake-engine.ts";
 
 const PNG = evalImage("img_001_160x120.png");
+const PILLOW = JSON.parse(readFileSync(new URL("../fixtures/images/pillow-webp-gif.json", import.meta.url), "utf8")) as Record<"webp" | "gif", Record<string, string>[]>;
+const fixture = (kind: "webp" | "gif", name: string) => new Uint8Array(Buffer.from(PILLOW[kind].find((c) => c.name === name)![kind], "base64"));
 
 const upload = (app: { request: (p: string, i: RequestInit) => Response | Promise<Response> }, body: BodyInit, type?: string) =>
   Promise.resolve(app.request("/v1/images", { method: "POST", body, headers: type ? { "content-type": type } : {} }));
@@ -33,6 +36,23 @@ describe("POST /v1/images", () => {
       expect(res.status).toBeLessThan(300);
       expect((await res.json<any>()).tokens).toBe(36);
     }
+  });
+
+  it("takes WebP and GIF (raw and multipart), refuses BMP with 415 naming the accepted formats", async () => {
+    const h = await createHarness();
+    for (const [bytes, type] of [[fixture("webp", "lossy-alpha"), "image/webp"], [fixture("webp", "animated-pillow"), "image/webp"], [fixture("gif", "animated-pillow"), "image/gif"]] as const) {
+      const res = await upload(h.visionApp, bytes, type);
+      expect(res.status, type).toBe(201);
+      expect((await res.json<any>()).tokens).toBe(36);
+    }
+    const form = new FormData();
+    form.set("image", new Blob([fixture("gif", "pillow-interlaced-transparent")], { type: "image/gif" }), "a.gif");
+    expect((await upload(h.visionApp, form)).status).toBe(201);
+    expect((h.engine as FakeEngine).calls.encode).toBe(4);
+    const bmp = Uint8Array.from("BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\x04\0\0\0\x04\0\0\0\x01\0\x18\0", (c) => c.charCodeAt(0));
+    const refused = await upload(h.visionApp, bmp, "image/png");
+    expect(refused.status).toBe(415);
+    expect((await refused.json<any>()).error.message).toBe("BMP images are not supported; send PNG, JPEG, WebP or GIF");
   });
 
   it("is also reachable through the decoder (pass-through)", async () => {

@@ -18,7 +18,14 @@ const LIMITS = { maxPixels: 1 << 20 };
 interface Verdict { rgb?: string; size?: [number, number]; error?: "truncated" | "broken" | "unidentified" }
 interface WebpCase extends Verdict { name: string; webp: string; png?: string }
 interface GifCase extends Verdict { name: string; gif: string }
-const doc = JSON.parse(readFileSync(FIXTURE, "utf8")) as { generator: string; webp: WebpCase[]; gif: GifCase[]; gif_fuzz: (Verdict & { gif: string })[] };
+const doc = JSON.parse(readFileSync(FIXTURE, "utf8")) as {
+  generator: string;
+  webp: WebpCase[];
+  gif: GifCase[];
+  gif_fuzz: (Verdict & { gif: string })[];
+  gif_lzw: GifCase[];
+  webp_fuzz: { webp: string; rgb?: string; size?: [number, number]; error?: string }[];
+};
 
 /** Count of differing bytes and the first index that differs (-1 if none). */
 function compare(got: Uint8Array, want: Uint8Array): { count: number; first: number } {
@@ -86,6 +93,37 @@ describe("GIF decodes frame 0 to Pillow's pixels", () => {
   });
 });
 
+describe("WebP fuzz cases (cuts, RIFF size lies, flipped bytes, trailing data) get Pillow's verdict", () => {
+  it("covers both verdicts", () => {
+    expect(doc.webp_fuzz.filter((c) => c.error).length).toBeGreaterThan(30);
+    expect(doc.webp_fuzz.filter((c) => !c.error).length).toBeGreaterThan(30);
+  });
+
+  it.each(doc.webp_fuzz.map((c, i) => [i, c] as const))("case %i", async (_, c) => {
+    const bytes = b64(c.webp);
+    if (!c.error) return expectPillowPixels(bytes, c as Verdict);
+    const err = await decodeImage(bytes, LIMITS).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).type).toBe("invalid_request");
+    expect((err as InputError).message).toMatch(/^(could not decode the WebP image|image is truncated or corrupt: WebP header)/);
+  });
+});
+
+/** Pillow's verdict on `bytes`: its pixels, or a 400 whose message names the kind of refusal. */
+async function expectVerdict(bytes: Uint8Array, c: Verdict): Promise<void> {
+  if (!c.error) return expectPillowPixels(bytes, c);
+  const err = await decodeImage(bytes, LIMITS).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InputError);
+  expect((err as InputError).type).toBe("invalid_request");
+  const want = { truncated: /truncated/, broken: /LZW data is broken/, unidentified: /truncated|cut short|too short/ }[c.error];
+  expect((err as InputError).message).toMatch(want);
+}
+
+describe("hand-written LZW streams get Pillow's verdict", () => {
+  it("has the cases", () => expect(doc.gif_lzw.length).toBe(15));
+  it.each(doc.gif_lzw.map((c) => [c.name, c] as const))("%s", (_, c) => expectVerdict(b64(c.gif), c));
+});
+
 describe("GIF fuzz cases get Pillow's verdict", () => {
   const verdicts = (doc.gif_fuzz as (Verdict & { gif: string })[]).map((c, i) => [i, c] as const);
 
@@ -94,15 +132,7 @@ describe("GIF fuzz cases get Pillow's verdict", () => {
     expect([...kinds].sort()).toEqual(["broken", "ok", "truncated", "unidentified"]);
   });
 
-  it.each(verdicts)("case %i", async (_, c) => {
-    const bytes = b64(c.gif);
-    if (!c.error) return expectPillowPixels(bytes, c);
-    const err = await decodeImage(bytes, LIMITS).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as InputError).type).toBe("invalid_request");
-    const want = { truncated: /truncated/, broken: /LZW data is broken/, unidentified: /truncated|cut short/ }[c.error];
-    expect((err as InputError).message).toMatch(want);
-  });
+  it.each(verdicts)("case %i", (_, c) => expectVerdict(b64(c.gif), c));
 });
 
 describe("a lossless WebP made here (libwebp's encoder) gives its source's pixels", () => {

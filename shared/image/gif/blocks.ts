@@ -72,7 +72,8 @@ function colourTable(b: Uint8Array, o: number, packed: number, where: string): U
  * Reads a GIF's blocks up to its first image.
  *
  * @throws InputError 400 for a version other than 87a/89a, a file that ends before the first image's data, a
- *   graphic control extension shorter than 4 bytes, an empty first frame or an LZW code size outside 1–12.
+ *   graphic control extension too short for its fields (3 bytes, 4 with a transparent index), an empty first
+ *   frame or an LZW minimum code size over 12 (Pillow decodes 0–12).
  */
 export function readGifFrame(b: Uint8Array): GifFrame {
   const version = String.fromCharCode(b[3], b[4], b[5]);
@@ -94,9 +95,14 @@ export function readGifFrame(b: Uint8Array): GifFrame {
       if (o >= b.length) throw truncated("an extension");
       const label = b[o++];
       if (label === GRAPHIC_CONTROL) {
-        if (o >= b.length || b[o] < 4) throw corruptGif("its graphic control extension is shorter than 4 bytes");
-        if (o + 5 > b.length) throw truncated("the graphic control extension");
-        if (b[o + 1] & 1) transparent = b[o + 4]; // packed fields bit 0: transparent colour flag
+        // Pillow reads the packed fields and the delay (3 bytes), and the index when the transparency flag is set.
+        if (o + 4 > b.length) throw truncated("the graphic control extension");
+        const transparency = (b[o + 1] & 1) === 1; // packed fields bit 0: transparent colour flag
+        if (b[o] < (transparency ? 4 : 3)) throw corruptGif(`its graphic control extension is ${b[o]} bytes long, too short`);
+        if (transparency) {
+          if (o + 5 > b.length) throw truncated("the graphic control extension");
+          transparent = b[o + 4];
+        }
       }
       o = skipSubBlocks(b, o, "an extension");
       continue;
@@ -113,7 +119,7 @@ export function readGifFrame(b: Uint8Array): GifFrame {
     if (o >= b.length) throw truncated("the image descriptor");
     const minCodeSize = b[o];
     if (frameWidth === 0 || frameHeight === 0) throw corruptGif(`its first frame is empty (${frameWidth}×${frameHeight})`);
-    if (minCodeSize < 1 || minCodeSize > 12) throw corruptGif(`its LZW minimum code size is ${minCodeSize}, outside 1–12`);
+    if (minCodeSize > 12) throw corruptGif(`its LZW minimum code size is ${minCodeSize}, over 12`);
     return {
       width: Math.max(screen[0], x + frameWidth),
       height: Math.max(screen[1], y + frameHeight),

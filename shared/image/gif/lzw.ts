@@ -82,7 +82,7 @@ export function decodeLzwInto(b: Uint8Array, f: GifFrame, indices: Uint8Array): 
       [next, size, prev] = [clear + 2, f.minCodeSize + 1, -1];
       continue;
     }
-    if (code > next || (code === next && prev < 0)) {
+    if (code > next || (code === next && (prev < 0 || next >= MAX_CODES))) {
       throw corruptGif(`its LZW data is broken (code ${code} when the table holds ${next})`);
     }
     // The string of `code`, or for code === next the string of prev plus prev's first byte (the KwKwK case).

@@ -78,23 +78,32 @@ function vp8xWithAlpha(width: number, height: number): Uint8Array {
   return Uint8Array.of(0x56, 0x50, 0x38, 0x58, 10, 0, 0, 0, ALPHA_FLAG, 0, 0, 0, w & 0xff, (w >> 8) & 0xff, w >> 16, h & 0xff, (h >> 8) & 0xff, h >> 16);
 }
 
-/** The first frame of an animation: ANMF header (RFC 9649 §2.7.1.1) and its bitstream, rewrapped. */
-function firstFrame(b: Uint8Array, anmf: Chunk, canvasWidth: number, canvasHeight: number): WebpFrame {
-  if (anmf.length < 16) throw corruptWebp(`its first frame (ANMF) header is ${anmf.length} bytes, not 16`);
-  const o = anmf.start;
-  const [x, y, width, height] = [2 * u24(b, o), 2 * u24(b, o + 3), u24(b, o + 6) + 1, u24(b, o + 9) + 1];
-  if (x + width > canvasWidth || y + height > canvasHeight) {
-    throw corruptWebp(`its first frame (${width}×${height} at ${x},${y}) does not fit the ${canvasWidth}×${canvasHeight} canvas`);
+/**
+ * The first frame of an animation, as libwebp's demuxer finds it: every ANMF header (RFC 9649 §2.7.1.1) must be
+ * 16 bytes and its frame fit the canvas, and an ANMF holding no VP8 or VP8L bitstream is not a frame (the demuxer
+ * skips it), so the first frame is the first ANMF with one; its bitstream (ALPH + VP8, or VP8L) is rewrapped.
+ */
+function firstFrame(b: Uint8Array, anmfs: readonly Chunk[], canvasWidth: number, canvasHeight: number): WebpFrame {
+  let found: WebpFrame | undefined;
+  for (const [i, anmf] of anmfs.entries()) {
+    if (anmf.length < 16) throw corruptWebp(`its frame ${i} (ANMF) header is ${anmf.length} bytes, not 16`);
+    const o = anmf.start;
+    const [x, y, width, height] = [2 * u24(b, o), 2 * u24(b, o + 3), u24(b, o + 6) + 1, u24(b, o + 9) + 1];
+    if (x + width > canvasWidth || y + height > canvasHeight) {
+      throw corruptWebp(`its frame ${i} (${width}×${height} at ${x},${y}) does not fit the ${canvasWidth}×${canvasHeight} canvas`);
+    }
+    if (found) continue;
+    const parts = chunks(b, o + 16, o + anmf.length, `inside frame ${i}`);
+    const lossless = parts.find((c) => c.type === "VP8L");
+    const lossy = parts.find((c) => c.type === "VP8 ");
+    const alpha = parts.find((c) => c.type === "ALPH");
+    let still: Uint8Array | undefined;
+    if (lossless) still = riff([rawChunk(b, lossless)]);
+    else if (lossy) still = riff(alpha ? [vp8xWithAlpha(width, height), rawChunk(b, alpha), rawChunk(b, lossy)] : [rawChunk(b, lossy)]);
+    if (still) found = { still, canvasWidth, canvasHeight, x, y, width, height };
   }
-  const parts = chunks(b, o + 16, o + anmf.length, "inside the first frame");
-  const lossless = parts.find((c) => c.type === "VP8L");
-  const lossy = parts.find((c) => c.type === "VP8 ");
-  const alpha = parts.find((c) => c.type === "ALPH");
-  let still: Uint8Array;
-  if (lossless) still = riff([rawChunk(b, lossless)]);
-  else if (lossy) still = riff(alpha ? [vp8xWithAlpha(width, height), rawChunk(b, alpha), rawChunk(b, lossy)] : [rawChunk(b, lossy)]);
-  else throw corruptWebp("its first frame has no VP8 or VP8L bitstream");
-  return { still, canvasWidth, canvasHeight, x, y, width, height };
+  if (!found) throw corruptWebp("it is marked animated but none of its frames (ANMF chunks) holds a VP8 or VP8L bitstream");
+  return found;
 }
 
 /**
@@ -110,7 +119,5 @@ export function readWebpFrame(b: Uint8Array, width: number, height: number): Web
   if (riffSize > b.length - 8) throw corruptWebp(`its RIFF header declares ${riffSize + 8} bytes but the file has ${b.length} (the file is truncated)`);
   const whole: WebpFrame = { still: b, canvasWidth: width, canvasHeight: height, x: 0, y: 0, width, height };
   if (fourcc(b, 12) !== "VP8X" || (b[20] & ANIMATION_FLAG) === 0) return whole;
-  const anmf = chunks(b, 12, 8 + riffSize, "").find((c) => c.type === "ANMF");
-  if (!anmf) throw corruptWebp("it is marked animated but has no frame (ANMF chunk)");
-  return firstFrame(b, anmf, width, height);
+  return firstFrame(b, chunks(b, 12, 8 + riffSize, "").filter((c) => c.type === "ANMF"), width, height);
 }
