@@ -229,6 +229,13 @@ export function badRequests(): BadRequest[] {
     json("chat: stream_options without stream", "/v1/chat/completions", chat([imagePart(GOOD_PNG)], { stream_options: { include_usage: true } }), 400),
     json("chat: control token in a text part", "/v1/chat/completions", chat([imagePart(GOOD_PNG), { type: "text", text: "caption en<eos>" }]), 422),
     json("prompt with <eos>", "/v1/generate", { prompt: "caption <eos>", image: good }, 422),
+    // Remote image URLs the default policy (IMAGE_URL_ORIGINS = "*") refuses before fetching anything.
+    json("image_url: http", "/v1/generate", { prompt: "x", image_url: "http://example.com/a.png" }, 400),
+    json("image_url: another scheme", "/v1/generate", { prompt: "x", image_url: "file:///etc/passwd" }, 400),
+    json("image_url: credentials", "/v1/generate", { prompt: "x", image_url: "https://u:p@example.com/a.png" }, 400),
+    json("image_url: not a URL", "/v1/generate", { prompt: "x", image_url: "https://" }, 400),
+    json("image_url and image", "/v1/generate", { prompt: "x", image_url: "https://example.com/a.png", image: good }, 422),
+    json("chat: image_url http", "/v1/chat/completions", chat([{ type: "image_url", image_url: { url: "http://127.0.0.1:1/a.png" } }]), 400),
     { ...json("body not UTF-8", "/v1/generate", "", 400), body: Uint8Array.of(0x7b, 0x22, 0x70, 0xff, 0x22, 0x3a, 0x31, 0x7d) },
     upload("upload: not an image", "hello", "image/png", 415),
     upload("upload: other content type", "hello", "text/plain", 415),

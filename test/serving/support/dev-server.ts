@@ -46,6 +46,8 @@ export interface DevServerOptions {
   readonly config?: string;
   /** Every config to run, the decoder's first (replaces `config` and the vision worker's default). */
   readonly configs?: readonly string[];
+  /** Start it as `npm start -- <args>` does (scripts/start.ts, which passes its arguments to wrangler). */
+  readonly viaStartScript?: boolean;
 }
 
 /**
@@ -59,10 +61,13 @@ export async function startDevServer(options: number | DevServerOptions = {}): P
   const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
   const wrangler = join(REPO, "node_modules/wrangler/bin/wrangler.js");
   const configs = options.configs ?? [options.config ?? "wrangler.toml", "functions/vision/wrangler.toml"];
-  const args = [wrangler, "dev", ...configs.flatMap((c) => ["-c", c])];
-  args.push("--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--inspector-port", String(await freePort()));
+  const args = options.viaStartScript
+    ? [join(REPO, "node_modules/tsx/dist/cli.mjs"), "scripts/start.ts"] // PORT below; the rest goes to wrangler
+    : [wrangler, "dev", ...configs.flatMap((c) => ["-c", c]), "--port", String(port)];
+  args.push("--ip", "127.0.0.1", "--persist-to", state, "--inspector-port", String(await freePort()));
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
-  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...OFFLINE_ENV }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const env = { ...process.env, ...OFFLINE_ENV, PORT: String(port) };
+  const child = spawn(process.execPath, args, { cwd: REPO, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   // The server runs in its own process group (so stop() can end workerd too); if this process dies without
   // calling stop(), take the group down with it.
   const killOnExit = () => {
