@@ -1,7 +1,8 @@
 /**
  * GOP/s of the kernel's GEMMs on given layer shapes, in one instance and one run: the float32 GEMM (gemm.ts over
  * B packed at load, what fp32 models run), the integer GEMM (gemm-q.ts) over int8 and int4 MatMulNBits blocks,
- * and the float GEMM over int8 blocks dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
+ * the same with 7-bit activations and 8-bit dot products (gemm-q7.ts, "-i7"), and the float GEMM over int8 blocks
+ * dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
  * the speed does not depend on them. Runs in Node and inside workerd (kernels/bench-worker/), so it imports
  * nothing from Node.
  */
@@ -17,7 +18,7 @@ export interface GemmShape {
 }
 
 /** The product variants timed: label (a bench dtype) → what runs. */
-export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-float-kernel"] as const;
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
 export type GemmVariant = (typeof GEMM_VARIANTS)[number];
 
 /** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
@@ -78,12 +79,12 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
         fillFloats(kernel, w, k * n8, 5, 0.06);
         call = () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
       } else {
-        const bits = variant === "int4-kernel" ? 4 : 8;
+        const bits = variant.startsWith("int4") ? 4 : 8;
         const bytes = (n * blocks * blockSize * bits) / 8;
         w = heap.alloc(bytes);
         fillRandom(kernel, w, bytes, 7);
         const kind = bits === 8 ? 1 : 2;
-        const run = variant === "int8-float-kernel" ? ex.gemmW : ex.gemmQ;
+        const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
         call = () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
       }
       call();
