@@ -125,7 +125,7 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
     requests.push({ label, req });
   }
   if (opts.gemmShapes?.length) {
-    const req: KernelBenchRequest = { text: opts.text, dtype: "fp32", blockSize: opts.blockSize ?? 32, compute: "float", pastTokens: 0, headRows: 1, stages: [], gemmShapes: opts.gemmShapes, roundMs: opts.quick ? 20 : 200, rounds: opts.quick ? 2 : 3 };
+    const req: KernelBenchRequest = { text: opts.text, dtype: "fp32", blockSize: opts.blockSize ?? 32, compute: "float", pastTokens: 0, headRows: 1, stages: [], gemmShapes: opts.gemmShapes, roundMs: opts.quick ? 20 : 200, rounds: opts.quick ? 2 : 5 };
     requests.push({ label: "gemm", req });
   }
   const rows: KernelRow[] = [];

@@ -52,7 +52,8 @@ function fillFloats(kernel: Kernel, at: number, n: number, seed: number, scale: 
 
 /**
  * Times every shape × variant on `kernel` (weights allocated per shape and released after): a warm-up of two
- * calls, then `rounds` rounds of at least `roundMs` each; the median round is reported.
+ * calls each, then `rounds` rounds, each timing every variant in turn for at least `roundMs`; the median round
+ * is reported.
  */
 export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants: readonly GemmVariant[], blockSize: number, rounds: number, roundMs: number, now: () => number): GemmBenchRow[] {
   const heap = kernel.heap;
@@ -71,41 +72,44 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
     const panel = alloc(scratch.panel);
     const scales = alloc(4 * n * blocks);
     fillFloats(kernel, scales, n * blocks, 3, 0.01);
-    for (const variant of variants) {
-      let call: () => void;
-      let w = 0;
+    // every variant's weights at once, so that rounds interleave: load on a shared machine hits all alike
+    const calls = variants.map((variant) => {
       if (variant === "fp32-kernel") {
-        w = heap.alloc(4 * k * n8); // B as packB leaves it: k × 8 floats per panel
+        const w = alloc(4 * k * n8); // B as packB leaves it: k × 8 floats per panel
         fillFloats(kernel, w, k * n8, 5, 0.06);
-        call = () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
-      } else {
-        const bits = variant.startsWith("int4") ? 4 : 8;
-        const bytes = (n * blocks * blockSize * bits) / 8;
-        w = heap.alloc(bytes);
-        fillRandom(kernel, w, bytes, 7);
-        const kind = bits === 8 ? 1 : 2;
-        const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
-        call = () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
+        return () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
       }
+      const bits = variant.startsWith("int4") ? 4 : 8;
+      const bytes = (n * blocks * blockSize * bits) / 8;
+      const w = alloc(bytes);
+      fillRandom(kernel, w, bytes, 7);
+      const kind = bits === 8 ? 1 : 2;
+      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
+      return () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
+    });
+    for (const call of calls) {
       call();
       call();
-      const times: number[] = [];
-      for (let r = 0; r < rounds; r++) {
-        let calls = 0;
+    }
+    const times: number[][] = variants.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      calls.forEach((call, v) => {
+        let count = 0;
         const t0 = now();
         let t1 = t0;
         do {
           call();
-          calls++;
+          count++;
           t1 = now();
         } while (t1 - t0 < roundMs);
-        if (!(t1 > t0)) throw new Error(`the clock did not advance over ${calls} calls (frozen timers?)`);
-        times.push((t1 - t0) / calls);
-      }
-      heap.release(w);
-      const ms = [...times].sort((x, y) => x - y)[times.length >> 1];
-      rows.push({ name, m, n, k, variant, ms, gops: (2 * m * n * k) / ms / 1e6 });
+        if (!(t1 > t0)) throw new Error(`the clock did not advance over ${count} calls (frozen timers?)`);
+        times[v].push((t1 - t0) / count);
+      });
     }
+    variants.forEach((variant, v) => {
+      const ms = [...times[v]].sort((x, y) => x - y)[times[v].length >> 1];
+      rows.push({ name, m, n, k, variant, ms, gops: (2 * m * n * k) / ms / 1e6 });
+    });
     for (const at of held) heap.release(at);
   }
   return rows;
