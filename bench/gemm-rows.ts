@@ -30,17 +30,17 @@ export function layerProducts(c: ModelConfig, rows: number): LayerProduct[] {
   ];
 }
 
-const COLUMNS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-float-kernel"] as const;
+const COLUMNS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
 
 /** The GEMM table (one line per runtime × product, plus the layer-weighted totals) and the #16 goal line. */
 export function formatGemmRows(rows: readonly KernelRow[], products: readonly LayerProduct[]): string {
   const gemm = rows.filter((r) => r.stage === "gemm");
   if (gemm.length === 0) return "";
   const lines = [
-    "kernel GEMMs alone: GOP/s = 2·m·n·k / median time; int8/int4 = the integer GEMM (int16 dot products), int8-float = int8 weights dequantised to float32 per panel",
+    "kernel GEMMs alone: GOP/s = 2·m·n·k / median time; int8/int4 = the integer GEMM (int16 activations and dot products), -i7 = 7-bit activations and relaxed 8-bit dot products, int8-float = int8 weights dequantised to float32 per panel",
     "",
-    "| runtime | product | m × n × k | fp32 GOP/s | int8 GOP/s | int4 GOP/s | int8-float GOP/s | int8 ÷ fp32 | int4 ÷ fp32 |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    "| runtime | product | m × n × k | fp32 GOP/s | int8 GOP/s | int4 GOP/s | int8-i7 GOP/s | int4-i7 GOP/s | int8-float GOP/s | int8 ÷ fp32 | int4 ÷ fp32 | int8-i7 ÷ fp32 |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const goals: string[] = [];
   for (const runtime of [...new Set(gemm.map((r) => r.runtime))]) {
@@ -64,7 +64,7 @@ export function formatGemmRows(rows: readonly KernelRow[], products: readonly La
       const cells = COLUMNS.map((label) => (tot.ms.has(label) ? tot.ops.get(label)! / tot.ms.get(label)! / 1e6 : undefined));
       lines.push(row(runtime, `**${part} layer**`, "all products", cells));
       if (runtime === "workerd" && cells[0] !== undefined) {
-        for (const [i, label] of [[1, "int8"], [2, "int4"]] as const) {
+        for (const [i, label] of [[1, "int8"], [2, "int4"], [3, "int8-i7"], [4, "int4-i7"]] as const) {
           const ratio = cells[i] === undefined ? null : cells[i]! / cells[0]!;
           if (ratio !== null) goals.push(`${part} layer, workerd: ${label} GEMM at ${ratio.toFixed(2)}× the float32 kernel GEMM's GOP/s (goal ≥ 2×) ${ratio >= 2 ? "met" : "NOT met"}`);
         }
@@ -77,5 +77,5 @@ export function formatGemmRows(rows: readonly KernelRow[], products: readonly La
 function row(runtime: string, name: string, dims: string, cells: readonly (number | undefined)[]): string {
   const f = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(1));
   const ratio = (x: number | undefined) => (x === undefined || cells[0] === undefined ? "–" : (x / cells[0]).toFixed(2));
-  return `| ${runtime} | ${name} | ${dims} | ${cells.map(f).join(" | ")} | ${ratio(cells[1])} | ${ratio(cells[2])} |`;
+  return `| ${runtime} | ${name} | ${dims} | ${cells.map(f).join(" | ")} | ${ratio(cells[1])} | ${ratio(cells[2])} | ${ratio(cells[3])} |`;
 }

@@ -125,7 +125,7 @@ export async function kernelRows(opts: KernelRowsOptions): Promise<KernelRow[]> 
     requests.push({ label, req });
   }
   if (opts.gemmShapes?.length) {
-    const req: KernelBenchRequest = { text: opts.text, dtype: "fp32", blockSize: opts.blockSize ?? 32, compute: "float", pastTokens: 0, headRows: 1, stages: [], gemmShapes: opts.gemmShapes, roundMs: opts.quick ? 20 : 200, rounds: opts.quick ? 2 : 3 };
+    const req: KernelBenchRequest = { text: opts.text, dtype: "fp32", blockSize: opts.blockSize ?? 32, compute: "float", pastTokens: 0, headRows: 1, stages: [], gemmShapes: opts.gemmShapes, roundMs: opts.quick ? 20 : 200, rounds: opts.quick ? 2 : 5 };
     requests.push({ label: "gemm", req });
   }
   const rows: KernelRow[] = [];
@@ -155,7 +155,7 @@ function toRows(runtime: KernelRuntime, dtype: string, req: KernelBenchRequest, 
     flavor: r.flavor,
     memory,
   }));
-  const bytesPer = { "fp32-kernel": 4, "int8-kernel": 1 + 4 / req.blockSize, "int4-kernel": 0.5 + 4 / req.blockSize, "int8-float-kernel": 1 + 4 / req.blockSize };
+  const bytesPer = (v: string) => (v.startsWith("fp32") ? 4 : v.startsWith("int4") ? 0.5 : 1) + (v.startsWith("fp32") ? 0 : 4 / req.blockSize);
   const gemm: KernelRow[] = (r.gemm ?? []).map((g) => ({
     runtime,
     dtype: g.variant,
@@ -164,7 +164,7 @@ function toRows(runtime: KernelRuntime, dtype: string, req: KernelBenchRequest, 
     shape: { m: g.m, n: g.n, k: g.k },
     ms: g.ms,
     gops: g.gops,
-    gbps: (g.n * g.k * bytesPer[g.variant]) / g.ms / 1e6,
+    gbps: (g.n * g.k * bytesPer(g.variant)) / g.ms / 1e6,
     flavor: r.flavor,
     memory,
   }));
@@ -184,8 +184,8 @@ export interface LayerVariant {
  */
 export const LAYER_VARIANTS: readonly LayerVariant[] = [
   { label: "fp32-kernel", dtype: "fp32", gemm: "float" },
-  { label: "int8-kernel", dtype: "int8", gemm: "int8" },
-  { label: "int4-kernel", dtype: "int4", gemm: "int8" },
+  { label: "int8-kernel", dtype: "int8", gemm: "int16" },
+  { label: "int4-kernel", dtype: "int4", gemm: "int16" },
   { label: "int8-float-kernel", dtype: "int8", gemm: "float" },
 ];
 

@@ -15,7 +15,7 @@ import { runBench } from "./run.ts";
 import { RUNTIME_NAMES, type RuntimeName } from "./runtimes/types.ts";
 import { benchShape, SHAPE_NAMES, type ShapeName } from "./shapes.ts";
 import { FULL_REPS, QUICK_REPS } from "./timing.ts";
-import { kernelRows, type KernelRow } from "./kernel-rows.ts";
+import { kernelRows, type KernelRow, type KernelRuntime } from "./kernel-rows.ts";
 import { formatGemmRows, layerProducts } from "./gemm-rows.ts";
 import { loadOnnxruntimeNode, OnnxruntimeNodeMissing } from "./runtimes/node-native.ts";
 import { formatMemoryReport, memoryJson } from "./memory/report.ts";
@@ -57,6 +57,7 @@ interface CliOptions {
   memory?: boolean;
   pipeline?: boolean;
   only?: RowGroup[];
+  kernelRuntimes: KernelRuntime[];
 }
 
 /** `--only` groups: the stages they stand for. */
@@ -75,6 +76,7 @@ const program = new Command()
   .option("--decoder-layers <n>", "decoder layers in the timed graph (per-layer ms = graph ms ÷ n)", positiveInt, 2)
   .option("--vision-layers <n>", "vision layers in the timed graph", positiveInt, 2)
   .option("--only <groups>", `comma-separated row groups, instead of --stages: ${Object.keys(ROW_GROUPS).join(", ")}`, listOf(Object.keys(ROW_GROUPS) as RowGroup[], "row group"))
+  .option("--kernel-runtimes <list>", "where the kernel's rows run: workerd, node-kernel", listOf<KernelRuntime>(["workerd", "node-kernel"], "kernel runtime"), ["workerd", "node-kernel"] as KernelRuntime[])
   .option("--work-dir <dir>", "folder for the generated graphs (default: a temporary folder, removed afterwards)")
   .option("--no-kernel", "skip the kernel module's rows (kernels/: decode GEMVs, prefill and vision layers, GEMMs alone; in workerd and Node)")
   .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
@@ -122,7 +124,7 @@ const program = new Command()
       try {
         const c = shape.config;
         const visionShape = { tokens: c.imageTokens, hidden: c.vision.hidden, heads: c.vision.heads, intermediate: c.vision.intermediate };
-        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined, prefillRows: prefill ? shape.prefillRows : undefined, gemmShapes: gemm ? layerProducts(c, shape.prefillRows) : undefined });
+        kernel = await kernelRows({ text: c.text, pastTokens: shape.pastTokens, headRows: shape.headRows, quick: o.quick, log, dtypes: decode ? undefined : [], vision: vision ? visionShape : undefined, prefillRows: prefill ? shape.prefillRows : undefined, gemmShapes: gemm ? layerProducts(c, shape.prefillRows) : undefined, runtimes: o.kernelRuntimes });
       } catch (err) {
         kernelFailures.push(`kernel: ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -8,6 +8,7 @@ export { addInto, attention, dot, geluMul, rmsNorm, rope, softcapInPlace } from 
 export { gemm, packB } from "./gemm";
 export { gemmW } from "./gemm-w";
 export { gemmQ } from "./gemm-q";
+export { gemmQ7 } from "./gemm-q7";
 export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */

@@ -1,7 +1,8 @@
 /**
  * GOP/s of the kernel's GEMMs on given layer shapes, in one instance and one run: the float32 GEMM (gemm.ts over
  * B packed at load, what fp32 models run), the integer GEMM (gemm-q.ts) over int8 and int4 MatMulNBits blocks,
- * and the float GEMM over int8 blocks dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
+ * the same with 7-bit activations and 8-bit dot products (gemm-q7.ts, "-i7"), and the float GEMM over int8 blocks
+ * dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
  * the speed does not depend on them. Runs in Node and inside workerd (kernels/bench-worker/), so it imports
  * nothing from Node.
  */
@@ -17,7 +18,7 @@ export interface GemmShape {
 }
 
 /** The product variants timed: label (a bench dtype) → what runs. */
-export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-float-kernel"] as const;
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
 export type GemmVariant = (typeof GEMM_VARIANTS)[number];
 
 /** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
@@ -51,7 +52,8 @@ function fillFloats(kernel: Kernel, at: number, n: number, seed: number, scale: 
 
 /**
  * Times every shape × variant on `kernel` (weights allocated per shape and released after): a warm-up of two
- * calls, then `rounds` rounds of at least `roundMs` each; the median round is reported.
+ * calls each, then `rounds` rounds, each timing every variant in turn for at least `roundMs`; the median round
+ * is reported.
  */
 export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants: readonly GemmVariant[], blockSize: number, rounds: number, roundMs: number, now: () => number): GemmBenchRow[] {
   const heap = kernel.heap;
@@ -70,41 +72,44 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
     const panel = alloc(scratch.panel);
     const scales = alloc(4 * n * blocks);
     fillFloats(kernel, scales, n * blocks, 3, 0.01);
-    for (const variant of variants) {
-      let call: () => void;
-      let w = 0;
+    // every variant's weights at once, so that rounds interleave: load on a shared machine hits all alike
+    const calls = variants.map((variant) => {
       if (variant === "fp32-kernel") {
-        w = heap.alloc(4 * k * n8); // B as packB leaves it: k × 8 floats per panel
+        const w = alloc(4 * k * n8); // B as packB leaves it: k × 8 floats per panel
         fillFloats(kernel, w, k * n8, 5, 0.06);
-        call = () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
-      } else {
-        const bits = variant === "int4-kernel" ? 4 : 8;
-        const bytes = (n * blocks * blockSize * bits) / 8;
-        w = heap.alloc(bytes);
-        fillRandom(kernel, w, bytes, 7);
-        const kind = bits === 8 ? 1 : 2;
-        const run = variant === "int8-float-kernel" ? ex.gemmW : ex.gemmQ;
-        call = () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
+        return () => ex.gemm(c, n, a, k, w, 0, m, n, k, 0, work);
       }
+      const bits = variant.startsWith("int4") ? 4 : 8;
+      const bytes = (n * blocks * blockSize * bits) / 8;
+      const w = alloc(bytes);
+      fillRandom(kernel, w, bytes, 7);
+      const kind = bits === 8 ? 1 : 2;
+      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
+      return () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
+    });
+    for (const call of calls) {
       call();
       call();
-      const times: number[] = [];
-      for (let r = 0; r < rounds; r++) {
-        let calls = 0;
+    }
+    const times: number[][] = variants.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      calls.forEach((call, v) => {
+        let count = 0;
         const t0 = now();
         let t1 = t0;
         do {
           call();
-          calls++;
+          count++;
           t1 = now();
         } while (t1 - t0 < roundMs);
-        if (!(t1 > t0)) throw new Error(`the clock did not advance over ${calls} calls (frozen timers?)`);
-        times.push((t1 - t0) / calls);
-      }
-      heap.release(w);
-      const ms = [...times].sort((x, y) => x - y)[times.length >> 1];
-      rows.push({ name, m, n, k, variant, ms, gops: (2 * m * n * k) / ms / 1e6 });
+        if (!(t1 > t0)) throw new Error(`the clock did not advance over ${count} calls (frozen timers?)`);
+        times[v].push((t1 - t0) / count);
+      });
     }
+    variants.forEach((variant, v) => {
+      const ms = [...times[v]].sort((x, y) => x - y)[times[v].length >> 1];
+      rows.push({ name, m, n, k, variant, ms, gops: (2 * m * n * k) / ms / 1e6 });
+    });
     for (const at of held) heap.release(at);
   }
   return rows;

@@ -39,7 +39,7 @@ export interface KernelBenchRequest {
   readonly pastTokens: number;
   readonly headRows: number;
   readonly stages: readonly KernelStage[];
-  /** How prefill and vision GEMMs meet int8/int4 weights (default "int8", the models' default). */
+  /** How prefill and vision GEMMs meet int8/int4 weights (default gemm.ts DEFAULT_GEMM, the models' default). */
   readonly gemm?: GemmCompute;
   /** Also time these products alone (gemm-bench.ts), per `gemmVariants` (default all). */
   readonly gemmShapes?: readonly GemmShape[];

@@ -1,10 +1,12 @@
 /**
  * The prefill's and the vision tower's matrix products against stored weights, C[m, n] = A[m, k] · Wᵀ, in one
  * of two ways for int8/int4 weights:
- *   "int8"  — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
+ *   "int16" — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
  *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
  *             scales applied in float32 (the default: faster, error measured in docs/kernels.md); a product
  *             over a block-aligned slice of k rounds exactly as the whole one (MLP blocks, cut layers);
+ *   "int7"  — kernels/assembly/gemm-q7.ts: the same with A at ±63 levels per block and relaxed SIMD's 8-bit dot
+ *             products (the plain build computes the same integers with int16 dot products);
  *   "float" — kernels/assembly/gemm-w.ts: each panel dequantised to float32 (MatMulNBits accuracy_level 0).
  * float32 weights always take the float path.
  */
@@ -12,7 +14,10 @@ import { GEMM_KIND, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 
 /** How prefill and vision GEMMs meet int8/int4 weights (see the module comment). */
-export type GemmCompute = "int8" | "float";
+export type GemmCompute = "int16" | "int7" | "float";
+
+/** What models use unless told otherwise (docs/kernels.md has the measurements behind the choice). */
+export const DEFAULT_GEMM: GemmCompute = "int16";
 
 /** Scratch bytes one product needs: A repacked (`work`) and one weight panel (`panel`), for either compute. */
 export function gemmScratch(m: number, k: number, blockSize: number): { work: number; panel: number } {
@@ -20,12 +25,12 @@ export function gemmScratch(m: number, k: number, blockSize: number): { work: nu
   const blocks = Math.ceil(k / bs);
   const kp = blocks * bs;
   const m6 = Math.ceil(m / 6) * 6;
-  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks), panel: Math.max(32 * k, 16 * kp + 32 * blocks) };
+  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
 }
 
 /** True when `compute` sends this slice to the integer GEMM. */
 export function usesIntegerGemm(compute: GemmCompute, s: MatrixSlice): boolean {
-  return compute === "int8" && s.kind !== GEMM_KIND.f32 && s.blockSize <= MAX_INT_BLOCK;
+  return compute !== "float" && s.kind !== GEMM_KIND.f32 && s.blockSize <= MAX_INT_BLOCK;
 }
 
 /** Largest block the integer GEMM's int32 block sums hold exactly (bs · 16383 · 128 < 2³¹). */
@@ -37,6 +42,6 @@ export const MAX_INT_BLOCK = 512;
  */
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
   const ex = kernel.exports;
-  const run = usesIntegerGemm(compute, s) ? ex.gemmQ : ex.gemmW;
+  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : ex.gemmQ;
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
 }

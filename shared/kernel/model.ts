@@ -31,9 +31,9 @@ export interface KernelModelOptions {
    */
   readonly compute?: QuantCompute;
   /**
-   * Quantised weights in prefill and vision GEMMs (gemm.ts): "int8" (default) integer dot products on rows
-   * quantised to int16 at run time; "float" panels dequantised to float32 (accuracy_level 0). fp32 weights
-   * always run the float32 GEMM.
+   * Quantised weights in prefill and vision GEMMs (gemm.ts): "int16" (default) integer dot products on rows
+   * quantised per block to int16 at run time, "int7" to 7 bits with 8-bit dot products; "float" panels
+   * dequantised to float32 (accuracy_level 0). fp32 weights always run the float32 GEMM.
    */
   readonly gemm?: GemmCompute;
   /** The compiled kernel (default: the one initKernel set up). */

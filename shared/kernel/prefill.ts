@@ -15,7 +15,7 @@ import { isSlidingLayer, type ModelConfig } from "../model/config.ts";
 import { ropeTables } from "../engine/positions.ts";
 import { MLP_COLUMNS, ROW_CHUNK as PREFILL_CHUNK } from "../model/stage-memory.ts";
 import { Buffers } from "./buffers.ts";
-import { gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
+import { DEFAULT_GEMM, gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
 import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { sliceOf, type KernelMatrix, type MatrixSlice } from "./matrix.ts";
@@ -44,8 +44,8 @@ export class Prefill {
     private readonly layers: readonly LayerSlice[],
     /** Intermediate columns per MLP block (a multiple of the block size; default {@link MLP_COLUMNS}). */
     private readonly mlpColumns = MLP_COLUMNS,
-    /** How the GEMMs meet int8/int4 weights (default "int8": integer dot products, gemm.ts). */
-    private readonly compute: GemmCompute = "int8",
+    /** How the GEMMs meet int8/int4 weights (default {@link DEFAULT_GEMM}, gemm.ts). */
+    private readonly compute: GemmCompute = DEFAULT_GEMM,
   ) {
     this.buf = new Buffers(kernel.heap);
     this.lora = new LoraScratch(kernel);

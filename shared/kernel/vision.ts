@@ -7,7 +7,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
+import { DEFAULT_GEMM, gemmScratch, gemmSlice, type GemmCompute } from "./gemm.ts";
 import { sliceOf, type KernelLinear } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 import { LoraScratch, type KernelAdapter } from "./lora.ts";
@@ -48,8 +48,8 @@ export class VisionEncoder {
   constructor(
     private readonly kernel: Kernel,
     readonly dims: EncoderDims,
-    /** How the GEMMs meet int8/int4 weights (default "int8": integer dot products, gemm.ts). */
-    private readonly compute: GemmCompute = "int8",
+    /** How the GEMMs meet int8/int4 weights (default {@link DEFAULT_GEMM}, gemm.ts). */
+    private readonly compute: GemmCompute = DEFAULT_GEMM,
   ) {
     const { tokens: n, hidden: d, heads, intermediate } = dims;
     const hd = d / heads;
@@ -133,7 +133,7 @@ export class VisionTower {
     private readonly kernel: Kernel,
     private readonly config: ModelConfig,
     private readonly slices: readonly VisionSlice[],
-    compute: GemmCompute = "int8",
+    compute: GemmCompute = DEFAULT_GEMM,
   ) {
     const v = config.vision;
     const n = config.imageTokens;

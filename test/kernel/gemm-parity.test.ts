@@ -1,10 +1,12 @@
 /**
- * The integer GEMM (shared/kernel/gemm.ts "int8", the default for int8/int4 models) against the float32 GEMM over
+ * The integer GEMM (shared/kernel/gemm.ts "int16", the default for int8/int4 models) against the float32 GEMM over
  * the same stored weights ("float", MatMulNBits accuracy_level 0 semantics), all in the kernel module, on every
  * golden at int8 and int4: soft tokens, full-prompt logits and greedy decoding. Measured (docs/kernels.md): the
  * integer GEMM moves the soft tokens by at most 9.1e-4 and the logits by at most 1.7e-3, against 0.12–2.2
  * that the weight quantisation itself costs against transformers' logits; bounds here about 2× that (2e-3,
- * 5e-3), and the greedy ids must be the float GEMM's.
+ * 5e-3), and the greedy ids must be the float GEMM's. The 7-bit variant ("int7", relaxed 8-bit dot products)
+ * moves them by up to 0.19 and 0.48 (bounds 0.3, 0.75) and flips paligemma1-tiny's int8 greedy ids: too coarse
+ * for the default, measured here so that the choice stays backed by numbers.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +19,7 @@ import type { GemmCompute } from "../../shared/kernel/gemm.ts";
 import { argmax, GOLDEN_CASES, loadGolden, maxAbsDiff, type GoldenCase } from "../helpers/golden.ts";
 
 const KERNEL = { vision: "kernel", prefill: "kernel", decode: "kernel" } as const;
-const BOUND = { vision: 2e-3, logits: 5e-3 } as const;
+const BOUND = { int16: { vision: 2e-3, logits: 5e-3 }, int7: { vision: 0.3, logits: 0.75 } } as const;
 const work = mkdtempSync(join(tmpdir(), "pg-gemmq-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -41,12 +43,14 @@ describe("integer GEMM vs float32 GEMM on the goldens", () => {
         const g = loadGolden(name);
         const dir = join(work, `${name}-${dtype}`);
         await convert(g.dir, dir, { dtype });
-        const [f, q] = await Promise.all((["float", "int8"] as GemmCompute[]).map(async (gemm) => run(await loadModel(dir, KERNEL, { gemm }), name)));
-        const vision = maxAbsDiff(q.soft, f.soft);
-        const logits = maxAbsDiff(q.logits, f.logits);
-        expect(vision.max, `soft tokens worst at ${vision.at}`).toBeLessThanOrEqual(BOUND.vision);
-        expect(logits.max, `logits worst at row ${Math.floor(logits.at / g.vocab)}, id ${logits.at % g.vocab}`).toBeLessThanOrEqual(BOUND.logits);
-        expect(q.ids).toEqual(f.ids);
+        const [f, q, q7] = await Promise.all((["float", "int16", "int7"] as GemmCompute[]).map(async (gemm) => run(await loadModel(dir, KERNEL, { gemm }), name)));
+        for (const [gemm, r] of [["int16", q], ["int7", q7]] as const) {
+          const vision = maxAbsDiff(r.soft, f.soft);
+          const logits = maxAbsDiff(r.logits, f.logits);
+          expect(vision.max, `${gemm}: soft tokens worst at ${vision.at}`).toBeLessThanOrEqual(BOUND[gemm].vision);
+          expect(logits.max, `${gemm}: logits worst at row ${Math.floor(logits.at / g.vocab)}, id ${logits.at % g.vocab}`).toBeLessThanOrEqual(BOUND[gemm].logits);
+          if (gemm === "int16") expect(r.ids).toEqual(f.ids);
+        }
       });
     }
   }

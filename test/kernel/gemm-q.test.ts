@@ -1,11 +1,11 @@
 /**
- * The integer GEMM (kernels/assembly/gemm-q.ts): C = A · Wᵀ for MatMulNBits int8/int4 W with A quantised per row
- * and block to int16 at run time, against a float64 reference of A (unquantised) times the dequantised W, over every tile
+ * The integer GEMMs: C = A · Wᵀ for MatMulNBits int8/int4 W with A quantised per row and block at run time, to
+ * int16 (kernels/assembly/gemm-q.ts, ±16383 levels) or to 7 bits (gemm-q7.ts, ±63 levels, 8-bit dot products), against a float64 reference of A (unquantised) times the dequantised W, over every tile
  * path (6-row blocks, a padded last block, partial panels), block sizes 16/32/64, k not a multiple of the block,
  * bias and flags, slices, both builds. Stated bounds:
- *   - each output: |C − ref| ≤ Σₜ ½ · (max|A[r][block of t]| / 16383) · |W[c][t]| (the activation rounding, the only
+ *   - each output: |C − ref| ≤ Σₜ ½ · (max|A[r][block of t]| / levels) · |W[c][t]| (the activation rounding, the only
  *     approximation: the block sums are exact int32) + 1e-5 · Σₜ |A[r][t] · W[c][t]| (float32 scale arithmetic);
- *   - NMSE over the whole product < 1e-8 (uniform A: ≈ 1e-9 expected from ±16383 levels).
+ *   - NMSE over the whole product < 1e-8 · (16383 / levels)² (uniform A: ≈ 1e-9 expected at ±16383 levels).
  */
 import { describe, expect, it } from "vitest";
 import { sliceOf, toKernelCodes, type KernelMatrix } from "../../shared/kernel/matrix.ts";
@@ -16,11 +16,11 @@ const KIND = { q8: 1, q4: 2 } as const;
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 const dgelu = (x: number) => (gelu(x + 1e-4) - gelu(x - 1e-4)) / 2e-4;
 
-for (const flavor of ["simd", "relaxed"] as const) {
-  describe(`gemmQ (${flavor} build)`, async () => {
+for (const [flavor, fn, levels] of [["simd", "gemmQ", 16383], ["relaxed", "gemmQ", 16383], ["simd", "gemmQ7", 63], ["relaxed", "gemmQ7", 63]] as const) {
+  describe(`${fn} (${flavor} build)`, async () => {
     const kernel = (await kernelOf(flavor))!;
     it("the build runs on this engine", () => expect(kernel?.flavor).toBe(flavor));
-    const ex = kernel.exports;
+    const ex = { gemmQ: kernel.exports[fn] };
     const heap = kernel.heap;
 
     /** W stored for the kernel plus its dense dequantised form. */
@@ -71,7 +71,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
                 let absAW = 0;
                 for (let t = 0; t < k; t++) {
                   s += a[i * lda + t] * dense[j * k + t];
-                  rounding += 0.5 * (amax[Math.floor(t / bs)] / 16383) * Math.abs(dense[j * k + t]);
+                  rounding += 0.5 * (amax[Math.floor(t / bs)] / levels) * Math.abs(dense[j * k + t]);
                   absAW += Math.abs(a[i * lda + t] * dense[j * k + t]);
                 }
                 let bound = rounding + 1e-5 * (absAW + Math.abs(bias[j]));
@@ -85,7 +85,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
               // Columns past n are never written.
               expect(Array.from(got.subarray(i * ldc + n, (i + 1) * ldc))).toEqual(Array.from(c0.subarray(i * ldc + n, (i + 1) * ldc)));
             }
-            expect(nmse(rows, want).nmse).toBeLessThan(1e-8);
+            expect(nmse(rows, want).nmse).toBeLessThan(1e-8 * (16383 / levels) ** 2);
           });
         }
       }
@@ -107,7 +107,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
           for (let t = 0; t < 64; t++) acc += a[i * 64 + t] * dense[(8 + j) * k + 32 + t];
           want.push(acc);
         }
-        expect(nmse(got, want).nmse).toBeLessThan(1e-8);
+        expect(nmse(got, want).nmse).toBeLessThan(1e-8 * (16383 / levels) ** 2);
       });
     }
 

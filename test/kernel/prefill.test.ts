@@ -18,7 +18,7 @@ const work = mkdtempSync(join(tmpdir(), "pg-prefill-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("kernel prefill blocking", () => {
-  for (const [dtype, gemm] of [["fp32", "float"], ["int8", "float"], ["int8", "int8"]] as const) {
+  for (const [dtype, gemm] of [["fp32", "float"], ["int8", "float"], ["int8", "int16"]] as const) {
     it(`${dtype} (${gemm} GEMM): 64-column MLP blocks and several row chunks equal the default`, async () => {
       const dir = join(work, `${dtype}-${gemm}`);
       await convert(SHAPES_MODEL, dir, { dtype });
