@@ -22,21 +22,26 @@ export class KernelStage implements StageRpc {
   private readonly identity: StageIdentity;
   private logitRow: Float32Array | null = null;
 
+  private readonly maxSessions: number;
+
   /**
    * @param open opens a weight file by its manifest name (a stream or bytes)
-   * @param opts the kernel instance's options
+   * @param opts the kernel instance's options, and the most sessions whose caches it keeps (default: the
+   *   sessions its stage was planned for, `manifest.budget.sessions`, else 4); starting one more drops the least
+   *   recently used, whose coordinator then rebuilds it by replay
    */
   constructor(
     readonly manifest: Manifest,
     readonly stage: ManifestStage,
     private readonly open: WeightSource,
-    private readonly opts: KernelModelOptions = {},
+    private readonly opts: KernelModelOptions & { maxSessions?: number } = {},
   ) {
     this.identity = stageIdentity(stage);
+    this.maxSessions = Math.max(1, opts.maxSessions ?? manifest.budget?.sessions ?? 4);
   }
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
-  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions = {}): KernelStage {
+  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions & { maxSessions?: number } = {}): KernelStage {
     const stage = manifest.stages.find((s) => s.name === name);
     if (!stage) throw new InputError("not_found", `model ${manifest.id} has no stage ${JSON.stringify(name)}`, "stage");
     return new KernelStage(manifest, stage, open, opts);
@@ -60,9 +65,12 @@ export class KernelStage implements StageRpc {
     let seq = this.sessions.get(req.session);
     if (req.position === 0) {
       seq?.clear();
+      this.sessions.delete(req.session);
+      while (this.sessions.size >= this.maxSessions) void this.drop([this.sessions.keys().next().value!]);
       seq = model.newSequence();
       this.sessions.set(req.session, seq);
     }
+    this.touch(req.session);
     const refusal = this.refusal(seq, req.position);
     return refusal ?? this.rowsThrough(model, seq!, req);
   }
@@ -74,6 +82,7 @@ export class KernelStage implements StageRpc {
       if (req.count !== 1) throw new InputError("invalid_request", `a step is one row per session, got ${req.count}`, "count");
       if (!this.identity.attention) return this.rowThrough(model, null, req);
       const seq = this.sessions.get(req.session);
+      this.touch(req.session);
       return this.refusal(seq, req.position) ?? this.rowThrough(model, seq!, req);
     });
   }
@@ -135,6 +144,14 @@ export class KernelStage implements StageRpc {
       this.model = p;
     }
     return this.model;
+  }
+
+  /** Marks a session most recently used (the Map keeps insertion order: least recent first). */
+  private touch(session: string): void {
+    const seq = this.sessions.get(session);
+    if (!seq) return;
+    this.sessions.delete(session);
+    this.sessions.set(session, seq);
   }
 
   private checkRows(req: RowsRequest): void {
