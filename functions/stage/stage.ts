@@ -11,12 +11,15 @@ import type { ByteSource } from "../../shared/kernel/stage-file.ts";
 import { parseManifest } from "../../shared/model/manifest.ts";
 import { KernelStage } from "../../shared/pipeline/kernel-stage.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
+import { intVar } from "../../shared/worker/env-vars.ts";
 import { modelStoreFor, type ModelEnv } from "../../shared/worker/model-store.ts";
 
 /** A stage worker's bindings and vars. */
 export interface StageEnv extends ModelEnv {
   /** The manifest name of the stage this worker serves (e.g. "decoder-3", "decoder-l3.1", "head-0"). */
   readonly STAGE: string;
+  /** Sessions whose caches the stage keeps (default: what the stage was planned for, else 4). */
+  readonly MAX_SESSIONS?: string;
 }
 
 /** This isolate's stage (one per model and stage name; a stage worker serves one). */
@@ -37,6 +40,7 @@ export function stageOf(env: StageEnv): Promise<KernelStage> {
       if (!source) throw new ModelFormatError(`model ${manifest.id}: file ${name} is missing from the model store`);
       return source;
     };
-    return KernelStage.named(manifest, env.STAGE, open);
+    const maxSessions = env.MAX_SESSIONS ? intVar(env.MAX_SESSIONS, 4, "MAX_SESSIONS") : undefined;
+    return KernelStage.named(manifest, env.STAGE, open, maxSessions ? { maxSessions } : {});
   });
 }

@@ -51,7 +51,7 @@ export async function stageTiming(req: StageTimingRequest, kernel: KernelModule)
     if (!res.ok || !res.body) throw new Error(`${name}: HTTP ${res.status}`);
     return res.body;
   };
-  const stage = KernelStage.named(manifest, req.stage, open, { kernel });
+  const stage = KernelStage.named(manifest, req.stage, open, { kernel, maxSessions: Math.max(...req.batches) });
   const t0 = performance.now();
   await stage.load();
   const loadMs = performance.now() - t0;

@@ -62,6 +62,18 @@ export class Linear {
     else ex.permuteActivations(this.xf, x, k, blockSize, bits);
   }
 
+  /**
+   * Rows [r0, r0 + n) of W · x into y f32[n] (the same per-row arithmetic as {@link apply}: each row's dot
+   * product is computed by the same kernel code whatever rows surround it). Batched steps use it to apply one
+   * cache-sized tile of W to every session's vector before moving on (linear-batch.ts).
+   */
+  applyRows(m: KernelMatrix, r0: number, n: number, y: number): void {
+    if (m.kind === "f32") return this.apply({ ...m, n, w: m.w + 4 * r0 * m.k }, y);
+    const blocks = Math.ceil(m.k / m.blockSize);
+    const blob = m.kind === "q8" ? m.blockSize : m.blockSize / 2;
+    this.apply({ ...m, n, codes: m.codes + r0 * blocks * blob, scales: m.scales + 4 * r0 * blocks }, y);
+  }
+
   /** y f32[n] = W · x for the prepared x (W must be [n, k] with the prepared k). */
   apply(m: KernelMatrix, y: number): void {
     if (m.k !== this.k || m.kind !== this.weights.kind) throw new Error(`linear: a ${m.kind}[${m.n}, ${m.k}] matrix applied to a ${this.weights.kind} vector of ${this.k}`);

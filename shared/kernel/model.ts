@@ -10,6 +10,7 @@ import { KvSequence } from "./cache.ts";
 import { declareDecoderStage, declareHeadStage, mergeLayers, type HeadSlice, type LayerSlice } from "./decoder-weights.ts";
 import { Forward, widestPart } from "./forward.ts";
 import type { GemmCompute } from "./gemm.ts";
+import { ForwardBatch, type BatchOut } from "./forward-batch.ts";
 import { Linear, type QuantCompute } from "./linear.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
@@ -64,6 +65,7 @@ export class KernelModel {
   private forwardP: Forward | null = null;
   private prefillP: Prefill | null = null;
   private visionP: VisionTower | null = null;
+  private batchP: ForwardBatch | null = null;
   private readonly row: Float32Array;
   private readonly normaliser: number;
   private readonly adapters: AdapterCache;
@@ -196,6 +198,19 @@ export class KernelModel {
     return { hidden: out.hidden, partial: out.partial ?? null };
   }
 
+  /**
+   * One row per sequence through this engine's decoder layers, appended to each, in one pass over the weights
+   * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone.
+   */
+  stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[]): BatchOut[] {
+    if (!this.linear) throw new Error("this engine holds no decoder layers or head");
+    if (seqs.length !== rows.length) throw new Error(`${seqs.length} sequences for ${rows.length} rows`);
+    const { dtype, blockSize } = this.manifest.weights;
+    const kind = dtype === "int8" ? "q8" : dtype === "int4" ? "q4" : "f32";
+    this.batchP ??= new ForwardBatch(this.kernel, this.manifest.config, this.layers, { kind, blockSize }, this.linear.compute);
+    return this.batchP.run(seqs, rows);
+  }
+
   /** The post-feed-forward norm weight (1 + w) of decoder layer `layer` held here, f32[H]; null for Gemma 1. */
   postFfNorm(layer: number): Float32Array | null {
     const l = this.layers.find((x) => x.index === layer);
@@ -223,7 +238,7 @@ export class KernelModel {
   /** Memory held by this kernel instance. */
   memory(): KernelMemoryReport {
     const { liveBytes, memoryBytes } = this.kernel.heap.stats();
-    const scratch = (this.forwardP?.scratchBytes ?? 0) + (this.prefillP?.scratchBytes ?? 0) + (this.visionP?.scratchBytes ?? 0) + (this.linear?.scratchBytes ?? 0);
+    const scratch = (this.forwardP?.scratchBytes ?? 0) + (this.batchP?.scratchBytes ?? 0) + (this.prefillP?.scratchBytes ?? 0) + (this.visionP?.scratchBytes ?? 0) + (this.linear?.scratchBytes ?? 0);
     const adapters = this.adapters.held();
     return { flavor: this.kernel.flavor, codeBytes: this.kernel.codeBytes, weightBytes: this.weightBytes, scratchBytes: scratch, liveBytes, memoryBytes, adapterBytes: this.adapters.bytes, adapters };
   }

@@ -22,21 +22,26 @@ export class KernelStage implements StageRpc {
   private readonly identity: StageIdentity;
   private logitRow: Float32Array | null = null;
 
+  private readonly maxSessions: number;
+
   /**
    * @param open opens a weight file by its manifest name (a stream or bytes)
-   * @param opts the kernel instance's options
+   * @param opts the kernel instance's options, and the most sessions whose caches it keeps (default: the
+   *   sessions its stage was planned for, `manifest.budget.sessions`, else 4); starting one more drops the least
+   *   recently used, whose coordinator then rebuilds it by replay
    */
   constructor(
     readonly manifest: Manifest,
     readonly stage: ManifestStage,
     private readonly open: WeightSource,
-    private readonly opts: KernelModelOptions = {},
+    private readonly opts: KernelModelOptions & { maxSessions?: number } = {},
   ) {
     this.identity = stageIdentity(stage);
+    this.maxSessions = Math.max(1, opts.maxSessions ?? manifest.budget?.sessions ?? 4);
   }
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
-  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions = {}): KernelStage {
+  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions & { maxSessions?: number } = {}): KernelStage {
     const stage = manifest.stages.find((s) => s.name === name);
     if (!stage) throw new InputError("not_found", `model ${manifest.id} has no stage ${JSON.stringify(name)}`, "stage");
     return new KernelStage(manifest, stage, open, opts);
@@ -60,22 +65,79 @@ export class KernelStage implements StageRpc {
     let seq = this.sessions.get(req.session);
     if (req.position === 0) {
       seq?.clear();
+      this.sessions.delete(req.session);
+      while (this.sessions.size >= this.maxSessions) void this.drop([this.sessions.keys().next().value!]);
       seq = model.newSequence();
       this.sessions.set(req.session, seq);
     }
+    this.touch(req.session);
     const refusal = this.refusal(seq, req.position);
     return refusal ?? this.rowsThrough(model, seq!, req);
   }
 
+  /**
+   * Steps coalesce: the batches of every call that arrives while a step is pending or running (sessions decoding
+   * concurrently, each from its own coordinator) run together as one pass over the weights (KernelModel
+   * stepRows), each session's numbers exactly those of stepping it alone.
+   */
   async step(batch: readonly RowsRequest[]): Promise<RowsReply[]> {
     const model = await this.kernel(["decoder"]);
-    return batch.map((req) => {
+    batch.forEach((req) => {
       this.checkRows(req);
       if (req.count !== 1) throw new InputError("invalid_request", `a step is one row per session, got ${req.count}`, "count");
-      if (!this.identity.attention) return this.rowThrough(model, null, req);
-      const seq = this.sessions.get(req.session);
-      return this.refusal(seq, req.position) ?? this.rowThrough(model, seq!, req);
     });
+    return new Promise<RowsReply[]>((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      if (this.pending.length === 1) setTimeout(() => this.flush(model), 0);
+    });
+  }
+
+  /** Steps taken: calls of the kernel's batched step and the rows they carried (a batch's size = rows / calls). */
+  readonly stepStats = { passes: 0, rows: 0 };
+  private pending: { batch: readonly RowsRequest[]; resolve: (r: RowsReply[]) => void; reject: (e: unknown) => void }[] = [];
+
+  private flush(model: KernelModel): void {
+    const jobs = this.pending.splice(0);
+    try {
+      const replies = this.stepNow(model, jobs.flatMap((j) => j.batch));
+      let at = 0;
+      for (const j of jobs) j.resolve(replies.slice(at, (at += j.batch.length)));
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
+    }
+  }
+
+  /** Rows of distinct sessions in one pass (a session twice in a batch: its rows in later passes, in order). */
+  private stepNow(model: KernelModel, reqs: readonly RowsRequest[]): RowsReply[] {
+    const replies: RowsReply[] = new Array(reqs.length);
+    let todo = reqs.map((req, i) => ({ req, i }));
+    while (todo.length) {
+      const seen = new Set<string>();
+      const pass = todo.filter((t) => !seen.has(t.req.session) && (seen.add(t.req.session), true));
+      todo = todo.filter((t) => !pass.includes(t));
+      const run: { i: number; seq: KvSequence; row: Float32Array; temp: boolean }[] = [];
+      for (const { req, i } of pass) {
+        if (!this.identity.attention) {
+          run.push({ i, seq: model.newSequence(), row: req.rows, temp: true });
+          continue;
+        }
+        const seq = this.sessions.get(req.session);
+        this.touch(req.session);
+        const refusal = this.refusal(seq, req.position);
+        if (refusal) replies[i] = refusal;
+        else run.push({ i, seq: seq!, row: req.rows, temp: false });
+      }
+      if (!run.length) continue;
+      try {
+        const out = model.stepRows(run.map((r) => r.seq), run.map((r) => r.row));
+        this.stepStats.passes++;
+        this.stepStats.rows += run.length;
+        run.forEach((r, j) => (replies[r.i] = { ok: true, hidden: out[j].hidden, partial: out[j].partial, length: r.temp ? pass.find((p) => p.i === r.i)!.req.position + 1 : r.seq.length }));
+      } finally {
+        for (const r of run) if (r.temp) r.seq.clear();
+      }
+    }
+    return replies;
   }
 
   async drop(sessions: readonly string[]): Promise<void> {
@@ -137,6 +199,14 @@ export class KernelStage implements StageRpc {
     return this.model;
   }
 
+  /** Marks a session most recently used (the Map keeps insertion order: least recent first). */
+  private touch(session: string): void {
+    const seq = this.sessions.get(session);
+    if (!seq) return;
+    this.sessions.delete(session);
+    this.sessions.set(session, seq);
+  }
+
   private checkRows(req: RowsRequest): void {
     const h = this.manifest.config.text.hidden;
     if (!Number.isInteger(req.count) || req.count < 1 || req.rows.length !== req.count * h) {
@@ -158,16 +228,6 @@ export class KernelStage implements StageRpc {
     try {
       const out = model.stageRows(s, req.rows, req.count);
       return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + req.count };
-    } finally {
-      if (!seq) s.clear();
-    }
-  }
-
-  private rowThrough(model: KernelModel, seq: KvSequence | null, req: RowsRequest): RowsReply {
-    const s = seq ?? model.newSequence();
-    try {
-      const out = model.stepRow(s, req.rows);
-      return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + 1 };
     } finally {
       if (!seq) s.clear();
     }

@@ -10,14 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorData, ServiceError } from "../../shared/errors.ts";
-import type { GenerateOptions } from "../../shared/generation/generate.ts";
+import { generate, type GenerateOptions, type GeneratedToken } from "../../shared/generation/generate.ts";
 import { initKernelForNode } from "../../shared/kernel/node.ts";
 import { stagesOf } from "../../shared/model/manifest.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { callBudget } from "../../shared/pipeline/budget.ts";
 import type { SoftTokens } from "../../shared/engine/types.ts";
 import { loadGolden, maxAbs, maxAbsDiff, SHAPES_MODEL } from "../helpers/golden.ts";
-import { pipelineOf, run, wholeAt, type TestPipeline } from "./support.ts";
+import { pipelineAt, pipelineOf, run, wholeAt, type TestPipeline } from "./support.ts";
 import { convert } from "../../converter/convert.ts";
 
 const work = mkdtempSync(join(tmpdir(), "pg-pipeline-faults-"));
@@ -81,6 +81,30 @@ describe("a pipeline's faults", () => {
     expect(calls).toBe(decoder + head + (decoder + head) + steps * (decoder + head) + embeds + decoder);
     expect(embeds).toBeLessThanOrEqual(head + steps);
     expect(calls).toBeLessThanOrEqual(budget.forTokens(r.ids.length));
+  });
+});
+
+describe("stages that keep fewer sessions than are decoding", () => {
+  it("the least recently used session's cache is dropped and rebuilt by replay: interleaved runs keep their tokens", async () => {
+    const tight = await pipelineAt(join(work, "split"), {}, { maxSessions: 1 });
+    const a = { ...opts, seed: 11 };
+    const b = { ...opts, seed: 12, sampling: { temperature: 0, topK: 0, topP: 1 } };
+    const alone = [await run(p.engine, soft, g.inputIds, a), await run(p.engine, soft, g.inputIds, b)];
+    // Two generations stepping in turn over stages that hold one session each: every step evicts the other.
+    const [ga, gb] = [generate(tight.engine, soft, g.inputIds, a), generate(tight.engine, soft, g.inputIds, b)];
+    const got: GeneratedToken[][] = [[], []];
+    const done = [false, false];
+    while (!done[0] || !done[1]) {
+      for (const [i, it] of [ga, gb].entries()) {
+        if (done[i]) continue;
+        const n = await it.next();
+        if (n.done) done[i] = true;
+        else got[i].push(n.value);
+      }
+    }
+    expect(got[0]).toEqual(alone[0].tokens);
+    expect(got[1]).toEqual(alone[1].tokens);
+    expect(tight.engine.replays).toBeGreaterThan(10);
   });
 });
 

@@ -50,11 +50,11 @@ export async function pipelineOf(hfDir: string, out: string, opts: ConvertOption
 }
 
 /** Serves the converted model in `dir` as a pipeline of in-process stages. */
-export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}): Promise<TestPipeline> {
+export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: { maxSessions?: number } = {}): Promise<TestPipeline> {
   const store = folderStore(dir);
   const manifest = await readManifest(store);
   const open = openFrom(store, manifest);
-  const stages = new Map(manifest.stages.map((s) => [s.name, new TestStage(() => new KernelStage(manifest, s, open))]));
+  const stages = new Map(manifest.stages.map((s) => [s.name, new TestStage(() => new KernelStage(manifest, s, open, stageOpts))]));
   const engine = new PipelineEngine(manifest, (s) => stages.get(s.name)!.rpc(), { backoffMs: 1, ...engineOpts });
   return { manifest, engine, stages };
 }
