@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
-import { engineOption, parseIds, writeF32 } from "../io.ts";
+import { engineOption, gemmOption, parseIds, writeF32 } from "../io.ts";
 import { pixelsFrom } from "../model-io.ts";
 
 export function registerForward(program: Command): void {
@@ -15,9 +15,10 @@ export function registerForward(program: Command): void {
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .option("--prefill <engine>", "who runs the prefill (here: the whole forward pass): ort or kernel", "ort")
-    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string; prefill: string }) => {
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int16 (integer, default), int7 (8-bit dots, coarser) or float (dequantised)", "int16")
+    .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision: string; prefill: string; gemm: string }) => {
       const prefill = engineOption("--prefill", o.prefill);
-      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision), prefill, decode: prefill });
+      const model = await loadModel(modelDir, { vision: engineOption("--vision", o.vision), prefill, decode: prefill }, { gemm: gemmOption(o.gemm) });
       const ids = parseIds(o.inputIds);
       const soft = await model.encodeImage(await pixelsFrom(model, o));
       if (o.imageFeaturesOut) {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
-import { engineOption, parseIds } from "../io.ts";
+import { engineOption, gemmOption, parseIds } from "../io.ts";
 import { loadTokenizer, pixelsFrom } from "../model-io.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
@@ -20,6 +20,7 @@ interface Opts {
   decode: string;
   vision: string;
   prefill: string;
+  gemm: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -40,10 +41,11 @@ export function registerGenerate(program: Command): void {
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
     .option("--prefill <engine>", "who runs the prefill: ort (onnxruntime-web) or kernel (the WASM SIMD kernel)", "ort")
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int16 (integer, default), int7 (8-bit dots, coarser) or float (dequantised)", "int16")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
-      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision), prefill: engineOption("--prefill", o.prefill) });
+      const model = await loadModel(modelDir, { decode: engineOption("--decode", o.decode), vision: engineOption("--vision", o.vision), prefill: engineOption("--prefill", o.prefill) }, { gemm: gemmOption(o.gemm) });
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;
       let ids: number[];
