@@ -1,5 +1,6 @@
 /** Small file helpers for the CLI: raw little-endian float32 files and id lists. */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { GemmCompute } from "../shared/kernel/gemm.ts";
 
 export function readF32(path: string): Float32Array {
   const b = readFileSync(path);
@@ -21,6 +22,12 @@ export function parseIds(list: string): number[] {
 }
 
 /** An engine choice (`--decode`, `--vision`): "ort" or "kernel". */
+/** Validates `--gemm`: how the kernel's prefill and vision GEMMs meet int8/int4 weights (shared/kernel/gemm.ts). */
+export function gemmOption(value: string): GemmCompute {
+  if (value !== "int16" && value !== "int7" && value !== "float") throw new Error(`--gemm must be int16, int7 or float, got ${value}`);
+  return value;
+}
+
 export function engineOption(flag: string, value: string): "ort" | "kernel" {
   if (value !== "ort" && value !== "kernel") throw new Error(`${flag} must be ort or kernel, got ${value}`);
   return value;

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
-import { engineOption, parseIds } from "../io.ts";
+import { engineOption, gemmOption, parseIds } from "../io.ts";
 import { adapterFrom, loadTokenizer, phaseEngine, pixelsFrom } from "../model-io.ts";
 import { withAdapter } from "../../shared/engine/adapted.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
@@ -21,6 +21,7 @@ interface Opts {
   decode?: string;
   vision?: string;
   prefill?: string;
+  gemm: string;
   adapter?: string;
 }
 
@@ -42,12 +43,13 @@ export function registerGenerate(program: Command): void {
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
     .option("--vision <engine>", "who encodes the image: ort or kernel (default: ort, kernel with --adapter)")
     .option("--prefill <engine>", "who runs the prefill: ort or kernel (default: ort, kernel with --adapter)")
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int16 (integer, default), int7 (8-bit dots, coarser) or float (dequantised)", "int16")
     .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");
       if (o.greedy && o.temperature !== undefined) throw new Error("--greedy and --temperature exclude each other");
       const phase = (flag: string, v: string | undefined) => engineOption(flag, phaseEngine(v, o.adapter));
-      const model = await loadModel(modelDir, { decode: phase("--decode", o.decode), vision: phase("--vision", o.vision), prefill: phase("--prefill", o.prefill) });
+      const model = await loadModel(modelDir, { decode: phase("--decode", o.decode), vision: phase("--vision", o.vision), prefill: phase("--prefill", o.prefill) }, { gemm: gemmOption(o.gemm) });
       const engine = withAdapter(model, await adapterFrom(model, o.adapter));
       const tokenizer = loadTokenizer(modelDir, model);
       const { config } = model;

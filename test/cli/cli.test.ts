@@ -88,6 +88,20 @@ describe("paligemma2-tiny through the CLI", () => {
     });
     await expect(cli("convert", g.dir, join(work, "bad"), "--dtype", "int3")).rejects.toMatchObject({ stderr: expect.stringMatching(/--dtype must be one of/) });
     await expect(cli("forward", model, "--input-ids", "1,2", "--prefill", "gpu")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--prefill/) });
+    await expect(cli("forward", model, "--input-ids", "1,2", "--logits-out", join(work, "never.f32"), "--gemm", "int9")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--gemm must be int16, int7 or float/) });
+  });
+
+  it("forward --gemm float|int16 on an int8 conversion: the integer GEMM within 5e-3 of the float one (gemm-parity.test.ts)", async () => {
+    const int8 = join(work, "pg2-int8");
+    await cli("convert", g.dir, int8, "--dtype", "int8");
+    const out = (gemm: string) => join(work, `logits-int8-${gemm}.f32`);
+    for (const gemm of ["float", "int16"]) {
+      await cli("forward", int8, "--input-ids", g.inputIds.join(","), "--pixel-values", join(g.dir, "pixel_values.bin"), "--logits-out", out(gemm), "--vision", "kernel", "--prefill", "kernel", "--gemm", gemm);
+    }
+    const [f, q] = [readF32(out("float")), readF32(out("int16"))];
+    const d = maxAbsDiff(q, f).max;
+    expect(d).toBeGreaterThan(0); // the option really switched the GEMM
+    expect(d).toBeLessThanOrEqual(5e-3);
   });
 });
 
