@@ -3,12 +3,12 @@
  * per-token computation as {@link Forward.run}, op for op, each sequence in its own activation buffers, with
  * every weight matrix applied to all of them in one pass over its weights (linear-batch.ts). Attention stays per
  * sequence (each has its own cache and position). Results are bit-identical to stepping each sequence alone.
- * Decoder layers only: a batched step's rows go on to the next stage, never to logits here.
+ * Head slices likewise score several final rows in one pass (`logits`).
  */
 import { isSlidingLayer, type ModelConfig } from "../model/config.ts";
 import { ropeTables } from "../engine/positions.ts";
 import type { KvSequence } from "./cache.ts";
-import type { LayerSlice } from "./decoder-weights.ts";
+import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { widestPart } from "./forward.ts";
 import { Linear, type QuantCompute, type WeightKind } from "./linear.ts";
 import { applyBatch } from "./linear-batch.ts";
@@ -147,6 +147,34 @@ export class ForwardBatch {
       if (i > 0) for (const s of slots) ex.addInto(s.xb2, s.part, t.hidden);
     });
   }
+
+  /**
+   * Head: logits of several final rows in one pass over the tied table, as Forward.logits computes one (final
+   * norm, each head slice, soft-cap): `outs[b]` gets row b's logits of vocabulary ids [base, base + length).
+   */
+  logits(head: readonly HeadSlice[], rows: readonly Float32Array[], outs: readonly Float32Array[], base = 0): void {
+    const t = this.config.text;
+    const ex = this.kernel.exports;
+    const heap = this.kernel.heap;
+    const slots = this.slotsFor(rows.length);
+    const width = Math.max(1, ...head.map((h) => h.to - h.from));
+    while (this.logitBufs.length < slots.length) this.logitBufs.push(heap.alloc(4 * width));
+    slots.forEach((s, b) => heap.f32(s.x, t.hidden).set(rows[b]));
+    for (const slice of head) {
+      const n = slice.to - slice.from;
+      for (const s of slots) {
+        ex.rmsNorm(s.xb, s.x, slice.norm, t.hidden, t.rmsNormEps);
+        s.linear.prepare(s.xb, t.hidden);
+      }
+      applyBatch(slots.map((s) => s.linear), slice.table, this.logitBufs.slice(0, slots.length));
+      slots.forEach((_, b) => {
+        if (t.finalLogitSoftcap !== null) ex.softcapInPlace(this.logitBufs[b], n, t.finalLogitSoftcap);
+        outs[b].set(heap.f32(this.logitBufs[b], n), slice.from - base);
+      });
+    }
+  }
+
+  private readonly logitBufs: number[] = [];
 
   private slotsFor(n: number): Slot[] {
     const t = this.config.text;

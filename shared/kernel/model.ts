@@ -203,12 +203,24 @@ export class KernelModel {
    * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone.
    */
   stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[]): BatchOut[] {
-    if (!this.linear) throw new Error("this engine holds no decoder layers or head");
     if (seqs.length !== rows.length) throw new Error(`${seqs.length} sequences for ${rows.length} rows`);
+    return this.batch().run(seqs, rows);
+  }
+
+  private batch(): ForwardBatch {
+    if (!this.linear) throw new Error("this engine holds no decoder layers or head");
     const { dtype, blockSize } = this.manifest.weights;
     const kind = dtype === "int8" ? "q8" : dtype === "int4" ? "q4" : "f32";
     this.batchP ??= new ForwardBatch(this.kernel, this.manifest.config, this.layers, { kind, blockSize }, this.linear.compute);
-    return this.batchP.run(seqs, rows);
+    return this.batchP;
+  }
+
+  /**
+   * Logits of several final rows (each f32[H]) in one pass over the head slices held here: `outs[b]` gets row b's
+   * logits of ids [base, base + length), bit-identical to {@link logitsOf}.
+   */
+  logitsRows(rows: readonly Float32Array[], outs: readonly Float32Array[], base = 0): void {
+    this.batch().logits(this.head, rows, outs, base);
   }
 
   /** The post-feed-forward norm weight (1 + w) of decoder layer `layer` held here, f32[H]; null for Gemma 1. */

@@ -20,7 +20,6 @@ export class KernelStage implements StageRpc {
   private loadedModel: KernelModel | null = null;
   private readonly sessions = new Map<string, KvSequence>();
   private readonly identity: StageIdentity;
-  private logitRow: Float32Array | null = null;
 
   private readonly maxSessions: number;
 
@@ -174,13 +173,34 @@ export class KernelStage implements StageRpc {
       for (let r = 0; r < req.count; r++) out.set(all.subarray(r * vocab + from, r * vocab + to), r * width);
       return out;
     }
-    // The decode path's GEMVs, as a whole-model engine scores a prefill's last row and every step.
-    this.logitRow ??= new Float32Array(vocab);
-    for (let r = 0; r < req.count; r++) {
-      model.logitsOf(req.rows.subarray(r * h, (r + 1) * h), this.logitRow);
-      out.set(this.logitRow.subarray(from, to), r * width);
+    // The decode path's GEMVs, as a whole-model engine scores a prefill's last row and every step; the rows of
+    // calls arriving together (sessions decoding concurrently) are scored in one pass over the table.
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pendingLogits.push({ req, out, resolve, reject });
+      if (this.pendingLogits.length === 1) setTimeout(() => this.flushLogits(model), 0);
+    });
+  }
+
+  private pendingLogits: { req: LogitsRequest; out: Float32Array; resolve: (r: Float32Array) => void; reject: (e: unknown) => void }[] = [];
+
+  private flushLogits(model: KernelModel): void {
+    const jobs = this.pendingLogits.splice(0);
+    const h = this.manifest.config.text.hidden;
+    const width = this.stage.to - this.stage.from;
+    try {
+      const rows: Float32Array[] = [];
+      const outs: Float32Array[] = [];
+      for (const j of jobs) {
+        for (let r = 0; r < j.req.count; r++) {
+          rows.push(j.req.rows.subarray(r * h, (r + 1) * h));
+          outs.push(j.out.subarray(r * width, (r + 1) * width));
+        }
+      }
+      for (let at = 0; at < rows.length; at += 16) model.logitsRows(rows.slice(at, at + 16), outs.slice(at, at + 16), this.stage.from);
+      for (const j of jobs) j.resolve(j.out);
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
     }
-    return out;
   }
 
   async vision(input: Float32Array): Promise<Float32Array> {

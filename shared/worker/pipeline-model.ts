@@ -69,6 +69,8 @@ export interface ListedStage {
   readonly mlp?: { readonly from: number; readonly to: number };
   /** Whether its weights are in memory: null where no stage worker serves it (it loads inside a session). */
   readonly loaded: boolean | null;
+  /** Sessions whose caches its stage worker holds (null as for `loaded`). */
+  readonly sessions: number | null;
   /** The stage worker's binding, null for a stage not served by one. */
   readonly worker: string | null;
 }
@@ -81,8 +83,9 @@ export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
     manifest.stages.map(async (s) => {
       const binding = stageBinding(s.name);
       const rpc = bindings.get(binding);
-      const loaded = rpc ? await rpc.describe().then((d) => d.loaded, () => false) : null;
-      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, worker: rpc ? binding : null };
+      const info = rpc ? await rpc.describe().catch(() => null) : null;
+      const [loaded, sessions] = rpc ? [info?.loaded ?? false, info?.sessions ?? 0] : [null, null];
+      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, sessions, worker: rpc ? binding : null };
     }),
   );
 }

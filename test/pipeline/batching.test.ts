@@ -57,6 +57,18 @@ describe("a batched decode step", () => {
         }
         expect(batched.map((s) => s.length)).toEqual([8, 12, 4]);
       }
+      // A head stage: several final rows scored in one pass equal each scored alone.
+      const headStage = stagesOf(manifest, "head")[0];
+      const head = await KernelModel.load(manifest, [headStage], openFrom(folderStore(dir), manifest));
+      const vocab = manifest.config.text.vocab;
+      const rows = [0, 1, 2].map((s) => rowsOf(h, 40 + s));
+      const outs = rows.map(() => new Float32Array(vocab));
+      head.logitsRows(rows, outs);
+      rows.forEach((row, s) => {
+        const want = new Float32Array(vocab);
+        head.logitsOf(row, want);
+        expect(Array.from(outs[s]), `head row ${s}`).toEqual(Array.from(want));
+      });
     });
   }
 });

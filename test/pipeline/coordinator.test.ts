@@ -13,7 +13,7 @@ import { initKernelForNode } from "../../shared/kernel/node.ts";
 import { stagesOf } from "../../shared/model/manifest.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import type { GenerateOptions } from "../../shared/generation/generate.ts";
-import { GOLDEN_CASES, loadGolden } from "../helpers/golden.ts";
+import { GOLDEN_CASES, loadGolden, SHAPES_MODEL } from "../helpers/golden.ts";
 import { pipelineOf, run, wholeAt } from "./support.ts";
 
 const work = mkdtempSync(join(tmpdir(), "pg-pipeline-"));
@@ -61,4 +61,19 @@ describe.each(GOLDEN_CASES)("pipeline of %s (int8, one layer per stage, 3 head s
       }
     }
   }, 120_000);
+});
+
+describe("vision stages in a pipeline", () => {
+  it("the shapes model at --max-shard-mb 2: two vision stages give the unsplit tower's soft tokens bit for bit", async () => {
+    const g = loadGolden("paligemma-shapes");
+    const p = await pipelineOf(SHAPES_MODEL, join(work, "shapes-2mb"), { dtype: "fp32", maxShardMb: 2 });
+    expect(stagesOf(p.manifest, "vision").length).toBe(2);
+    await convert(SHAPES_MODEL, join(work, "shapes-one"), { dtype: "fp32" });
+    const whole = await wholeAt(join(work, "shapes-one"));
+    const a = await whole.encodeImage(g.pixelValues);
+    const b = await p.engine.encodeImage(g.pixelValues);
+    expect([b.tokens, b.dim]).toEqual([a.tokens, a.dim]);
+    expect(firstDiff(b.data, a.data)).toBe(-1);
+    expect(p.engine.calls.byMethod.vision).toBe(2);
+  });
 });

@@ -5,8 +5,9 @@
  * All 247 eval prompts give the ids and text the unsplit model gives (the recorded reference answers, which
  * test/tasks/eval.test.ts checks the unsplit model against); a streamed answer's logprobs are the unsplit
  * model's (computed here in Node by the whole-model kernel engine); GET /v1/models lists every stage and whether
- * it is loaded. Then a second server whose head worker is misconfigured (its model is missing) answers 503 with
- * retry-after, and stays healthy.
+ * it is loaded. Then, restarted with decoder-2 keeping one session's cache, a session whose cache another one
+ * evicted there gets the same answer again (rebuilt by replay); and restarted with a head worker whose model is
+ * missing, the server answers 503 with retry-after and stays healthy.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,6 +103,30 @@ describe("a 7-stage model served as a pipeline of stage workers", () => {
     const loaded = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages.map((s: any) => s.loaded);
     expect(loaded).toEqual(Array(7).fill(true));
   }, 600_000);
+});
+
+const restart = async (edit: (stage: string, toml: string) => string): Promise<void> => {
+  await server.stop();
+  for (const p of configs.stages) writeFileSync(p, edit(p, readFileSync(p, "utf8")));
+  server = await startDevServer({ configs: [configs.decoder, configs.vision, ...configs.stages], vars: { RATE_LIMIT_RPM: "0" }, timeoutMs: 240_000 });
+};
+
+describe("a stage that lost a session's cache", () => {
+  it("is rebuilt by replay: the session's next answer has the same ids and logprobs", async () => {
+    // decoder-2 keeps one session's cache: a second session evicts the first one's there.
+    await restart((p, t) => (p.endsWith("decoder-2.toml") ? t.replace('STAGE = "decoder-2"', 'STAGE = "decoder-2"\nMAX_SESSIONS = "1"') : t));
+    const c = CASES.find((x) => x.image === "img_002_200x200.png" && x.prefix === "caption en")!;
+    const { image_id } = await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(c.image) })).json<any>();
+    const ask = async (session: string) => (await postJson(server.url, "/v1/generate", { image_id, prompt: c.prefix, max_tokens: 24, stream: false, session })).json<any>();
+    const first = await ask("a");
+    expect(first.ids).toEqual([...c.answer_ids]);
+    await ask("b"); // evicts a's cache at decoder-2
+    const held = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages.map((s: any) => [s.name, s.sessions]);
+    expect(held.filter((x: any) => x[0].startsWith("decoder"))).toEqual([["decoder-0", 2], ["decoder-1", 2], ["decoder-2", 1], ["decoder-3", 2]]);
+    const again = await ask("a"); // a's prefill is cached in its session: its steps find decoder-2 without it
+    expect(again.usage.prefix_cache.kv).toBe("hit");
+    expect({ ids: again.ids, tokens: again.tokens }).toEqual({ ids: first.ids, tokens: first.tokens });
+  }, 300_000);
 });
 
 describe("a stage that does not answer", () => {
