@@ -200,15 +200,15 @@ export class KernelModel {
 
   /**
    * One row per sequence through this engine's decoder layers, appended to each, in one pass over the weights
-   * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone.
+   * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone (with the same `lora`).
    */
-  stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[]): BatchOut[] {
+  stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[], lora: KernelAdapter | null = null): BatchOut[] {
     if (!this.linear) throw new Error("this engine holds no decoder layers or head");
     if (seqs.length !== rows.length) throw new Error(`${seqs.length} sequences for ${rows.length} rows`);
     const { dtype, blockSize } = this.manifest.weights;
     const kind = dtype === "int8" ? "q8" : dtype === "int4" ? "q4" : "f32";
     this.batchP ??= new ForwardBatch(this.kernel, this.manifest.config, this.layers, { kind, blockSize }, this.linear.compute);
-    return this.batchP.run(seqs, rows);
+    return this.batchP.run(seqs, rows, lora);
   }
 
   /** The post-feed-forward norm weight (1 + w) of decoder layer `layer` held here, f32[H]; null for Gemma 1. */
