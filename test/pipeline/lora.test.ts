@@ -5,7 +5,8 @@
  * loads its own factors. Against the adapter's merged checkpoint converted on its own: soft tokens and logits
  * within 1e-4 × max(1, max|logit|), the same greedy ids; against the single-isolate adapter path: the same
  * greedy answers of eval prompts. Base and adapter sequences interleave on one pipeline; a restarted stage
- * rebuilds an adapter's sequence by replay with its adapter.
+ * rebuilds an adapter's sequence by replay with its adapter; generations with two adapters and the base at once,
+ * under a stage adapter budget that holds one adapter, each give what they give alone.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ import { vocabMask } from "../../shared/model/vocab.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
 import { argmax, loadGolden, maxAbs, maxAbsDiff, SHAPES_MODEL } from "../helpers/golden.ts";
 import { EVAL_PROMPTS, GOLDEN_LORA, prepareLoraModels, type LoraModels } from "../lora/support.ts";
-import { pipelineAt, type TestPipeline } from "./support.ts";
+import { pipelineAt, run, type TestPipeline } from "./support.ts";
 
 const A = "shapes-lora-a";
 const g = loadGolden("paligemma-shapes");
@@ -140,6 +141,29 @@ it("base and adapter sequences interleave on one pipeline, each as alone; a rest
   for (const k of ["base", "lora"] as const) got[k].forEach((l, i) => expect(maxAbsDiff(l, alone[k].steps[i]).max, `${k} ${i}`).toBe(0));
   states.base.state.release?.();
   states.lora.state.release?.();
+});
+
+it("two adapters and the base generating at once, under a stage budget of one adapter: each as alone", async () => {
+  const dir = join(models.work, "layers");
+  await convertAdapter(models.peftB, join(dir, "adapters/b"));
+  const tight = await pipelineAt(dir, {}, { maxAdapterBytes: 100_000, maxSessions: 8 }); // a decoder layer's share of shapes-lora-a: 110,592
+  const roomy = await pipelineAt(dir);
+  const opts = { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: 8, eos: [], mask: vocabMask(tight.manifest), tokenizer: null };
+  const gen = async (p: TestPipeline, adapter: string | null) => {
+    const e = withAdapter(p.engine, adapter);
+    return (await run(e, await e.encodeImage(g.pixelValues), g.inputIds, opts)).tokens;
+  };
+  const names = [null, A, "b", A, null, "b"];
+  const alone = new Map<string | null, unknown>();
+  for (const a of new Set(names)) alone.set(a, await gen(roomy, a));
+  expect(alone.get(A)).not.toEqual(alone.get("b"));
+  const together = await Promise.all(names.map((a) => gen(tight, a)));
+  together.forEach((t, i) => expect(t, String(names[i])).toEqual(alone.get(names[i])));
+  const stage = tight.stages.get("decoder-1")!.inner;
+  expect(stage.stepStats.rows / stage.stepStats.passes, "steps of several sessions ran batched").toBeGreaterThan(1);
+  const held = (await stage.describe()).adapters;
+  expect(held.length, JSON.stringify(held)).toBe(1); // the budget holds one; the other was dropped
+  expect(await gen(tight, held[0].name === A ? "b" : A)).toEqual(alone.get(held[0].name === A ? "b" : A)); // reloaded
 });
 
 it("an unknown adapter is a 404 naming it, before any stage call", async () => {
