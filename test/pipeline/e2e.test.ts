@@ -139,6 +139,10 @@ describe("a LoRA adapter through the stage workers", () => {
       if (want !== base) differ++;
     }
     expect(differ, "the adapter changes some answers").toBeGreaterThan(0);
+    // Each stage worker holds only its own stage's factors; the head none: 98,304 + 442,368 bytes in all.
+    const stages = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages as any[];
+    const bytes = (kind: string) => stages.filter((s) => s.kind === kind).reduce((n, s) => n + (s.adapters.find((a: any) => a.name === "shapes-lora-a")?.bytes ?? 0), 0);
+    expect([bytes("vision"), bytes("decoder"), bytes("head")]).toEqual([98304, 442368, 0]);
   }, 300_000);
 });
 
