@@ -110,7 +110,10 @@ function planFor(c: ModelConfig, fmt: WeightFormat, opts: ConvertOptions, budget
 
 function stageBudget(given: Partial<StageBudget> = {}): StageBudget {
   const b = { ...DEFAULT_STAGE_BUDGET, ...given };
-  for (const [k, v] of Object.entries(b)) if (!Number.isInteger(v) || v < 1) throw new Error(`stage budget ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of Object.entries(b)) {
+    const min = k === "adapterBytes" ? 0 : 1; // no room for adapters is the default
+    if (!Number.isInteger(v) || v < min) throw new Error(`stage budget ${k} must be an integer ≥ ${min}, got ${v}`);
+  }
   if (b.prefillRows > b.context) throw new Error(`--stage-prefill-rows ${b.prefillRows} is more than --stage-context ${b.context}`);
   return b;
 }

@@ -163,7 +163,7 @@ export function describePart(s: StageSpec): string {
 }
 
 function terms(e: StageEstimate): string {
-  return `${mb(e.residentBytes)} MB resident (weights ${mb(e.weightBytes)}, KV cache ${mb(e.cacheBytes)}, scratch ${mb(e.scratchBytes)}, code ${mb(e.codeBytes)})`;
+  return `${mb(e.residentBytes)} MB resident (weights ${mb(e.weightBytes)}, KV cache ${mb(e.cacheBytes)}, scratch ${mb(e.scratchBytes)}, code ${mb(e.codeBytes)}${e.adapterBytes ? `, adapters ${mb(e.adapterBytes)}` : ""})`;
 }
 
 function mb(bytes: number): string {

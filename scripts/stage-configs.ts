@@ -2,7 +2,10 @@
  * Wrangler configs for a model served as a pipeline of stage workers: one per stage (functions/stage/, the
  * stage named in its `STAGE` var, its own Worker and so its own isolate), plus the decoder and vision workers'
  * configs with a `STAGE_<NAME>` service binding per stage (shared/api/stage-rpc.ts `stageBinding`) and the
- * decoder's `[limits] subrequests` raised to the pipeline's call budget (shared/pipeline/budget.ts).
+ * decoder's `[limits] subrequests` raised to the pipeline's call budget (shared/pipeline/budget.ts). A model
+ * planned with room for adapters (`--stage-adapter-mb`, the manifest's `budget.adapterBytes`) gets that adapter
+ * cache (whole MB, rounded down) as its vision and decoder stage workers' ADAPTER_CACHE_MB, so what they keep
+ * stays within their estimates.
  *
  *   npm run -s stage-configs -- model-shards/<id> --out deploy/<id> [--source r2] [--bucket paligemma-models]
  *
@@ -75,6 +78,8 @@ export function writePipelineConfigs(manifest: Manifest, outDir: string, opts: P
   };
 
   const staged = opts.stages === false ? [] : manifest.stages;
+  const adapterMb = Math.floor((manifest.budget?.adapterBytes ?? 0) / 1e6);
+  const adapterVars = (s: ManifestStage) => (adapterMb >= 1 && s.kind !== "head" ? { ADAPTER_CACHE_MB: String(adapterMb) } : {});
   const stages = staged.map((s) =>
     write(s.name, {
       name: stageWorkerName(id, s.name),
@@ -86,7 +91,7 @@ export function writePipelineConfigs(manifest: Manifest, outDir: string, opts: P
       limits: { cpu_ms: 300000 },
       observability: { enabled: true },
       ...source,
-      vars: { ...modelVars, STAGE: s.name },
+      vars: { ...modelVars, STAGE: s.name, ...adapterVars(s) },
       rules: root.rules,
     }),
   );

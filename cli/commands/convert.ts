@@ -15,6 +15,7 @@ export function registerConvert(program: Command): void {
     .option("--stage-sessions <n>", "sessions whose KV caches a decoder stage holds (with --max-stage-mb)", String(D.sessions))
     .option("--stage-context <n>", "tokens of context per session (with --max-stage-mb)", String(D.context))
     .option("--stage-prefill-rows <n>", "rows one prefill call handles (with --max-stage-mb)", String(D.prefillRows))
+    .option("--stage-adapter-mb <n>", "LoRA factors a vision/decoder stage keeps, its ADAPTER_CACHE_MB (with --max-stage-mb; 0: none)", String(D.adapterBytes / 1e6))
     .option("--max-shard-mb <n>", "split layers into stages whose weight file stays under N MB (10^6 bytes)")
     .addOption(new Option("--mlp-parts <n>", "tests: cut every decoder layer's MLP into N parts").hideHelp())
     .option("--block-size <n>", "int8/int4 quantisation block along the input dimension", "32")
@@ -30,6 +31,7 @@ export function registerConvert(program: Command): void {
         sessions: positive(o.stageSessions!, "--stage-sessions"),
         context: positive(o.stageContext!, "--stage-context"),
         prefillRows: positive(o.stagePrefillRows!, "--stage-prefill-rows"),
+        adapterBytes: Math.round(nonNegative(o.stageAdapterMb!, "--stage-adapter-mb") * 1e6),
       };
       const blockSize = positive(o.blockSize!, "--block-size");
       if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new Error("--block-size must be a power of two ≥ 16");
@@ -57,5 +59,11 @@ export function registerConvert(program: Command): void {
 function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got ${v}`);
+  return n;
+}
+
+function nonNegative(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number ≥ 0, got ${v}`);
   return n;
 }

@@ -55,8 +55,8 @@ export default class StageService extends WorkerEntrypoint<StageEnv> implements 
     return (await stageOf(this.env)).logits(req);
   }
 
-  /** Vision rows through this stage. */
-  async vision(input: Float32Array): Promise<Float32Array> {
-    return (await stageOf(this.env)).vision(input);
+  /** Vision rows through this stage (with a LoRA adapter's vision updates when named). */
+  async vision(input: Float32Array, adapter?: string | null): Promise<Float32Array> {
+    return (await stageOf(this.env)).vision(input, adapter ?? null);
   }
 }

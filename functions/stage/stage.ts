@@ -1,7 +1,8 @@
 /**
  * The stage a stage worker's env names, made once per isolate: the model's manifest from the store, the kernel
  * module compiled from the bundle (never onnxruntime: a stage worker's bundle holds the kernel only), and a
- * {@link KernelStage} for the stage named by `STAGE`. Its weights load on the first call that needs them.
+ * {@link KernelStage} for the stage named by `STAGE`. Its weights load on the first call that needs them; a LoRA
+ * adapter's factors for this stage on the first call naming it, kept under `ADAPTER_CACHE_MB` (default 16).
  */
 import kernelSimd from "../../kernels/wasm/paligemma-kernel-simd.wasm";
 import kernelRelaxed from "../../kernels/wasm/paligemma-kernel-relaxed.wasm";
@@ -13,6 +14,8 @@ import { KernelStage } from "../../shared/pipeline/kernel-stage.ts";
 import { ModelCache } from "../../shared/worker/model-cache.ts";
 import { intVar } from "../../shared/worker/env-vars.ts";
 import { modelStoreFor, type ModelEnv } from "../../shared/worker/model-store.ts";
+import { AdapterRegistry } from "../../shared/engine/adapters.ts";
+import { DEFAULT_ADAPTER_BYTES } from "../../shared/kernel/adapter-cache.ts";
 
 /** A stage worker's bindings and vars. */
 export interface StageEnv extends ModelEnv {
@@ -28,7 +31,13 @@ const stages = new ModelCache<KernelStage>();
 /** The stage `env` names, made on first use. */
 export function stageOf(env: StageEnv): Promise<KernelStage> {
   if (!env.STAGE) return Promise.reject(new ConfigError("STAGE is not set: a stage worker's config names the stage it serves"));
-  return stages.get(`${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${env.STAGE}`, async () => {
+  let maxAdapterBytes: number;
+  try {
+    maxAdapterBytes = intVar(env.ADAPTER_CACHE_MB, DEFAULT_ADAPTER_BYTES / 1e6, "ADAPTER_CACHE_MB") * 1e6;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return stages.get(`${env.MODEL_SOURCE ?? "assets"}:${env.MODEL_ID}:${env.STAGE}:${maxAdapterBytes}`, async () => {
     await initKernel({ kind: "module", module: kernelSimd, relaxed: kernelRelaxed });
     const store = modelStoreFor(env);
     const bytes = await store.get("manifest.json");
@@ -41,6 +50,7 @@ export function stageOf(env: StageEnv): Promise<KernelStage> {
       return source;
     };
     const maxSessions = env.MAX_SESSIONS ? intVar(env.MAX_SESSIONS, 4, "MAX_SESSIONS") : undefined;
-    return KernelStage.named(manifest, env.STAGE, open, maxSessions ? { maxSessions } : {});
+    const adapters = new AdapterRegistry(manifest, store);
+    return KernelStage.named(manifest, env.STAGE, open, { maxAdapterBytes, adapters, ...(maxSessions ? { maxSessions } : {}) });
   });
 }

@@ -17,6 +17,12 @@
  * lost its memory) or shorter answers `{ok: false}` instead of computing, and the coordinator rebuilds the cache
  * by replaying the session (shared/pipeline/coordinator.ts). A longer cache is cut back first (a session
  * branching from an earlier state). Stages without attention (MLP-only parts, head, vision) hold no session.
+ *
+ * LoRA adapters: every prefill and step names the adapter its rows are computed with (absent or null: the base),
+ * and so does a vision call for an adapter that changes the vision tower or projector. A stage loads that
+ * adapter's factors for its own layers on first use (`adapters/<name>/<stage>.bin`; none when the adapter does
+ * not touch them), keeps them under its adapter budget (least recently used dropped), and keys its session caches
+ * by adapter: rows under another adapter than the cache's are refused as `missing` (the coordinator replays).
  */
 
 /** Which rows of the model a stage computes (as the manifest names it). */
@@ -42,6 +48,8 @@ export interface StageInfo extends StageIdentity {
   /** Weight bytes held in the kernel, kernel linear memory (0 before loading). */
   readonly weightBytes: number;
   readonly memoryBytes: number;
+  /** LoRA adapters whose factors it holds, least recently used first (bytes: this stage's factors only). */
+  readonly adapters: readonly { readonly name: string; readonly bytes: number }[];
 }
 
 /** What `load` returns once the weights are in memory. */
@@ -59,6 +67,8 @@ export interface RowsRequest {
   readonly position: number;
   readonly rows: Float32Array;
   readonly count: number;
+  /** The LoRA adapter's name (absent or null: the base model). */
+  readonly adapter?: string | null;
 }
 
 /**
@@ -97,8 +107,11 @@ export interface StageRpc {
   embed(ids: readonly number[]): Promise<Float32Array>;
   /** Head: final norm, this shard's rows of the tied embedding, final soft-cap → f32[count, to − from]. */
   logits(req: LogitsRequest): Promise<Float32Array>;
-  /** Vision: pixels f32[1, 3, S, S] (first stage) or rows f32[N, D] → rows f32[N, D], soft tokens at the last. */
-  vision(input: Float32Array): Promise<Float32Array>;
+  /**
+   * Vision: pixels f32[1, 3, S, S] (first stage) or rows f32[N, D] → rows f32[N, D], soft tokens at the last;
+   * with `adapter`, through that LoRA adapter's vision and projector updates.
+   */
+  vision(input: Float32Array, adapter?: string | null): Promise<Float32Array>;
 }
 
 /** The Worker binding name of stage `name` in the decoder worker's config: `STAGE_` + upper-cased name. */

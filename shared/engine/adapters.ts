@@ -27,12 +27,7 @@ export class AdapterRegistry {
 
   /** The listing of adapter `name`; a 404 InputError naming it when the model has none of that name. */
   listing(name: string): AdapterListing {
-    const found = this.extra.get(name)?.listing ?? this.manifest.adapters?.find((a) => a.name === name);
-    if (!found) {
-      const known = this.list().map((a) => `${this.manifest.id}:${a.name}`);
-      throw new InputError("not_found", `adapter "${name.slice(0, 100)}" is not converted for model ${this.manifest.id}${known.length ? ` (it has ${known.join(", ")})` : " (it has none)"}`, "adapter", "model_not_found");
-    }
-    return found;
+    return this.extra.get(name)?.listing ?? adapterListing(this.manifest, name, this.list());
   }
 
   /**
@@ -81,6 +76,36 @@ export class AdapterRegistry {
       return source;
     };
   }
+}
+
+/**
+ * The listing of adapter `name` among `listed` (default: the manifest's adapters).
+ * @throws InputError 404 naming it when there is none of that name
+ */
+export function adapterListing(manifest: Manifest, name: string, listed: readonly AdapterListing[] = manifest.adapters ?? []): AdapterListing {
+  const found = listed.find((a) => a.name === name);
+  if (found) return found;
+  const known = listed.map((a) => `${manifest.id}:${a.name}`);
+  throw new InputError("not_found", `adapter "${name.slice(0, 100)}" is not converted for model ${manifest.id}${known.length ? ` (it has ${known.join(", ")})` : " (it has none)"}`, "adapter", "model_not_found");
+}
+
+/** A model store over a function opening files by name (bytes or a stream; a missing file throws), read whole. */
+export function storeOver(open: (name: string) => Promise<ByteSource>): ModelStore {
+  return {
+    async get(name) {
+      const source = await open(name);
+      if (source instanceof Uint8Array) return source;
+      const chunks: Uint8Array[] = [];
+      if (source instanceof ReadableStream) {
+        const reader = source.getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+      } else for await (const c of source) chunks.push(c);
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) (out.set(c, at), (at += c.length));
+      return out;
+    },
+  };
 }
 
 function hex(bytes: Uint8Array): string {

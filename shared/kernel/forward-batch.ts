@@ -13,6 +13,7 @@ import { widestPart } from "./forward.ts";
 import { Linear, type QuantCompute, type WeightKind } from "./linear.ts";
 import { applyBatch } from "./linear-batch.ts";
 import type { Kernel } from "./module.ts";
+import { LoraScratch, loraKey, type KernelAdapter } from "./lora.ts";
 
 /** One sequence's activation buffers (addresses of f32 arrays in kernel memory), as Forward's scratch. */
 interface Slot {
@@ -41,6 +42,7 @@ export class ForwardBatch {
   private readonly slots: Slot[] = [];
   private scores = -1;
   private scoresCap = 0;
+  private lora: LoraScratch | null = null;
 
   constructor(
     private readonly kernel: Kernel,
@@ -54,11 +56,16 @@ export class ForwardBatch {
   get scratchBytes(): number {
     const t = this.config.text;
     const per = 4 * (4 * t.hidden + 2 * t.heads * t.headDim + 2 * t.kvHeads * t.headDim + 2 * widestPart(this.layers) + 2 * t.headDim);
-    return this.slots.length * (per + this.slots[0]?.linear.scratchBytes) + 4 * this.scoresCap;
+    return this.slots.length * (per + (this.slots[0]?.linear.scratchBytes ?? 0)) + 4 * this.scoresCap + (this.lora?.bytes ?? 0);
   }
 
-  /** Appends `rows[i]` (f32[H]) to `seqs[i]` through this engine's layers, for every i, in one pass over the weights. */
-  run(seqs: readonly KvSequence[], rows: readonly Float32Array[]): BatchOut[] {
+  /**
+   * Appends `rows[i]` (f32[H]) to `seqs[i]` through this engine's layers, for every i, in one pass over the weights;
+   * with `lora`, every adapted projection of every row adds its update, after the batched base product, as
+   * Forward adds it after its GEMV (so each row stays bit-identical to stepping it alone with that adapter).
+   */
+  run(seqs: readonly KvSequence[], rows: readonly Float32Array[], lora: KernelAdapter | null = null): BatchOut[] {
+    this.adapter = lora;
     const t = this.config.text;
     const heap = this.kernel.heap;
     const slots = this.slotsFor(seqs.length);
@@ -78,6 +85,16 @@ export class ForwardBatch {
       seq.length = pos[b] + 1;
       return { hidden: heap.f32(slots[b].x, t.hidden).slice(), partial: partials[b] };
     });
+  }
+
+  private adapter: KernelAdapter | null = null;
+
+  /** Per slot: y += scale · B(A x) when the adapter of this run changes matrix `key` (x, y slot buffers). */
+  private adapt(key: string, slots: readonly Slot[], x: (s: Slot) => number, y: (s: Slot) => number): void {
+    const f = this.adapter?.get(key);
+    if (!f) return;
+    this.lora ??= new LoraScratch(this.kernel);
+    for (const s of slots) this.lora.addRow(f, x(s), y(s));
   }
 
   private layer(w: LayerSlice, seqs: readonly KvSequence[], slots: readonly Slot[], pos: readonly number[], partials: (Float32Array | null)[]): void {
@@ -106,6 +123,10 @@ export class ForwardBatch {
     applyBatch(lins, a.q, slots.map((s) => s.q));
     applyBatch(lins, a.k, slots.map((s) => s.k));
     applyBatch(lins, a.v, slots.map((s) => s.v));
+    const p = `dec.l${w.index}`;
+    this.adapt(`${p}.attn.q`, slots, (s) => s.xb, (s) => s.q);
+    this.adapt(`${p}.attn.k`, slots, (s) => s.xb, (s) => s.k);
+    this.adapt(`${p}.attn.v`, slots, (s) => s.xb, (s) => s.v);
     const window = isSlidingLayer(t, w.index) && t.slidingWindow !== null ? t.slidingWindow : null;
     const scale = t.queryPreAttnScalar ** -0.5;
     slots.forEach((s, b) => {
@@ -123,6 +144,7 @@ export class ForwardBatch {
       s.linear.prepare(s.att, t.heads * hd);
     });
     applyBatch(lins, a.o, slots.map((s) => s.xb2));
+    this.adapt(`${p}.attn.o`, slots, (s) => s.att, (s) => s.xb2);
     for (const s of slots) {
       if (a.postAttnNorm !== null) ex.rmsNorm(s.xb2, s.xb2, a.postAttnNorm, t.hidden, t.rmsNormEps);
       ex.addInto(s.x, s.xb2, t.hidden);
@@ -139,11 +161,15 @@ export class ForwardBatch {
       for (const s of slots) s.linear.prepare(s.xb, t.hidden);
       applyBatch(lins, p.gate, slots.map((s) => s.hb));
       applyBatch(lins, p.up, slots.map((s) => s.hb2));
+      const name = `dec.l${w.index}`;
+      this.adapt(loraKey(`${name}.gate`, p.from), slots, (s) => s.xb, (s) => s.hb);
+      this.adapt(loraKey(`${name}.up`, p.from), slots, (s) => s.xb, (s) => s.hb2);
       for (const s of slots) {
         ex.geluMul(s.hb, s.hb2, rows);
         s.linear.prepare(s.hb, rows);
       }
       applyBatch(lins, p.down, slots.map((s) => (i === 0 ? s.xb2 : s.part)));
+      this.adapt(loraKey(`${name}.down`, p.from), slots, (s) => s.hb, (s) => (i === 0 ? s.xb2 : s.part));
       if (i > 0) for (const s of slots) ex.addInto(s.xb2, s.part, t.hidden);
     });
   }

@@ -200,11 +200,11 @@ export class KernelModel {
 
   /**
    * One row per sequence through this engine's decoder layers, appended to each, in one pass over the weights
-   * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone.
+   * (forward-batch.ts): bit-identical to {@link stepRow} on each sequence alone (with the same `lora`).
    */
-  stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[]): BatchOut[] {
+  stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[], lora: KernelAdapter | null = null): BatchOut[] {
     if (seqs.length !== rows.length) throw new Error(`${seqs.length} sequences for ${rows.length} rows`);
-    return this.batch().run(seqs, rows);
+    return this.batch().run(seqs, rows, lora);
   }
 
   private batch(): ForwardBatch {

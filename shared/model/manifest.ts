@@ -59,7 +59,7 @@ const TensorEntry = z.object({
 const count = z.number().int().nonnegative();
 
 /** What a stage holds once loaded, by term (shared/model/stage-memory.ts). */
-const Estimate = z.object({ residentBytes: count, weightBytes: count, cacheBytes: count, scratchBytes: count, codeBytes: count });
+const Estimate = z.object({ residentBytes: count, weightBytes: count, cacheBytes: count, scratchBytes: count, codeBytes: count, adapterBytes: count.optional() });
 
 const Stage = z.object({
   name: z.string(),
@@ -78,7 +78,8 @@ const Stage = z.object({
 });
 
 /** The parameters the stage estimates were made for; maxStageBytes null when stages were not cut by it. */
-const Budget = z.object({ maxStageBytes: int.nullable(), sessions: int, context: int, prefillRows: int });
+/** `adapterBytes`: the adapter cache budget each vision/decoder estimate includes (absent in older manifests: 0). */
+const Budget = z.object({ maxStageBytes: int.nullable(), sessions: int, context: int, prefillRows: int, adapterBytes: count.optional() });
 
 /**
  * Optional: big_vision's VQ-VAE mask decoder (`vae-oid.npz`), converted by `convert-vae` into one weight file
@@ -153,7 +154,7 @@ export function parseManifest(json: unknown): Manifest {
     if (s.from >= s.to) throw new ModelFormatError(`manifest.json: stage ${s.name} has an empty range [${s.from}, ${s.to})`);
     if ((s.mlp !== undefined || s.attention !== undefined) && s.kind !== "decoder") throw new ModelFormatError(`manifest.json: stage ${s.name}: only decoder stages have mlp or attention`);
     const e = s.estimate;
-    if (e && e.residentBytes !== e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes) {
+    if (e && e.residentBytes !== e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes + (e.adapterBytes ?? 0)) {
       throw new ModelFormatError(`manifest.json: stage ${s.name}: estimate.residentBytes is not the sum of its terms`);
     }
   }

@@ -13,6 +13,10 @@
  * - scratch: activations of one call, laid out below per stage kind (the GEMMs repack A rows and dequantise one
  *   8-row panel of W at a time: kernels/assembly/gemm-w.ts), plus the JavaScript arrays a call passes in and out.
  * - code and runtime: a fixed allowance, CODE_BYTES (VISION_CODE_BYTES for vision stages), measured.
+ * - LoRA adapters: the stage's adapter cache budget (`adapterBytes`, the stage worker's ADAPTER_CACHE_MB), for
+ *   vision and decoder stages (adapters never touch the head). 0 by default: plans made without it are unchanged.
+ *   The cache keeps the adapter just asked for even when its factors alone pass the budget, so the term bounds
+ *   the factors held only while each adapter's factors for the stage fit it.
  *
  * A decoder stage is whole layers [from, to) or one part of one layer: `mlp` = the intermediate rows [from, to) it
  * computes (gate/up rows, down columns), `attention` false for a part without the attention block.
@@ -31,13 +35,15 @@ export interface StageBudget {
   readonly sessions: number; // sessions whose KV caches one decoder stage holds at once
   readonly context: number; // tokens of context per session
   readonly prefillRows: number; // P: rows one prefill call handles (the whole bidirectional prefix)
+  readonly adapterBytes: number; // LoRA factors a vision or decoder stage keeps at once (its adapter cache budget)
 }
 
 /**
  * Defaults: 4 sessions of 1024 tokens per decoder stage, and prefill calls of up to 320 rows (a 224-px model's 256
- * image tokens plus 64 of text; set --stage-prefill-rows for 448/896-px models and long prompts).
+ * image tokens plus 64 of text; set --stage-prefill-rows for 448/896-px models and long prompts), and no room
+ * for adapters (set --stage-adapter-mb to the ADAPTER_CACHE_MB the stages will run with).
  */
-export const DEFAULT_STAGE_BUDGET: StageBudget = Object.freeze({ sessions: 4, context: 1024, prefillRows: 320 });
+export const DEFAULT_STAGE_BUDGET: StageBudget = Object.freeze({ sessions: 4, context: 1024, prefillRows: 320, adapterBytes: 0 });
 
 /** One stage as planned: layers (vision, decoder) or vocabulary rows (head) [from, to). */
 export interface StageSpec {
@@ -51,11 +57,12 @@ export interface StageSpec {
 }
 
 export interface StageEstimate {
-  readonly residentBytes: number; // the sum of the four terms
+  readonly residentBytes: number; // the sum of the five terms
   readonly weightBytes: number;
   readonly cacheBytes: number;
   readonly scratchBytes: number;
   readonly codeBytes: number;
+  readonly adapterBytes: number; // the adapter cache budget (0 for head stages)
 }
 
 /**
@@ -94,7 +101,8 @@ export function estimateStage(c: ModelConfig, w: StageWeights, s: StageSpec, b: 
     : s.kind === "vision" ? [visionWeights(c, w, s), 0, visionScratch(c, s)]
     : [headWeights(c, w, s), 0, headScratch(c, s)];
   const codeBytes = s.kind === "vision" ? VISION_CODE_BYTES : CODE_BYTES;
-  return { residentBytes: weightBytes + cacheBytes + scratchBytes + codeBytes, weightBytes, cacheBytes, scratchBytes, codeBytes };
+  const adapterBytes = s.kind === "head" ? 0 : b.adapterBytes;
+  return { residentBytes: weightBytes + cacheBytes + scratchBytes + codeBytes + adapterBytes, weightBytes, cacheBytes, scratchBytes, codeBytes, adapterBytes };
 }
 
 /** MLP part bounds are multiples of this: quantisation blocks of the down projection (along the intermediate

@@ -18,6 +18,11 @@
  * the shards) is well inside RPC's 32 MiB. A layer cut into MLP parts sums the parts in a fixed order, so its
  * results are deterministic, though not bitwise those of the uncut layer (one dot product over I becomes parts).
  *
+ * LoRA adapters: the adapter's name goes with every prefill and step call (and with the vision calls of an adapter
+ * that changes the vision tower or projector); each stage applies its own layers' factors (convert-adapter cut
+ * them like the model) and keys its session caches by adapter. A sequence remembers its adapter, so steps and
+ * replays use it too. Head shards never see it (adapters on the embeddings or the tied head are refused).
+ *
  * Faults: a stage that answers `missing`/`behind` lost the session's cache (it restarted): the sequence is
  * replayed (the prompt's prefill, then every generated id fed back, the same calls as the first time, so the same
  * numbers) and the step goes on. A stage that stays unreachable is a 503 (stage-client.ts).
@@ -28,6 +33,7 @@ import { combineParts } from "../engine/parts.ts";
 import { promptRows } from "../engine/prompt-rows.ts";
 import type { DecoderState, EngineMemory, PaliGemmaEngine, PrefillResult, SoftTokens, StepResult } from "../engine/types.ts";
 import { ServiceError } from "../errors.ts";
+import { adapterListing } from "../engine/adapters.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { decoderGroups, type LayerGroup } from "./groups.ts";
@@ -104,20 +110,25 @@ export class PipelineEngine implements PaliGemmaEngine {
     return Promise.all(this.textStages.map((s) => s.call("describe")));
   }
 
-  async encodeImage(pixels: Float32Array): Promise<SoftTokens> {
+  /** Soft tokens through the vision stages; with `adapter`, its vision updates (when it has any). */
+  async encodeImage(pixels: Float32Array, opts: { adapter?: string | null } = {}): Promise<SoftTokens> {
+    const adapter = opts.adapter && adapterListing(this.manifest, opts.adapter).vision ? opts.adapter : null;
     let x = pixels;
-    for (const s of this.vision) x = await s.call("vision", x);
+    for (const s of this.vision) x = await (adapter ? s.call("vision", x, adapter) : s.call("vision", x));
     return { data: x, tokens: this.config.imageTokens, dim: this.config.projectionDim };
   }
 
-  async prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean } = {}): Promise<PrefillResult> {
+  /** Prefill through every decoder stage, with `adapter` when given (the state's steps then use it too). */
+  async prefill(soft: SoftTokens, ids: readonly number[], opts: { allLogits?: boolean; adapter?: string | null } = {}): Promise<PrefillResult> {
+    const adapter = opts.adapter ?? null;
+    if (adapter !== null) adapterListing(this.manifest, adapter); // a 404 naming an unknown one, before any call
     await this.load();
     const h = this.config.text.hidden;
     const rows = await this.embedded(ids.filter((id) => id !== this.config.tokens.image));
     const input = promptRows(this.config, soft, ids, (id, out) => out.set(rows.get(id)!));
-    const seq = new PipelineSequence(this.opts.newKey?.() ?? crypto.randomUUID(), input, ids.length, (key) => this.dropEverywhere(key));
+    const seq = new PipelineSequence(this.opts.newKey?.() ?? crypto.randomUUID(), input, ids.length, (key) => this.dropEverywhere(key), adapter);
     try {
-      const out = await this.rebuildOnLoss(seq, () => this.through(seq.key, input, ids.length, 0, "prefill"));
+      const out = await this.rebuildOnLoss(seq, () => this.through(seq, input, ids.length, 0, "prefill"));
       const logits = opts.allLogits ? await this.scores(out, ids.length, true) : await this.scores(out.subarray((ids.length - 1) * h), 1, false);
       return { state: new PipelineState(ids.length, seq, seq.epoch, true), logits };
     } catch (err) {
@@ -135,7 +146,7 @@ export class PipelineEngine implements PaliGemmaEngine {
     seq.truncate(state.length);
     const row = (await this.embedded([id])).get(id)!;
     const position = state.length;
-    const out = await this.rebuildOnLoss(seq, () => this.through(seq.key, row, 1, position, "step"));
+    const out = await this.rebuildOnLoss(seq, () => this.through(seq, row, 1, position, "step"));
     seq.tokens.push(id);
     return { state: new PipelineState(seq.length, seq, seq.epoch, false), logits: await this.scores(out, 1, false) };
   }
@@ -145,9 +156,9 @@ export class PipelineEngine implements PaliGemmaEngine {
   }
 
   /** Rows f32[count, H] at cache position `position` through every decoder stage, in layer order. */
-  private async through(key: string, rows: Float32Array, count: number, position: number, kind: "prefill" | "step"): Promise<Float32Array> {
+  private async through(seq: PipelineSequence, rows: Float32Array, count: number, position: number, kind: "prefill" | "step"): Promise<Float32Array> {
     const ask = async (s: StageClient, x: Float32Array): Promise<RowsReply & { ok: true }> => {
-      const req: RowsRequest = { session: key, position, rows: x, count };
+      const req: RowsRequest = { session: seq.key, position, rows: x, count, ...(seq.adapter ? { adapter: seq.adapter } : {}) };
       const reply = kind === "prefill" ? await s.call("prefill", req) : (await s.call("step", [req]))[0];
       if (!reply.ok) throw new CacheLost(s.stage.name);
       return reply;
@@ -175,8 +186,8 @@ export class PipelineEngine implements PaliGemmaEngine {
     }
     this.replays++;
     try {
-      await this.through(seq.key, seq.rows, seq.count, 0, "prefill");
-      for (const [i, id] of seq.tokens.entries()) await this.through(seq.key, (await this.embedded([id])).get(id)!, 1, seq.count + i, "step");
+      await this.through(seq, seq.rows, seq.count, 0, "prefill");
+      for (const [i, id] of seq.tokens.entries()) await this.through(seq, (await this.embedded([id])).get(id)!, 1, seq.count + i, "step");
       return await work();
     } catch (err) {
       if (!(err instanceof CacheLost)) throw err;

@@ -1,11 +1,15 @@
 /**
  * One stage of a pipeline in a kernel instance of its own: the {@link StageRpc} the stage Worker serves
  * (functions/stage/) and what tests and the CLI run in process. Its weights load lazily, streamed from the model
- * store, on the first call that needs them; per session key it holds its attention layers' KV cache.
+ * store, on the first call that needs them; per session key it holds its attention layers' KV cache, computed
+ * with one LoRA adapter (or none). Adapters' factors for this stage load on first use, under the kernel
+ * instance's adapter budget (`maxAdapterBytes`, least recently used dropped).
  */
 import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, StageLoaded, StageRpc } from "../api/stage-rpc.ts";
 import type { KvSequence } from "../kernel/cache.ts";
+import type { KernelAdapter } from "../kernel/lora.ts";
 import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
+import { AdapterRegistry, storeOver } from "../engine/adapters.ts";
 import { InputError } from "../errors.ts";
 import type { Manifest, ManifestStage } from "../model/manifest.ts";
 
@@ -15,10 +19,24 @@ export function stageIdentity(stage: ManifestStage): StageIdentity {
   return { name: stage.name, kind: stage.kind, from: stage.from, to: stage.to, mlp: stage.mlp ?? null, attention };
 }
 
+/** A kernel stage's options: the kernel instance's, the sessions it keeps, and the model's adapters. */
+export type KernelStageOptions = KernelModelOptions & {
+  readonly maxSessions?: number;
+  /** Where adapters' manifests and factor files are read (default: the model's, through `open`). */
+  readonly adapters?: AdapterRegistry;
+};
+
+/** A session's cache in a stage: its KV sequence and the adapter it was computed with. */
+interface SessionCache {
+  readonly seq: KvSequence;
+  readonly adapter: string | null;
+}
+
 export class KernelStage implements StageRpc {
   private model: Promise<KernelModel> | null = null;
   private loadedModel: KernelModel | null = null;
-  private readonly sessions = new Map<string, KvSequence>();
+  private readonly sessions = new Map<string, SessionCache>();
+  private readonly adapters: AdapterRegistry;
   private readonly identity: StageIdentity;
 
   private readonly maxSessions: number;
@@ -33,14 +51,15 @@ export class KernelStage implements StageRpc {
     readonly manifest: Manifest,
     readonly stage: ManifestStage,
     private readonly open: WeightSource,
-    private readonly opts: KernelModelOptions & { maxSessions?: number } = {},
+    private readonly opts: KernelStageOptions = {},
   ) {
     this.identity = stageIdentity(stage);
+    this.adapters = opts.adapters ?? new AdapterRegistry(manifest, storeOver(open));
     this.maxSessions = Math.max(1, opts.maxSessions ?? manifest.budget?.sessions ?? 4);
   }
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
-  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions & { maxSessions?: number } = {}): KernelStage {
+  static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelStageOptions = {}): KernelStage {
     const stage = manifest.stages.find((s) => s.name === name);
     if (!stage) throw new InputError("not_found", `model ${manifest.id} has no stage ${JSON.stringify(name)}`, "stage");
     return new KernelStage(manifest, stage, open, opts);
@@ -48,7 +67,7 @@ export class KernelStage implements StageRpc {
 
   async describe(): Promise<StageInfo> {
     const m = this.loadedModel?.memory();
-    return { ...this.identity, model: this.manifest.id, loaded: this.loadedModel !== null, sessions: this.sessions.size, weightBytes: m?.weightBytes ?? 0, memoryBytes: m?.memoryBytes ?? 0 };
+    return { ...this.identity, model: this.manifest.id, loaded: this.loadedModel !== null, sessions: this.sessions.size, weightBytes: m?.weightBytes ?? 0, memoryBytes: m?.memoryBytes ?? 0, adapters: m?.adapters ?? [] };
   }
 
   async load(): Promise<StageLoaded> {
@@ -60,24 +79,24 @@ export class KernelStage implements StageRpc {
   async prefill(req: RowsRequest): Promise<RowsReply> {
     const model = await this.kernel(["decoder"]);
     this.checkRows(req);
-    if (!this.identity.attention) return this.rowsThrough(model, null, req);
-    let seq = this.sessions.get(req.session);
+    const adapter = req.adapter ?? null;
+    const lora = await this.lora(model, adapter); // from here on synchronous: the adapter stays held
+    if (!this.identity.attention) return this.rowsThrough(model, null, req, lora);
     if (req.position === 0) {
-      seq?.clear();
-      this.sessions.delete(req.session);
+      void this.drop([req.session]);
       while (this.sessions.size >= this.maxSessions) void this.drop([this.sessions.keys().next().value!]);
-      seq = model.newSequence();
-      this.sessions.set(req.session, seq);
+      this.sessions.set(req.session, { seq: model.newSequence(), adapter });
     }
     this.touch(req.session);
-    const refusal = this.refusal(seq, req.position);
-    return refusal ?? this.rowsThrough(model, seq!, req);
+    const cache = this.sessions.get(req.session);
+    const refusal = this.refusal(cache, req.position, adapter);
+    return refusal ?? this.rowsThrough(model, cache!.seq, req, lora);
   }
 
   /**
    * Steps coalesce: the batches of every call that arrives while a step is pending or running (sessions decoding
    * concurrently, each from its own coordinator) run together as one pass over the weights (KernelModel
-   * stepRows), each session's numbers exactly those of stepping it alone.
+   * stepRows, once per adapter among them), each session's numbers exactly those of stepping it alone.
    */
   async step(batch: readonly RowsRequest[]): Promise<RowsReply[]> {
     const model = await this.kernel(["decoder"]);
@@ -87,7 +106,7 @@ export class KernelStage implements StageRpc {
     });
     return new Promise<RowsReply[]>((resolve, reject) => {
       this.pending.push({ batch, resolve, reject });
-      if (this.pending.length === 1) setTimeout(() => this.flush(model), 0);
+      if (this.pending.length === 1) setTimeout(() => void this.flush(model), 0);
     });
   }
 
@@ -95,10 +114,17 @@ export class KernelStage implements StageRpc {
   readonly stepStats = { passes: 0, rows: 0 };
   private pending: { batch: readonly RowsRequest[]; resolve: (r: RowsReply[]) => void; reject: (e: unknown) => void }[] = [];
 
-  private flush(model: KernelModel): void {
+  private async flush(model: KernelModel): Promise<void> {
     const jobs = this.pending.splice(0);
     try {
-      const replies = this.stepNow(model, jobs.flatMap((j) => j.batch));
+      const reqs = jobs.flatMap((j) => j.batch);
+      const replies: RowsReply[] = new Array(reqs.length);
+      // One pass per adapter, each run right after its adapter is resolved (nothing can drop it in between).
+      for (const adapter of new Set(reqs.map((r) => r.adapter ?? null))) {
+        const at = reqs.flatMap((r, i) => ((r.adapter ?? null) === adapter ? [i] : []));
+        const lora = adapter === null ? null : await this.lora(model, adapter);
+        this.stepNow(model, at.map((i) => reqs[i]), lora).forEach((r, j) => (replies[at[j]] = r));
+      }
       let at = 0;
       for (const j of jobs) j.resolve(replies.slice(at, (at += j.batch.length)));
     } catch (err) {
@@ -107,7 +133,7 @@ export class KernelStage implements StageRpc {
   }
 
   /** Rows of distinct sessions in one pass (a session twice in a batch: its rows in later passes, in order). */
-  private stepNow(model: KernelModel, reqs: readonly RowsRequest[]): RowsReply[] {
+  private stepNow(model: KernelModel, reqs: readonly RowsRequest[], lora: KernelAdapter | null): RowsReply[] {
     const replies: RowsReply[] = new Array(reqs.length);
     let todo = reqs.map((req, i) => ({ req, i }));
     while (todo.length) {
@@ -120,15 +146,15 @@ export class KernelStage implements StageRpc {
           run.push({ i, seq: model.newSequence(), row: req.rows, temp: true });
           continue;
         }
-        const seq = this.sessions.get(req.session);
+        const cache = this.sessions.get(req.session);
         this.touch(req.session);
-        const refusal = this.refusal(seq, req.position);
+        const refusal = this.refusal(cache, req.position, lora?.name ?? null);
         if (refusal) replies[i] = refusal;
-        else run.push({ i, seq: seq!, row: req.rows, temp: false });
+        else run.push({ i, seq: cache!.seq, row: req.rows, temp: false });
       }
       if (!run.length) continue;
       try {
-        const out = model.stepRows(run.map((r) => r.seq), run.map((r) => r.row));
+        const out = model.stepRows(run.map((r) => r.seq), run.map((r) => r.row), lora);
         this.stepStats.passes++;
         this.stepStats.rows += run.length;
         run.forEach((r, j) => (replies[r.i] = { ok: true, hidden: out[j].hidden, partial: out[j].partial, length: r.temp ? pass.find((p) => p.i === r.i)!.req.position + 1 : r.seq.length }));
@@ -141,7 +167,7 @@ export class KernelStage implements StageRpc {
 
   async drop(sessions: readonly string[]): Promise<void> {
     for (const s of sessions) {
-      this.sessions.get(s)?.clear();
+      this.sessions.get(s)?.seq.clear();
       this.sessions.delete(s);
     }
   }
@@ -203,8 +229,22 @@ export class KernelStage implements StageRpc {
     }
   }
 
-  async vision(input: Float32Array): Promise<Float32Array> {
-    return (await this.kernel(["vision"])).visionStage(input);
+  async vision(input: Float32Array, adapter: string | null = null): Promise<Float32Array> {
+    const model = await this.kernel(["vision"]);
+    return model.visionStage(input, await this.lora(model, adapter));
+  }
+
+  /**
+   * Adapter `name`'s factors for this stage (null: the base), loaded on first use; returned held, so a caller
+   * that uses it before its next `await` cannot see it dropped by another request's load.
+   */
+  private async lora(model: KernelModel, name: string | null | undefined): Promise<KernelAdapter | null> {
+    if (name === null || name === undefined) return null;
+    const manifest = await this.adapters.get(name);
+    for (;;) {
+      const lora = await model.adapter(manifest, this.adapters.opener(name));
+      if (!lora.isReleased) return lora;
+    }
   }
 
   private kernel(kinds?: readonly ManifestStage["kind"][]): Promise<KernelModel> {
@@ -221,10 +261,10 @@ export class KernelStage implements StageRpc {
 
   /** Marks a session most recently used (the Map keeps insertion order: least recent first). */
   private touch(session: string): void {
-    const seq = this.sessions.get(session);
-    if (!seq) return;
+    const cache = this.sessions.get(session);
+    if (!cache) return;
     this.sessions.delete(session);
-    this.sessions.set(session, seq);
+    this.sessions.set(session, cache);
   }
 
   private checkRows(req: RowsRequest): void {
@@ -235,18 +275,22 @@ export class KernelStage implements StageRpc {
     if (!Number.isInteger(req.position) || req.position < 0) throw new InputError("invalid_request", `position must be an integer ≥ 0, got ${req.position}`, "position");
   }
 
-  /** Why this stage cannot continue `seq` at `position` (null when it can; a longer cache is cut back). */
-  private refusal(seq: KvSequence | undefined, position: number): RowsReply | null {
-    if (!seq) return { ok: false, reason: "missing", length: 0 };
+  /**
+   * Why this stage cannot continue `cache` at `position` under `adapter` (null when it can; a longer cache is cut
+   * back): a cache computed with another adapter counts as missing.
+   */
+  private refusal(cache: SessionCache | undefined, position: number, adapter: string | null): RowsReply | null {
+    if (!cache || cache.adapter !== adapter) return { ok: false, reason: "missing", length: 0 };
+    const seq = cache.seq;
     if (seq.length < position) return { ok: false, reason: "behind", length: seq.length };
     seq.truncate(position);
     return null;
   }
 
-  private rowsThrough(model: KernelModel, seq: KvSequence | null, req: RowsRequest): RowsReply {
+  private rowsThrough(model: KernelModel, seq: KvSequence | null, req: RowsRequest, lora: KernelAdapter | null): RowsReply {
     const s = seq ?? model.newSequence();
     try {
-      const out = model.stageRows(s, req.rows, req.count);
+      const out = model.stageRows(s, req.rows, req.count, undefined, lora);
       return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + req.count };
     } finally {
       if (!seq) s.clear();

@@ -18,12 +18,14 @@ export class PipelineSequence {
   /**
    * @param key the sessions' name for it in every stage
    * @param rows the prompt's decoder input rows f32[count, H]
+   * @param adapter the LoRA adapter every prefill, step and replay of it runs with (null: the base)
    */
   constructor(
     readonly key: string,
     readonly rows: Float32Array,
     readonly count: number,
     private readonly onRelease: (key: string) => void,
+    readonly adapter: string | null = null,
   ) {}
 
   /** Positions filled: the prompt and the generated ids. */
@@ -72,6 +74,11 @@ export class PipelineState implements DecoderState {
 
   get values(): Float32Array[] {
     throw new Error("a pipeline state's KV cache lives in its stages; it cannot be read out");
+  }
+
+  /** The LoRA adapter the sequence is computed with (null: the base). */
+  get adapter(): string | null {
+    return this.seq.adapter;
   }
 
   /** Cache bytes held here: none (the stages hold them). */

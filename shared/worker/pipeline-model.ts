@@ -73,9 +73,11 @@ export interface ListedStage {
   readonly sessions: number | null;
   /** The stage worker's binding, null for a stage not served by one. */
   readonly worker: string | null;
+  /** LoRA adapters whose factors the stage worker holds, with this stage's bytes (null: no worker, or unreachable). */
+  readonly adapters: readonly { readonly name: string; readonly bytes: number }[] | null;
 }
 
-/** Every stage of the model, each stage worker asked whether it is loaded (an unreachable one: false). */
+/** Every stage of the model, each stage worker asked whether it is loaded and which adapters it holds (an unreachable one: false, null). */
 export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
   const manifest = await storeManifest(env);
   const bindings = stageBindings(env);
@@ -83,9 +85,10 @@ export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
     manifest.stages.map(async (s) => {
       const binding = stageBinding(s.name);
       const rpc = bindings.get(binding);
-      const info = rpc ? await rpc.describe().catch(() => null) : null;
+      const info = rpc ? await rpc.describe().then((d) => d, () => null) : null;
       const [loaded, sessions] = rpc ? [info?.loaded ?? false, info?.sessions ?? 0] : [null, null];
-      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, sessions, worker: rpc ? binding : null };
+      const adapters = info ? info.adapters.map((a) => ({ name: a.name, bytes: a.bytes })) : null;
+      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, sessions, worker: rpc ? binding : null, adapters };
     }),
   );
 }

@@ -126,7 +126,7 @@ describe("--max-stage-mb on the shapes model", () => {
   it("a budget below one layer cuts it into MLP parts whose estimates fit, from the CLI, recording the flags", async () => {
     // The context is long enough that half a layer (attention, its KV cache, half the MLP) outweighs any one
     // vision layer, so a budget between half a layer and a whole one cuts every decoder layer and fits the rest.
-    const budget = { sessions: 4, context: 1024, prefillRows: 64 };
+    const budget = { sessions: 4, context: 1024, prefillRows: 64, adapterBytes: 0 };
     const { config, weights } = wholeOf("int8");
     const est = (s: Parameters<typeof estimateStage>[2]) => estimateStage(config, weights, s, budget).residentBytes;
     const whole = est({ kind: "decoder", from: 0, to: 1 });
@@ -143,6 +143,18 @@ describe("--max-stage-mb on the shapes model", () => {
     const dec = m.stages.filter((s) => s.kind === "decoder");
     expect(dec.length).toBe(2 * m.config.text.layers);
     for (const s of m.stages) expect(s.estimate!.residentBytes, s.name).toBeLessThanOrEqual(mb * 1e6);
+  });
+
+  it("--stage-adapter-mb adds the adapter cache to every vision and decoder estimate and is recorded", async () => {
+    const out = join(work, "cli-adapter-budget");
+    await promisify(execFile)("npx", ["tsx", join(REPO, "cli/main.ts"), "convert", SHAPES_MODEL, out, "--dtype", "int8", "--max-stage-mb", "60", "--stage-adapter-mb", "2.5"], { cwd: REPO });
+    const m = parseManifest(JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")));
+    expect(m.budget).toEqual({ maxStageBytes: 60e6, ...DEFAULT_STAGE_BUDGET, adapterBytes: 2.5e6 });
+    for (const s of m.stages) {
+      const without = estimateStage(m.config, m.weights, { kind: s.kind, from: s.from, to: s.to, mlp: s.mlp, attention: s.attention }, DEFAULT_STAGE_BUDGET);
+      expect(s.estimate, s.name).toEqual({ ...without, adapterBytes: s.kind === "head" ? 0 : 2.5e6, residentBytes: without.residentBytes + (s.kind === "head" ? 0 : 2.5e6) });
+    }
+    await expect(promisify(execFile)("npx", ["tsx", join(REPO, "cli/main.ts"), "convert", SHAPES_MODEL, join(work, "bad"), "--max-stage-mb", "60", "--stage-adapter-mb", "-1"], { cwd: REPO })).rejects.toMatchObject({ stderr: expect.stringContaining("--stage-adapter-mb must be a number ≥ 0, got -1") });
   });
 });
 

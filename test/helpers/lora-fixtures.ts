@@ -155,3 +155,24 @@ export async function writeMerged(baseDir: string, modules: readonly SyntheticMo
   }
   for (const f of ["config.json", "preprocessor_config.json"]) copyFileSync(join(baseDir, f), join(outDir, f));
 }
+
+/**
+ * A rank-`rank` adapter on every decoder layer's q/o/gate/up/down of the shapes model (nothing in the vision tower):
+ * 737,280 bytes of float32 factors at rank 16, more than shapes-lora-a's decoder factors (442,368), so two such
+ * adapters pass a 1 MB budget while either alone fits it. Its config: a regex target, rsLoRA (scale alpha / √r = 4).
+ */
+export function decoderModules(rank = 16, seed = 11): { modules: SyntheticModule[]; config: object } {
+  const rnd = normals(seed);
+  const list: Omit<SyntheticModule, "a" | "b">[] = [];
+  for (let l = 0; l < 4; l++) {
+    const p = `language_model.model.layers.${l}`;
+    const q = `model.language_model.layers.${l}`;
+    for (const [m, out, inF] of [["self_attn.q_proj", 192, 192], ["self_attn.o_proj", 192, 192], ["mlp.gate_proj", 512, 192], ["mlp.up_proj", 512, 192], ["mlp.down_proj", 192, 512]] as const) {
+      list.push({ hf: `${p}.${m}`, peft: `${q}.${m}`, out, in: inF, rank, alpha: rank });
+    }
+  }
+  const fill = (n: number, std: number) => toBf16(Float32Array.from({ length: n }, () => rnd(std)));
+  const modules = list.map((m) => ({ ...m, a: fill(m.rank * m.in, 1 / Math.sqrt(m.in)), b: fill(m.out * m.rank, 0.015) }));
+  const config = { ...SYNTHETIC_CONFIG, r: rank, lora_alpha: rank, target_modules: String.raw`.*language_model\.layers\.\d+\.(self_attn\.(q_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))`, rank_pattern: {}, alpha_pattern: {} };
+  return { modules, config };
+}

@@ -62,6 +62,14 @@ describe("deploying a model as a pipeline", () => {
     }
   }, 600_000);
 
+  it("a model planned with room for adapters gives its vision and decoder stage workers that adapter cache", async () => {
+    const manifest = await convert(SHAPES_MODEL, join(work, "models", "shapes-adapters"), { dtype: "fp32", maxStageMb: 60, stageBudget: { adapterBytes: 3.5e6 } });
+    expect(manifest.budget?.adapterBytes).toBe(3.5e6);
+    const configs = writePipelineConfigs(manifest, join(work, "deploy-adapters"), { source: "r2", modelId: "shapes-adapters" });
+    const vars = configs.stages.map((p) => (parse(readFileSync(p, "utf8")) as any).vars);
+    expect(vars.map((v) => [v.STAGE, v.ADAPTER_CACHE_MB ?? null])).toEqual(manifest.stages.map((s) => [s.name, s.kind === "head" ? null : "3"]));
+  });
+
   it("the decoder's subrequest limit covers a 512-token answer from PaliGemma-3B planned at 100 MB", async () => {
     const config = benchShape("paligemma-3b", 1, 1).config;
     for (const dtype of ["int4", "int8"] as const) {

@@ -5,15 +5,21 @@
  * All 247 eval prompts give the ids and text the unsplit model gives (the recorded reference answers, which
  * test/tasks/eval.test.ts checks the unsplit model against); a streamed answer's logprobs are the unsplit
  * model's (computed here in Node by the whole-model kernel engine); GET /v1/models lists every stage and whether
- * it is loaded. Then, restarted with decoder-2 keeping one session's cache, a session whose cache another one
- * evicted there gets the same answer again (rebuilt by replay); and restarted with a head worker whose model is
- * missing, the server answers 503 with retry-after and stays healthy.
+ * it is loaded. The golden LoRA adapter (shapes-lora-a, converted into the cut model, so cut like it) goes
+ * through the stage workers: eval prompts asked of `shapes-split:shapes-lora-a` get its merged checkpoint's
+ * answers (computed here in Node), interleaved with base requests that keep the base's. Then, restarted with
+ * decoder-2 keeping one session's cache, a session whose cache another one evicted there gets the same answer
+ * again (rebuilt by replay); and restarted with a head worker whose model is missing, the server answers 503 with
+ * retry-after and stays healthy.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convert } from "../../converter/convert.ts";
+import { convertAdapter } from "../../converter/adapter/convert-adapter.ts";
+import { loadTokenizer } from "../../cli/model-io.ts";
+import { EVAL_PROMPTS, GOLDEN_LORA } from "../lora/support.ts";
 import { loadModel } from "../../cli/node-runtime.ts";
 import { preprocessImage } from "../../shared/image/preprocess.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
@@ -37,9 +43,20 @@ const work = mkdtempSync(join(tmpdir(), "pg-pipeline-e2e-"));
 const ID = "shapes-split";
 let configs: PipelineConfigs;
 let server: DevServer;
+const merged = new Map<string, string>(); // "image|prefix" → shapes-lora-a's merged model's greedy answer
 
 beforeAll(async () => {
   const manifest = await convert(SHAPES_MODEL, join(work, "models", ID), { dtype: "fp32", maxShardMb: 2 });
+  await convertAdapter(GOLDEN_LORA, join(work, "models", ID, "adapters/shapes-lora-a"));
+  await convert(join(GOLDEN_LORA, "merged"), join(work, "merged"), { dtype: "fp32", id: ID });
+  const m = await loadModel(join(work, "merged"), { vision: "kernel", prefill: "kernel", decode: "kernel" });
+  const tok = loadTokenizer(join(work, "merged"), m)!;
+  for (const [image, prefix] of EVAL_PROMPTS) {
+    const pixels = await preprocessImage(evalImage(image), m.manifest.preprocess, { maxPixels: 2 ** 21 });
+    const ids = buildPromptIds(tok, prefix, m.config.imageTokens, m.config.tokens);
+    const r = await generateAll(m, await m.encodeImage(pixels), ids, { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: 24, eos: [m.config.tokens.eos], mask: vocabMask(m.manifest), tokenizer: tok });
+    merged.set(`${image}|${prefix}`, r.text);
+  }
   configs = writePipelineConfigs(manifest, join(work, "configs"), { source: "assets", modelsDir: join(work, "models"), modelId: ID });
   server = await startDevServer({ configs: [configs.decoder, configs.vision, ...configs.stages], vars: { RATE_LIMIT_RPM: "0" }, timeoutMs: 240_000 });
 }, 300_000);
@@ -103,6 +120,32 @@ describe("a 7-stage model served as a pipeline of stage workers", () => {
     const loaded = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages.map((s: any) => s.loaded);
     expect(loaded).toEqual(Array(7).fill(true));
   }, 600_000);
+});
+
+describe("a LoRA adapter through the stage workers", () => {
+  it("eval prompts get the merged model's answers, interleaved with base requests that keep the base's", async () => {
+    const models = await (await fetch(`${server.url}/v1/models`)).json<any>();
+    expect(models.data.map((x: any) => [x.id, x.parent ?? null])).toEqual([[ID, null], [`${ID}:shapes-lora-a`, ID]]);
+    let differ = 0;
+    for (const [image, prefix] of EVAL_PROMPTS) {
+      const body = (model: string | null, stream: boolean, i: number) => ({ image: Buffer.from(evalImage(image)).toString("base64"), prompt: prefix, max_tokens: 24, stream, session: `lora-${i}`, ...(model ? { model } : {}) });
+      const texts = await Promise.all(
+        [`${ID}:shapes-lora-a`, null, `${ID}:shapes-lora-a`, null].map(async (model, i) => {
+          const res = await postJson(server.url, "/v1/generate", body(model, i % 3 === 0, i));
+          return i % 3 === 0 ? JSON.parse((await readSse(res)).events.at(-1)!.data).text : (await res.json<any>()).text;
+        }),
+      );
+      const want = merged.get(`${image}|${prefix}`)!;
+      const base = CASES.find((c) => c.image === image && c.prefix === prefix)!.answer;
+      expect(texts, `${image}: ${prefix}`).toEqual([want, base, want, base]);
+      if (want !== base) differ++;
+    }
+    expect(differ, "the adapter changes some answers").toBeGreaterThan(0);
+    // Each stage worker holds only its own stage's factors; the head none: 98,304 + 442,368 bytes in all.
+    const stages = (await (await fetch(`${server.url}/v1/models`)).json<any>()).data[0].stages as any[];
+    const bytes = (kind: string) => stages.filter((s) => s.kind === kind).reduce((n, s) => n + (s.adapters.find((a: any) => a.name === "shapes-lora-a")?.bytes ?? 0), 0);
+    expect([bytes("vision"), bytes("decoder"), bytes("head")]).toEqual([98304, 442368, 0]);
+  }, 300_000);
 });
 
 const restart = async (edit: (stage: string, toml: string) => string): Promise<void> => {

@@ -12,7 +12,7 @@ import type { SoftTokens } from "../../shared/engine/types.ts";
 import { generate, type GenerateOptions, type GeneratedToken } from "../../shared/generation/generate.ts";
 import type { Manifest } from "../../shared/model/manifest.ts";
 import { PipelineEngine, type PipelineOptions } from "../../shared/pipeline/coordinator.ts";
-import { KernelStage } from "../../shared/pipeline/kernel-stage.ts";
+import { KernelStage, type KernelStageOptions } from "../../shared/pipeline/kernel-stage.ts";
 
 /** A stage that can be restarted or cut off. */
 export class TestStage {
@@ -50,7 +50,7 @@ export async function pipelineOf(hfDir: string, out: string, opts: ConvertOption
 }
 
 /** Serves the converted model in `dir` as a pipeline of in-process stages. */
-export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: { maxSessions?: number } = {}): Promise<TestPipeline> {
+export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: KernelStageOptions = {}): Promise<TestPipeline> {
   const store = folderStore(dir);
   const manifest = await readManifest(store);
   const open = openFrom(store, manifest);

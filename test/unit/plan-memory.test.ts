@@ -80,7 +80,7 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
   });
 
   it("int4 with 2 sessions of 512 tokens and 272 prefill rows: one whole decoder layer per stage (99.2 MB)", () => {
-    const budget = { sessions: 2, context: 512, prefillRows: 272 };
+    const budget = { sessions: 2, context: 512, prefillRows: 272, adapterBytes: 0 };
     const stages = plan("int4", budget);
     expectFits("int4", stages, budget);
     expectCoverage(stages);
@@ -88,6 +88,18 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
       Array.from({ length: t.layers }, (_, l) => [l, l + 1, undefined]),
     );
     expect(Math.max(...stages.filter((s) => s.kind === "decoder").map((s) => s.bytes)) / 1e6).toBeCloseTo(99.22, 1);
+  });
+
+  it("room for adapters (a 16 MB adapter cache per stage) leaves less for weights: every estimate with it fits", () => {
+    const budget = { ...DEFAULT_STAGE_BUDGET, adapterBytes: 16e6 };
+    const stages = plan("int4", budget);
+    expectFits("int4", stages, budget);
+    expectCoverage(stages);
+    const count = (ss: readonly PlannedStage[], kind: string) => ss.filter((s) => s.kind === kind).length;
+    const without = plan("int4");
+    expect(count(stages, "vision")).toBeGreaterThan(count(without, "vision"));
+    expect(count(stages, "head")).toBe(count(without, "head")); // adapters never touch the head
+    expect(plan("int4", { ...DEFAULT_STAGE_BUDGET, adapterBytes: 0 })).toEqual(without); // the default plan
   });
 
   it("parts of a cut layer are balanced: the largest is as small as the fewest parts allow", () => {

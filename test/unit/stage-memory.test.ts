@@ -20,7 +20,7 @@ describe("estimateStage", () => {
   });
 
   it("the KV cache is sessions × context × kvHeads × headDim × 4 bytes × 2 per attention layer", () => {
-    const b = { sessions: 3, context: 700, prefillRows: 300 };
+    const b = { sessions: 3, context: 700, prefillRows: 300, adapterBytes: 0 };
     expect(estimateStage(PG1_3B, int4, { kind: "decoder", from: 2, to: 5 }, b).cacheBytes).toBe(3 * 3 * 700 * 256 * 4 * 2);
     expect(estimateStage(PG1_3B, int4, { ...layer, mlp: { from: 64, to: 128 }, attention: false }, b).cacheBytes).toBe(0);
   });
@@ -28,8 +28,20 @@ describe("estimateStage", () => {
   it("terms add up, the code allowance is per stage", () => {
     for (const s of [layer, { kind: "vision", from: 0, to: 27 }, { kind: "head", from: 0, to: 257216 }] as const) {
       const e = estimateStage(PG1_3B, int8, s, DEFAULT_STAGE_BUDGET);
-      expect(e.residentBytes).toBe(e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes);
+      expect(e.residentBytes).toBe(e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes + e.adapterBytes);
       expect(e.codeBytes).toBe(s.kind === "vision" ? VISION_CODE_BYTES : CODE_BYTES);
+    }
+  });
+
+  it("the adapter cache budget is a term of vision and decoder stages, never of head stages; 0 by default", () => {
+    expect(DEFAULT_STAGE_BUDGET.adapterBytes).toBe(0);
+    const b = { ...DEFAULT_STAGE_BUDGET, adapterBytes: 16e6 };
+    for (const s of [layer, { kind: "vision", from: 0, to: 27 }, { kind: "head", from: 0, to: 257216 }] as const) {
+      const base = estimateStage(PG1_3B, int8, s, DEFAULT_STAGE_BUDGET);
+      const e = estimateStage(PG1_3B, int8, s, b);
+      expect(base.adapterBytes).toBe(0);
+      expect(e.adapterBytes, s.kind).toBe(s.kind === "head" ? 0 : 16e6);
+      expect(e).toEqual({ ...base, adapterBytes: e.adapterBytes, residentBytes: base.residentBytes + e.adapterBytes });
     }
   });
 

@@ -36,6 +36,11 @@ declare global {
       readonly LORA_MERGED_LOGITS: string;
       readonly LORA_MERGED_STEPS: string;
       readonly LORA_MERGED_GREEDY: string;
+      /** lora-lru-fixture.ts: JSON {path: base64} of the two-adapter model's manifest and adapter files, and adapter `wide`'s merged reference (as above). */
+      readonly LRU_FILES: string;
+      readonly LRU_WIDE_LOGITS: string;
+      readonly LRU_WIDE_STEPS: string;
+      readonly LRU_WIDE_GREEDY: string;
     }
   }
 }

@@ -12,9 +12,14 @@ import type { DecoderState } from "../../shared/engine/types.ts";
 
 /** base64 of the merged model's logits f32[L, vocab], step logits f32[8, vocab], and its greedy ids as JSON. */
 export async function loraReference(shared: string): Promise<{ logits: string; steps: string; greedy: string }> {
+  return mergedReference(join(shared, "golden-lora/shapes-lora-a/merged"), shared);
+}
+
+/** The same for any merged checkpoint of the shapes model (`hfDir`, converted here at fp32). */
+export async function mergedReference(hfDir: string, shared: string): Promise<{ logits: string; steps: string; greedy: string }> {
   const work = mkdtempSync(join(tmpdir(), "pg-lora-ref-"));
   try {
-    await convert(join(shared, "golden-lora/shapes-lora-a/merged"), work, { dtype: "fp32", id: "paligemma-shapes" });
+    await convert(hfDir, work, { dtype: "fp32", id: "paligemma-shapes" });
     const engine = await loadModel(work, { vision: "kernel", prefill: "kernel", decode: "kernel" });
     const bytes = (name: string) => readFileSync(join(shared, "golden/paligemma-shapes", name));
     const pv = bytes("pixel_values.bin");

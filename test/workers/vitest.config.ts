@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { loraReference } from "./lora-reference.ts";
+import { lruFixture } from "./lora-lru-fixture.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = process.env.PALIGEMMA_SHARED_DIR ?? resolve(here, "../../../shared");
@@ -18,6 +19,8 @@ const golden = (name: string) => readFileSync(join(shared, "golden/paligemma-sha
 const vqvae = (name: string) => readFileSync(join(shared, "golden-vqvae", name));
 /** The golden LoRA adapter's merged model run in Node (lora-reference.ts), for the adapter test inside workerd. */
 const lora = await loraReference(shared);
+/** A model with two adapters for the adapter-budget test (lora-lru-fixture.ts), and the second one's reference. */
+const lru = await lruFixture(resolve(here, "../.."), shared);
 
 export default defineConfig({
   plugins: [
@@ -45,6 +48,10 @@ export default defineConfig({
           LORA_MERGED_LOGITS: lora.logits,
           LORA_MERGED_STEPS: lora.steps,
           LORA_MERGED_GREEDY: lora.greedy,
+          LRU_FILES: lru.files,
+          LRU_WIDE_LOGITS: lru.wide.logits,
+          LRU_WIDE_STEPS: lru.wide.steps,
+          LRU_WIDE_GREEDY: lru.wide.greedy,
         },
       },
     }),
