@@ -15,6 +15,7 @@ import { Linear, type QuantCompute } from "./linear.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
 import { Prefill, type RowsOut } from "./prefill.ts";
+import { SpreadPrefill } from "./prefill-spread.ts";
 import { StageFile, type ByteSource } from "./stage-file.ts";
 import { VisionTower } from "./vision.ts";
 import { AdapterCache } from "./adapter-cache.ts";
@@ -66,6 +67,7 @@ export class KernelModel {
   private prefillP: Prefill | null = null;
   private visionP: VisionTower | null = null;
   private batchP: ForwardBatch | null = null;
+  private spreadP: SpreadPrefill | null = null;
   private readonly row: Float32Array;
   private readonly normaliser: number;
   private readonly adapters: AdapterCache;
@@ -173,6 +175,13 @@ export class KernelModel {
   stageRows(seq: KvSequence, hidden: Float32Array, rows: number, into?: RowsOut, lora: KernelAdapter | null = null): { hidden: Float32Array; partial: Float32Array | null } {
     this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
     return this.prefillP.run(seq, hidden, rows, undefined, into, lora);
+  }
+
+  /** The sequence-parallel prefill's passes over this engine's decoder layers (prefill-spread.ts). */
+  spread(): SpreadPrefill {
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
+    this.spreadP ??= new SpreadPrefill(this.prefillP, this.kernel, this.manifest.config, this.layers);
+    return this.spreadP;
   }
 
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */

@@ -32,7 +32,8 @@ import type { ModelConfig } from "../model/config.ts";
 import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { decoderGroups, type LayerGroup } from "./groups.ts";
 import { PipelineSequence, PipelineState } from "./sequence.ts";
-import { CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
+import { callRows, DEFAULT_CALL_CPU_MS, SpreadPrefiller } from "./spread.ts";
+import { CacheLost, CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
 
 /** Options of a pipeline engine. */
 export interface PipelineOptions extends CallPolicy {
@@ -40,13 +41,13 @@ export interface PipelineOptions extends CallPolicy {
   readonly embedCacheRows?: number;
   /** Names a new sequence in the stages (default: a random UUID). */
   readonly newKey?: () => string;
-}
-
-/** A stage refused rows: it does not hold the cache they continue. */
-class CacheLost extends Error {
-  constructor(readonly stage: string) {
-    super(`stage ${stage} lost the session's cache`);
-  }
+  /**
+   * Further replicas of a decoder stage (isolates holding the same weights; none by default): a prompt's rows
+   * are then spread over the stage and its replicas (sequence-parallel prefill, shared/pipeline/spread.ts).
+   */
+  readonly replicas?: (stage: ManifestStage) => readonly StageRpc[];
+  /** CPU budget of one prefill stage call, ms (default {@link DEFAULT_CALL_CPU_MS}); longer prompts go in blocks. */
+  readonly prefillCallMs?: number;
 }
 
 export class PipelineEngine implements PaliGemmaEngine {
@@ -75,6 +76,26 @@ export class PipelineEngine implements PaliGemmaEngine {
     this.groups = decoderGroups(stagesOf(manifest, "decoder")).map((g) => ({ ...g, first: client(g.first), rest: g.rest.map(client) }));
     this.head = stagesOf(manifest, "head").map(client);
     this.vision = stagesOf(manifest, "vision").map(client);
+    const replicas = new Map(this.groups.flatMap((g) => [g.first, ...g.rest]).map((c) => [c, [c, ...(opts.replicas?.(c.stage) ?? []).map((r) => new StageClient(c.stage, r, this.calls, opts))]]));
+    this.spread = new SpreadPrefiller(this.groups, (c) => replicas.get(c)!, this.config);
+    this.spreading = [...replicas.values()].some((r) => r.length > 1);
+  }
+
+  private readonly spread: SpreadPrefiller;
+  /** Whether some stage has replicas (every prefill is then spread). */
+  private readonly spreading: boolean;
+
+  /** Rows one prefill call may take through one layer, for a prompt of `count` rows. */
+  private callRows(count: number): number {
+    return callRows(this.config, count, this.opts.prefillCallMs ?? DEFAULT_CALL_CPU_MS);
+  }
+
+  /** The prompt's rows through the decoder: spread over replicas and blocks when either is due, else one call per stage. */
+  private prefillRows(key: string, input: Float32Array, count: number): Promise<Float32Array> {
+    const maxRows = this.callRows(count);
+    const layers = Math.max(...this.groups.map((g) => g.first.stage.to - g.first.stage.from));
+    if (!this.spreading && count * layers <= maxRows) return this.through(key, input, count, 0, "prefill");
+    return this.spread.run(key, input, count, 0, maxRows);
   }
 
   /** Every decoder and head stage's client, in manifest order. */
@@ -117,7 +138,7 @@ export class PipelineEngine implements PaliGemmaEngine {
     const input = promptRows(this.config, soft, ids, (id, out) => out.set(rows.get(id)!));
     const seq = new PipelineSequence(this.opts.newKey?.() ?? crypto.randomUUID(), input, ids.length, (key) => this.dropEverywhere(key));
     try {
-      const out = await this.rebuildOnLoss(seq, () => this.through(seq.key, input, ids.length, 0, "prefill"));
+      const out = await this.rebuildOnLoss(seq, () => this.prefillRows(seq.key, input, ids.length));
       const logits = opts.allLogits ? await this.scores(out, ids.length, true) : await this.scores(out.subarray((ids.length - 1) * h), 1, false);
       return { state: new PipelineState(ids.length, seq, seq.epoch, true), logits };
     } catch (err) {

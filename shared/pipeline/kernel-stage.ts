@@ -4,10 +4,12 @@
  * store, on the first call that needs them; per session key it holds its attention layers' KV cache.
  */
 import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, StageLoaded, StageRpc } from "../api/stage-rpc.ts";
-import type { KvSequence } from "../kernel/cache.ts";
+import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply } from "../api/spread-rpc.ts";
+import { KvSequence } from "../kernel/cache.ts";
 import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
 import { InputError } from "../errors.ts";
 import type { Manifest, ManifestStage } from "../model/manifest.ts";
+import { SpreadSessions } from "./spread-stage.ts";
 
 /** Identity of a manifest stage, as the stage contract names it. */
 export function stageIdentity(stage: ManifestStage): StageIdentity {
@@ -38,7 +40,11 @@ export class KernelStage implements StageRpc {
   ) {
     this.identity = stageIdentity(stage);
     this.maxSessions = Math.max(1, opts.maxSessions ?? manifest.budget?.sessions ?? 4);
+    this.spread = new SpreadSessions({ open: (s, p) => this.openCache(s, p), get: (s) => this.sessions.get(s) }, manifest.config.text.hidden);
   }
+
+  /** The sequence-parallel prefill's blocks held between calls (shared/pipeline/spread-stage.ts). */
+  readonly spread: SpreadSessions;
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
   static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions & { maxSessions?: number } = {}): KernelStage {
@@ -62,17 +68,45 @@ export class KernelStage implements StageRpc {
     const model = await this.kernel(["decoder"]);
     this.checkRows(req);
     if (!this.identity.attention) return this.rowsThrough(model, null, req);
-    let seq = this.sessions.get(req.session);
-    if (req.position === 0) {
+    const seq = this.openCache(req.session, req.position);
+    return seq instanceof KvSequence ? this.rowsThrough(model, seq, req) : seq;
+  }
+
+  async prefillKeys(req: SpreadKeysRequest): Promise<SpreadReply> {
+    return this.spread.keys(await this.spreading(), req);
+  }
+
+  async prefillAttend(req: SpreadAttendRequest): Promise<SpreadReply> {
+    return this.spread.attend(await this.spreading(), req);
+  }
+
+  /** The session's cache of `session` as onnxruntime lays it out ([kvHeads, length, hd] per layer held), or null. */
+  readCache(session: string): { length: number; keys: Float32Array[]; values: Float32Array[] } | null {
+    const seq = this.sessions.get(session);
+    if (!seq) return null;
+    const slots = seq.layers.map((_, i) => i);
+    return { length: seq.length, keys: slots.map((i) => seq.read("keys", i, seq.length)), values: slots.map((i) => seq.read("values", i, seq.length)) };
+  }
+
+  /** The kernel, for a stage holding attention (the sequence-parallel prefill's calls). */
+  private async spreading(): Promise<KernelModel> {
+    const model = await this.kernel(["decoder"]);
+    if (!this.identity.attention) throw new InputError("invalid_request", `stage ${this.stage.name} holds no attention: its rows go through prefill`, "stage");
+    return model;
+  }
+
+  /** The session's cache continued at `position` (a fresh one at 0: the least recently used dropped past the limit), or the refusal. */
+  private openCache(session: string, position: number): KvSequence | (RowsReply & { ok: false }) {
+    let seq = this.sessions.get(session);
+    if (position === 0) {
       seq?.clear();
-      this.sessions.delete(req.session);
+      this.sessions.delete(session);
       while (this.sessions.size >= this.maxSessions) void this.drop([this.sessions.keys().next().value!]);
-      seq = model.newSequence();
-      this.sessions.set(req.session, seq);
+      seq = this.loadedModel!.newSequence(); // loaded: every caller awaited the kernel
+      this.sessions.set(session, seq);
     }
-    this.touch(req.session);
-    const refusal = this.refusal(seq, req.position);
-    return refusal ?? this.rowsThrough(model, seq!, req);
+    this.touch(session);
+    return (this.refusal(seq, position) as (RowsReply & { ok: false }) | null) ?? seq!;
   }
 
   /**
@@ -142,6 +176,7 @@ export class KernelStage implements StageRpc {
 
   async drop(sessions: readonly string[]): Promise<void> {
     for (const s of sessions) {
+      this.spread.drop(s);
       this.sessions.get(s)?.clear();
       this.sessions.delete(s);
     }

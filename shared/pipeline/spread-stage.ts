@@ -1,0 +1,102 @@
+/**
+ * A decoder stage's side of the sequence-parallel prefill (shared/api/spread-rpc.ts): per session, the chunk
+ * being prefilled and the blocks of it this replica holds between calls (their rows and the current layer's
+ * queries), run through the kernel engine's two passes (shared/kernel/prefill-spread.ts).
+ */
+import type { RowsReply } from "../api/stage-rpc.ts";
+import type { SpreadAttendRequest, SpreadBlockRequest, SpreadKeysRequest, SpreadReply } from "../api/spread-rpc.ts";
+import { InputError } from "../errors.ts";
+import type { KvSequence } from "../kernel/cache.ts";
+import type { KernelModel } from "../kernel/model.ts";
+import type { SpreadBlock } from "../kernel/prefill-spread.ts";
+
+/** A refusal: the stage does not hold the cache the rows continue. */
+type Refusal = RowsReply & { ok: false };
+
+/** How the stage's session caches are reached. */
+export interface SpreadHost {
+  /** The session's cache continued at `position` (a fresh one at 0), or why it cannot be. */
+  open(session: string, position: number): KvSequence | Refusal;
+  /** The session's cache, if held. */
+  get(session: string): KvSequence | undefined;
+}
+
+interface Chunk {
+  readonly run: string;
+  readonly position: number;
+  readonly total: number;
+  /** The blocks held here, by offset. */
+  readonly blocks: Map<number, SpreadBlock>;
+}
+
+export class SpreadSessions {
+  private readonly chunks = new Map<string, Chunk>();
+
+  constructor(
+    private readonly host: SpreadHost,
+    private readonly hidden: number,
+  ) {}
+
+  /** Blocks held between calls, over every session. */
+  get blocks(): number {
+    let n = 0;
+    for (const c of this.chunks.values()) n += c.blocks.size;
+    return n;
+  }
+
+  /** Starts a block: keys and values of the stage's first layer (a new run opens the session's cache at `position`). */
+  keys(model: KernelModel, req: SpreadKeysRequest): SpreadReply {
+    check(req);
+    if (req.rows.length !== req.count * this.hidden) throw new InputError("invalid_request", `a block's rows must be f32[${req.count}, ${this.hidden}], got ${req.rows.length} values`, "rows");
+    let chunk = this.chunks.get(req.session);
+    if (!chunk || chunk.run !== req.run) {
+      const seq = this.host.open(req.session, req.position);
+      if (!("reserve" in seq)) return seq;
+      seq.reserve(req.position + req.total);
+      chunk = { run: req.run, position: req.position, total: req.total, blocks: new Map() };
+      this.chunks.set(req.session, chunk);
+    }
+    if (chunk.position !== req.position || chunk.total !== req.total) throw new InputError("invalid_request", `run ${req.run} is the chunk [${chunk.position}, +${chunk.total}), not [${req.position}, +${req.total})`, "run");
+    const block: SpreadBlock = { hidden: req.rows.slice(), queries: null };
+    chunk.blocks.set(req.offset, block);
+    const layer = model.layers[0].index;
+    const kv = model.spread().keys(layer, block, req.count, req.position + req.offset, req.position + req.total);
+    return { ok: true, kind: "keys", layer, keys: kv.keys, values: kv.values };
+  }
+
+  /** Layer `req.layer` for a block held here, then the next layer's keys, or the block's rows after the stage. */
+  attend(model: KernelModel, req: SpreadAttendRequest): SpreadReply {
+    check(req);
+    const chunk = this.chunks.get(req.session);
+    const block = chunk?.run === req.run ? chunk.blocks.get(req.offset) : undefined;
+    const seq = this.host.get(req.session);
+    // Lost between calls (the stage restarted or dropped the session): the coordinator rebuilds by replay.
+    if (!chunk || !block || !seq) return { ok: false, reason: "missing", length: seq?.length ?? 0 };
+    const spread = model.spread();
+    const end = req.position + req.total;
+    const partial = spread.attend(seq, req.layer, block, req.count, req.position + req.offset, req.position, { keys: req.keys, values: req.values }, req.total);
+    const next = spread.next(req.layer);
+    if (next !== null) {
+      const kv = spread.keys(next, block, req.count, req.position + req.offset, end);
+      return { ok: true, kind: "keys", layer: next, keys: kv.keys, values: kv.values };
+    }
+    seq.length = end;
+    chunk.blocks.delete(req.offset);
+    if (chunk.blocks.size === 0) this.chunks.delete(req.session);
+    return { ok: true, kind: "rows", hidden: block.hidden, partial, length: end };
+  }
+
+  /** Forgets a session's blocks. */
+  drop(session: string): void {
+    this.chunks.delete(session);
+  }
+}
+
+/** @throws InputError for a block outside its chunk or malformed numbers. */
+function check(req: SpreadBlockRequest): void {
+  const ints = [req.position, req.total, req.offset, req.count];
+  if (!ints.every((x) => Number.isInteger(x) && x >= 0) || req.count < 1 || req.offset + req.count > req.total) {
+    throw new InputError("invalid_request", `a block is rows [offset, offset + count) of a chunk of total rows at position ≥ 0, got ${JSON.stringify({ position: req.position, total: req.total, offset: req.offset, count: req.count })}`, "count");
+  }
+  if (typeof req.run !== "string" || !req.run) throw new InputError("invalid_request", "a block names its run", "run");
+}
