@@ -58,3 +58,11 @@ export interface SpreadRpc {
   /** Attention over the chunk's keys and values of `layer` and the MLP for the block, then the next layer's keys. */
   prefillAttend(req: SpreadAttendRequest): Promise<SpreadReply>;
 }
+
+/**
+ * The binding of replica `i` (1, 2, …) of stage `name` in the decoder worker's config: the stage's binding +
+ * `_R<i>` (replica 0 is the stage's own binding, which keeps the caches the decode steps use).
+ */
+export function replicaBinding(stageBindingName: string, i: number): string {
+  return `${stageBindingName}_R${i}`;
+}
