@@ -51,12 +51,46 @@ export type SpreadReply =
   | { readonly ok: true; readonly kind: "rows"; readonly hidden: Float32Array; readonly partial: Float32Array | null; readonly length: number }
   | { readonly ok: false; readonly reason: "missing" | "behind"; readonly length: number };
 
-/** The sequence-parallel methods a decoder stage holding attention serves. */
+/** A block of one image's N rows (patches) in a vision stage: rows [offset, offset + count). */
+export interface VisionBlockRequest {
+  /** Names this image's pass through the stage. */
+  readonly run: string;
+  readonly offset: number;
+  readonly count: number;
+}
+
+/** Starts a block: pixels f32[1, 3, S, S] at the first stage (it embeds the block's patches), else the block's rows f32[count, D]. */
+export interface VisionKeysRequest extends VisionBlockRequest {
+  readonly input: Float32Array;
+}
+
+/** Every row's keys and values of vision layer `layer`, each f32[N, D], in patch order. */
+export interface VisionAttendRequest extends VisionBlockRequest {
+  readonly layer: number;
+  readonly keys: Float32Array;
+  readonly values: Float32Array;
+}
+
+/**
+ * A vision stage's answer: the block's keys and values of `layer` (f32[count, D]), or its rows after the stage
+ * (f32[count, D]; the soft tokens f32[count, P] at the last stage), or `lost` when the stage no longer holds the
+ * block (it restarted between calls: the coordinator runs the image again).
+ */
+export type VisionReply =
+  | { readonly kind: "keys"; readonly layer: number; readonly keys: Float32Array; readonly values: Float32Array }
+  | { readonly kind: "rows"; readonly rows: Float32Array }
+  | { readonly kind: "lost" };
+
+/** The sequence-parallel methods: decoder stages holding attention serve the prefill's, vision stages the image's. */
 export interface SpreadRpc {
   /** Starts a block: its rows, and the keys and values of the stage's first layer back. */
   prefillKeys(req: SpreadKeysRequest): Promise<SpreadReply>;
   /** Attention over the chunk's keys and values of `layer` and the MLP for the block, then the next layer's keys. */
   prefillAttend(req: SpreadAttendRequest): Promise<SpreadReply>;
+  /** Vision: starts a block of the image's rows, the stage's first layer's keys and values back. */
+  visionKeys(req: VisionKeysRequest): Promise<VisionReply>;
+  /** Vision: attention over every row's keys and values of `layer` and the MLP for the block, then the next layer's keys. */
+  visionAttend(req: VisionAttendRequest): Promise<VisionReply>;
 }
 
 /**

@@ -16,6 +16,7 @@ import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
 import { Prefill, type RowsOut } from "./prefill.ts";
 import { SpreadPrefill } from "./prefill-spread.ts";
+import { VisionSpread } from "./vision-spread.ts";
 import { StageFile, type ByteSource } from "./stage-file.ts";
 import { VisionTower } from "./vision.ts";
 import { AdapterCache } from "./adapter-cache.ts";
@@ -68,6 +69,7 @@ export class KernelModel {
   private visionP: VisionTower | null = null;
   private batchP: ForwardBatch | null = null;
   private spreadP: SpreadPrefill | null = null;
+  private visionSpreadP: VisionSpread | null = null;
   private readonly row: Float32Array;
   private readonly normaliser: number;
   private readonly adapters: AdapterCache;
@@ -236,6 +238,11 @@ export class KernelModel {
   visionStage(input: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
     return this.visionP.stage(input, lora);
+  }
+
+  /** This engine's vision stages run by blocks of rows (vision-spread.ts). */
+  visionSpread(): VisionSpread {
+    return (this.visionSpreadP ??= new VisionSpread(this.kernel, this.manifest.config, this.vision, this.opts.gemm));
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */

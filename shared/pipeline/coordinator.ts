@@ -33,6 +33,7 @@ import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.t
 import { decoderGroups, type LayerGroup } from "./groups.ts";
 import { PipelineSequence, PipelineState } from "./sequence.ts";
 import { callRows, DEFAULT_CALL_CPU_MS, SpreadPrefiller } from "./spread.ts";
+import { spreadVision } from "./spread-vision.ts";
 import { CacheLost, CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
 
 /** Options of a pipeline engine. */
@@ -42,8 +43,9 @@ export interface PipelineOptions extends CallPolicy {
   /** Names a new sequence in the stages (default: a random UUID). */
   readonly newKey?: () => string;
   /**
-   * Further replicas of a decoder stage (isolates holding the same weights; none by default): a prompt's rows
-   * are then spread over the stage and its replicas (sequence-parallel prefill, shared/pipeline/spread.ts).
+   * Further replicas of a decoder or vision stage (isolates holding the same weights; none by default): a
+   * prompt's rows (sequence-parallel prefill, shared/pipeline/spread.ts) and an image's patches
+   * (shared/pipeline/spread-vision.ts) are then spread over the stage and its replicas.
    */
   readonly replicas?: (stage: ManifestStage) => readonly StageRpc[];
   /** CPU budget of one prefill stage call, ms (default {@link DEFAULT_CALL_CPU_MS}); longer prompts go in blocks. */
@@ -79,7 +81,11 @@ export class PipelineEngine implements PaliGemmaEngine {
     const replicas = new Map(this.groups.flatMap((g) => [g.first, ...g.rest]).map((c) => [c, [c, ...(opts.replicas?.(c.stage) ?? []).map((r) => new StageClient(c.stage, r, this.calls, opts))]]));
     this.spread = new SpreadPrefiller(this.groups, (c) => replicas.get(c)!, this.config);
     this.spreading = [...replicas.values()].some((r) => r.length > 1);
+    this.visionReplicas = this.vision.map((c) => [c, ...(opts.replicas?.(c.stage) ?? []).map((r) => new StageClient(c.stage, r, this.calls, opts))]);
   }
+
+  /** Each vision stage's replicas, its own client first (an image is spread over them when there are several). */
+  private readonly visionReplicas: StageClient[][];
 
   private readonly spread: SpreadPrefiller;
   /** Whether some stage has replicas (every prefill is then spread). */
@@ -127,7 +133,8 @@ export class PipelineEngine implements PaliGemmaEngine {
 
   async encodeImage(pixels: Float32Array): Promise<SoftTokens> {
     let x = pixels;
-    for (const s of this.vision) x = await s.call("vision", x);
+    if (this.visionReplicas.some((r) => r.length > 1)) x = await spreadVision(this.visionReplicas, pixels, this.config);
+    else for (const s of this.vision) x = await s.call("vision", x);
     return { data: x, tokens: this.config.imageTokens, dim: this.config.projectionDim };
   }
 

@@ -4,12 +4,12 @@
  * store, on the first call that needs them; per session key it holds its attention layers' KV cache.
  */
 import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, StageLoaded, StageRpc } from "../api/stage-rpc.ts";
-import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply } from "../api/spread-rpc.ts";
+import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply, VisionAttendRequest, VisionKeysRequest, VisionReply } from "../api/spread-rpc.ts";
 import { KvSequence } from "../kernel/cache.ts";
 import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
 import { InputError } from "../errors.ts";
 import type { Manifest, ManifestStage } from "../model/manifest.ts";
-import { SpreadSessions } from "./spread-stage.ts";
+import { SpreadSessions, VisionSessions } from "./spread-stage.ts";
 
 /** Identity of a manifest stage, as the stage contract names it. */
 export function stageIdentity(stage: ManifestStage): StageIdentity {
@@ -45,6 +45,7 @@ export class KernelStage implements StageRpc {
 
   /** The sequence-parallel prefill's blocks held between calls (shared/pipeline/spread-stage.ts). */
   readonly spread: SpreadSessions;
+  private readonly visionBlocks = new VisionSessions();
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
   static named(manifest: Manifest, name: string, open: WeightSource, opts: KernelModelOptions & { maxSessions?: number } = {}): KernelStage {
@@ -220,6 +221,14 @@ export class KernelStage implements StageRpc {
 
   async vision(input: Float32Array): Promise<Float32Array> {
     return (await this.kernel(["vision"])).visionStage(input);
+  }
+
+  async visionKeys(req: VisionKeysRequest): Promise<VisionReply> {
+    return this.visionBlocks.keys(await this.kernel(["vision"]), req);
+  }
+
+  async visionAttend(req: VisionAttendRequest): Promise<VisionReply> {
+    return this.visionBlocks.attend(await this.kernel(["vision"]), req);
   }
 
   private kernel(kinds?: readonly ManifestStage["kind"][]): Promise<KernelModel> {

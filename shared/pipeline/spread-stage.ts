@@ -4,11 +4,12 @@
  * queries), run through the kernel engine's two passes (shared/kernel/prefill-spread.ts).
  */
 import type { RowsReply } from "../api/stage-rpc.ts";
-import type { SpreadAttendRequest, SpreadBlockRequest, SpreadKeysRequest, SpreadReply } from "../api/spread-rpc.ts";
+import type { SpreadAttendRequest, SpreadBlockRequest, SpreadKeysRequest, SpreadReply, VisionAttendRequest, VisionKeysRequest, VisionReply } from "../api/spread-rpc.ts";
 import { InputError } from "../errors.ts";
 import type { KvSequence } from "../kernel/cache.ts";
 import type { KernelModel } from "../kernel/model.ts";
 import type { SpreadBlock } from "../kernel/prefill-spread.ts";
+import type { VisionBlock } from "../kernel/vision-spread.ts";
 
 /** A refusal: the stage does not hold the cache the rows continue. */
 type Refusal = RowsReply & { ok: false };
@@ -99,4 +100,56 @@ function check(req: SpreadBlockRequest): void {
     throw new InputError("invalid_request", `a block is rows [offset, offset + count) of a chunk of total rows at position ≥ 0, got ${JSON.stringify({ position: req.position, total: req.total, offset: req.offset, count: req.count })}`, "count");
   }
   if (typeof req.run !== "string" || !req.run) throw new InputError("invalid_request", "a block names its run", "run");
+}
+
+/** Images whose blocks a vision stage keeps between calls at most (the oldest run is dropped first). */
+const VISION_RUNS = 8;
+
+/** A vision stage's side of the spread tower: the blocks of the images in flight, by run and offset. */
+export class VisionSessions {
+  private readonly runs = new Map<string, Map<number, VisionBlock>>();
+
+  /** Starts a block: embedded (first stage) or as given, then the first layer's keys (or the rows when it holds no layer). */
+  keys(model: KernelModel, req: VisionKeysRequest): VisionReply {
+    const { imageTokens: n, vision: v } = model.manifest.config;
+    if (!Number.isInteger(req.offset) || !Number.isInteger(req.count) || req.offset < 0 || req.count < 1 || req.offset + req.count > n) {
+      throw new InputError("invalid_request", `a block is rows [offset, offset + count) of the image's ${n}, got [${req.offset}, +${req.count})`, "count");
+    }
+    const spread = model.visionSpread();
+    const first = model.vision[0]?.embed ?? null;
+    if (!first && req.input.length !== req.count * v.hidden) throw new InputError("invalid_request", `a block's rows must be f32[${req.count}, ${v.hidden}]`, "input");
+    const block: VisionBlock = { hidden: first ? spread.embed(req.input, req.offset, req.count) : req.input.slice(), queries: null };
+    const layers = spread.layers;
+    if (!layers.length) return this.done(model, block, req.count);
+    if (!this.runs.has(req.run)) {
+      while (this.runs.size >= VISION_RUNS) this.runs.delete(this.runs.keys().next().value!);
+      this.runs.set(req.run, new Map());
+    }
+    this.runs.get(req.run)!.set(req.offset, block);
+    const kv = spread.keys(layers[0], block, req.count);
+    return { kind: "keys", layer: layers[0], keys: kv.keys, values: kv.values };
+  }
+
+  /** Layer `req.layer` for a block held here, then the next layer's keys, or the block's rows after the stage. */
+  attend(model: KernelModel, req: VisionAttendRequest): VisionReply {
+    const blocks = this.runs.get(req.run);
+    const block = blocks?.get(req.offset);
+    if (!blocks || !block) return { kind: "lost" };
+    const spread = model.visionSpread();
+    spread.attend(req.layer, block, req.count, req.keys, req.values);
+    const layers = spread.layers;
+    const next = layers[layers.indexOf(req.layer) + 1];
+    if (next !== undefined) {
+      const kv = spread.keys(next, block, req.count);
+      return { kind: "keys", layer: next, keys: kv.keys, values: kv.values };
+    }
+    blocks.delete(req.offset);
+    if (!blocks.size) this.runs.delete(req.run);
+    return this.done(model, block, req.count);
+  }
+
+  /** The block's rows out of the stage: projected to soft tokens at the last stage. */
+  private done(model: KernelModel, block: VisionBlock, m: number): VisionReply {
+    return { kind: "rows", rows: model.vision.at(-1)?.head ? model.visionSpread().project(block, m) : block.hidden };
+  }
 }

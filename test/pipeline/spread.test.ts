@@ -4,6 +4,7 @@
  * over r = 2 and 3 replicas of every decoder stage and in blocks of a few rows on one replica. The cache the
  * decode steps use (the first replica's) is within 1e-5 of the single-isolate prefill's, the prefill logits too,
  * the greedy ids are the golden's, the other replicas dropped the session, and every replica computed blocks.
+ * The image spread over r replicas of every vision stage gives the whole tower's soft tokens within 1e-5.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,7 +52,7 @@ const PLANS: [string, ConvertOptions][] = [
 ];
 
 describe.each(GOLDEN_CASES)("spread prefill of %s (fp32)", (name) => {
-  it.each(PLANS)("%s: r = 2, r = 3 and blocks of 7 rows give the single isolate's cache and ids", async (plan, opts) => {
+  it.each(PLANS)("%s: r = 2, r = 3 and blocks of 7 rows give the single isolate's cache, soft tokens and ids", async (plan, opts) => {
     const g = loadGolden(name);
     const wholeDir = join(work, `${name}-whole`);
     await convert(g.dir, wholeDir, { dtype: "fp32" });
@@ -87,8 +88,16 @@ describe.each(GOLDEN_CASES)("spread prefill of %s (fp32)", (name) => {
         expect(calls.prefill ?? 0, `${label}: ${s.name} had no whole-chunk prefill`).toBe(0);
       }
       got.state.release?.();
+      // The image spread over the vision stages' replicas: the soft tokens of the whole tower.
+      const spreadSoft = await p.engine.encodeImage(g.pixelValues);
+      const sw = worst(spreadSoft.data, soft.data);
+      expect(sw.diff, `${label}: soft tokens, worst at ${sw.at}`).toBeLessThanOrEqual(1e-5);
+      for (const s of stagesOf(p.manifest, "vision")) {
+        const calls = [p.stages.get(s.name)!, ...p.replicas.get(s.name)!].map((t) => [t.calls.visionAttend ?? 0, t.calls.vision ?? 0]);
+        expect(calls, `${label}: ${s.name} and its replicas each attended (${s.to - s.from} layers), none ran the whole image`).toEqual(Array(replicas).fill([replicas > 1 ? s.to - s.from : 0, replicas > 1 ? 0 : 1]));
+      }
       const opts2 = { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: g.greedyIds.length, eos: [], mask: vocabMask(p.manifest), tokenizer: null };
-      expect((await run(p.engine, soft, g.inputIds, opts2)).ids, `${label}: greedy ids`).toEqual(g.greedyIds);
+      expect((await run(p.engine, spreadSoft, g.inputIds, opts2)).ids, `${label}: greedy ids`).toEqual(g.greedyIds);
     }
     ref.state.release?.();
   }, 240_000);

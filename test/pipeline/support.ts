@@ -34,7 +34,7 @@ export class TestStage {
       this.calls[m] = (this.calls[m] ?? 0) + 1;
       return (this.inner[m] as (...a: unknown[]) => Promise<unknown>).apply(this.inner, args);
     };
-    const names = ["describe", "load", "prefill", "prefillKeys", "prefillAttend", "step", "drop", "embed", "logits", "vision"] as const;
+    const names = ["describe", "load", "prefill", "prefillKeys", "prefillAttend", "visionKeys", "visionAttend", "step", "drop", "embed", "logits", "vision"] as const;
     return Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as StageRpc;
   }
 }
@@ -56,7 +56,7 @@ export async function pipelineOf(hfDir: string, out: string, opts: ConvertOption
 
 /**
  * Serves the converted model in `dir` as a pipeline of in-process stages; `replicas` > 1 gives every decoder
- * stage that many instances in all (the coordinator spreads prefills over them).
+ * and vision stage that many instances in all (the coordinator spreads prefills and images over them).
  */
 export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: { maxSessions?: number; replicas?: number } = {}): Promise<TestPipeline> {
   const store = folderStore(dir);
@@ -65,7 +65,7 @@ export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, 
   const make = (s: (typeof manifest.stages)[number]) => new TestStage(() => new KernelStage(manifest, s, open, { maxSessions: stageOpts.maxSessions }));
   const stages = new Map(manifest.stages.map((s) => [s.name, make(s)]));
   const extra = Math.max(0, (stageOpts.replicas ?? 1) - 1);
-  const replicas = new Map(manifest.stages.filter((s) => s.kind === "decoder").map((s) => [s.name, Array.from({ length: extra }, () => make(s))]));
+  const replicas = new Map(manifest.stages.filter((s) => s.kind !== "head").map((s) => [s.name, Array.from({ length: extra }, () => make(s))]));
   const spread = extra > 0 ? { replicas: (s: (typeof manifest.stages)[number]) => (replicas.get(s.name) ?? []).map((t) => t.rpc()) } : {};
   const engine = new PipelineEngine(manifest, (s) => stages.get(s.name)!.rpc(), { backoffMs: 1, ...spread, ...engineOpts });
   return { manifest, engine, stages, replicas };
