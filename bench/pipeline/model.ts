@@ -15,8 +15,9 @@
  *   with r replicas of every decoder stage (sequence-parallel prefill, shared/pipeline/spread.ts): a stage of k
  *   attention layers takes k + 1 hops (its first layer's keys, then one attend per layer, every replica's call in
  *   the same hop) and 1/r of its prefill compute; an MLP part one hop and 1/r of its compute. The keys and values
- *   exchanged (≈ 0.55 MB per layer for 270 rows) are taken as carried within the hop. Vision stages are not
- *   spread (one image's rows go through them in turn). r = 1 is the single-call path above.
+ *   exchanged (≈ 0.55 MB per layer for 270 rows; 2.4 MB per vision layer) are taken as carried within the hop.
+ *   Vision stages are spread the same way over r replicas (shared/pipeline/spread-vision.ts): a stage of k
+ *   layers k + 1 hops and 1/r of its compute. r = 1 is the single-call path above.
  */
 
 /** One stage's measured costs, in ms. */
@@ -27,7 +28,7 @@ export interface StageCost {
   readonly prefillMs: number;
   /** Per batch size B: one batched step (decoder) or scoring B rows (head). */
   readonly stepMs: Readonly<Record<number, number>>;
-  /** Decoder layers holding attention in the stage (0 for an MLP-only part; default 1). */
+  /** Layers holding attention in the stage (decoder or vision; 0 for an MLP-only part; default 1). */
   readonly attentionLayers?: number;
 }
 
@@ -79,8 +80,8 @@ export interface FirstTokenBudget {
 
 /** Time to first token of one prompt on an idle pipeline, by part, with r replicas of every decoder stage. */
 export function firstTokenBudget(p: PipelineCosts, hop: number, r = 1): FirstTokenBudget {
-  const vision = p.vision.reduce((a, s) => a + s.prefillMs, 0);
-  let hops = p.vision.length + 1; // each vision stage, then the prompt's embeddings
+  const vision = p.vision.reduce((a, s) => a + s.prefillMs / r, 0);
+  let hops = p.vision.reduce((a, s) => a + (r > 1 ? (s.attentionLayers ?? 1) + 1 : 1), 0) + 1; // the vision stages, then the prompt's embeddings
   let prefill = 0;
   for (const g of p.decoder) {
     const k = g.first.attentionLayers ?? 1;
@@ -104,7 +105,7 @@ export function firstTokenMs(p: PipelineCosts, hop: number, r = 1): number {
 /** The operating point of B sessions at hop `hop` ms, prompts spread over `replicas` replicas of each decoder stage. */
 export function pipelinePoint(p: PipelineCosts, hop: number, sessions: number, replicas = 1): PipelinePoint {
   const l = tokenLatencyMs(p, hop, sessions);
-  const slowest = Math.max(...p.vision.map((s) => s.prefillMs), ...p.decoder.flatMap((g) => [g.first, ...g.rest]).map((s) => s.prefillMs / replicas));
+  const slowest = Math.max(...[...p.vision, ...p.decoder.flatMap((g) => [g.first, ...g.rest])].map((s) => s.prefillMs / replicas));
   const ttft = firstTokenMs(p, hop, replicas) + (sessions - 1) * slowest;
   const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
   return { hop_ms: hop, sessions, replicas, tokens_per_s_per_session: round(1000 / l, 2), aggregate_tokens_per_s: round((sessions * 1000) / l, 2), ttft_s: round(ttft / 1000, 3) };

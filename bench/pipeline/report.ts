@@ -27,7 +27,7 @@ export function formatPipelineReport(r: PipelineReport): string {
     for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
     lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | time to first token s |", "|---:|---:|---:|---:|---:|");
     for (const x of p.points.filter((y) => y.replicas === 1)) lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${x.ttft_s} |`);
-    lines.push("", `First-token budget (one prompt of the bench's rows, idle pipeline; prefill spread over r replicas of every decoder stage, vision not spread):`, "");
+    lines.push("", `First-token budget (one prompt of the bench's rows, idle pipeline; prefill and vision spread over r replicas of every decoder and vision stage):`, "");
     lines.push("| hop ms | replicas | vision s | prefill s | head + sampling s | hops | hops s | time to first token s |", "|---:|---:|---:|---:|---:|---:|---:|---:|");
     const s = (ms: number) => (ms / 1000).toFixed(2);
     for (const b of p.budgets) lines.push(`| ${b.hop_ms} | ${b.replicas} | ${s(b.vision_ms)} | ${s(b.prefill_ms)} | ${s(b.head_ms)} | ${b.hops} | ${s(b.hops_ms)} | ${b.ttft_s} |`);

@@ -115,7 +115,7 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
         const t = timed.get(role(s))!;
         const k = s.estimate.weightBytes / t.weightBytes;
         const stepMs = Object.fromEntries(Object.entries(t.stepMs).map(([b, ms]) => [b, ms * k]));
-        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, attentionLayers: s.kind === "decoder" && s.attention !== false ? s.to - s.from : 0 };
+        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from };
       };
       const byName = new Map(stages.map((s) => [s.name, s]));
       const asManifest = stages.map((s) => ({ ...s, weights: `${s.name}.bin` }) as unknown as ManifestStage);

@@ -31,17 +31,17 @@ describe("the pipeline bench's model", () => {
     expect(pipelinePoint(costs, 3, 16)).toEqual({ hop_ms: 3, sessions: 16, replicas: 1, tokens_per_s_per_session: 21.28, aggregate_tokens_per_s: 340.43, ttft_s: 0.968 });
   });
 
-  it("spread over r replicas: a stage of k attention layers k + 1 hops and 1/r of its prefill, MLP parts 1/r; vision not spread", () => {
-    // r = 2: 2 × (3 + 20 + 3 + 30) / … → hops: 2 vision + 1 embed + 2 × (2 + 1) + 1 head = 10; prefill 2 × (10 + 15) = 50
-    expect(firstTokenBudget(costs, 3, 2)).toEqual({ vision_ms: 90, prefill_ms: 50, head_ms: 4, hops: 10, hops_ms: 30 });
-    expect(firstTokenMs(costs, 3, 2)).toBe(174);
+  it("spread over r replicas: a stage of k attention layers k + 1 hops and 1/r of its compute, MLP parts one hop and 1/r", () => {
+    // r = 2: hops 2 × 2 vision + 1 embed + 2 × (2 + 1) + 1 head = 12; vision 90 / 2; prefill 2 × (10 + 15) = 50
+    expect(firstTokenBudget(costs, 3, 2)).toEqual({ vision_ms: 45, prefill_ms: 50, head_ms: 4, hops: 12, hops_ms: 36 });
+    expect(firstTokenMs(costs, 3, 2)).toBe(135);
     // r = 1 is the single-call path: 8 hops, the whole prefill
     expect(firstTokenBudget(costs, 3, 1)).toEqual({ vision_ms: 90, prefill_ms: 100, head_ms: 4, hops: 8, hops_ms: 24 });
     // a stage of 3 attention layers: 4 hops when spread
     const deep: PipelineCosts = { ...costs, decoder: [{ first: { ...stage("decoder-0", "decoder", 60, 1, 4), attentionLayers: 3 }, rest: [] }] };
-    expect(firstTokenBudget(deep, 10, 4)).toEqual({ vision_ms: 90, prefill_ms: 15, head_ms: 4, hops: 8, hops_ms: 80 });
-    // queued prompts wait at the slowest stage, a decoder stage's share 1/r: vision-0's 50 ms here
-    expect(pipelinePoint(costs, 3, 16, 2).ttft_s).toBe(0.924);
+    expect(firstTokenBudget(deep, 10, 4)).toEqual({ vision_ms: 22.5, prefill_ms: 15, head_ms: 4, hops: 10, hops_ms: 100 });
+    // queued prompts wait at the slowest stage's share 1/r: vision-0's 25 ms here
+    expect(pipelinePoint(costs, 3, 16, 2).ttft_s).toBe(0.51);
   });
 
   it("a missing batch size is an error, not a guess", () => {
