@@ -84,6 +84,8 @@ export interface ListedStage {
   readonly loaded: boolean | null;
   /** The stage worker's binding, null for a stage not served by one. */
   readonly worker: string | null;
+  /** Its further replicas' bindings and whether each is loaded (present only when it has some). */
+  readonly replicas?: readonly { readonly worker: string; readonly loaded: boolean }[];
 }
 
 /** Every stage of the model, each stage worker asked whether it is loaded (an unreachable one: false). */
@@ -95,7 +97,11 @@ export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
       const binding = stageBinding(s.name);
       const rpc = bindings.get(binding);
       const loaded = rpc ? await rpc.describe().then((d) => d.loaded, () => false) : null;
-      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, worker: rpc ? binding : null };
+      const replicas: { worker: string; loaded: boolean }[] = [];
+      for (let i = 1; bindings.has(replicaBinding(binding, i)); i++) {
+        replicas.push({ worker: replicaBinding(binding, i), loaded: await bindings.get(replicaBinding(binding, i))!.describe().then((d) => d.loaded, () => false) });
+      }
+      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, worker: rpc ? binding : null, ...(replicas.length ? { replicas } : {}) };
     }),
   );
 }
