@@ -17,7 +17,9 @@
  *   the same hop) and 1/r of its prefill compute; an MLP part one hop and 1/r of its compute. The keys and values
  *   exchanged (≈ 0.55 MB per layer for 270 rows; 2.4 MB per vision layer) are taken as carried within the hop.
  *   Vision stages are spread the same way over r replicas (shared/pipeline/spread-vision.ts): a stage of k
- *   layers k + 1 hops and 1/r of its compute. r = 1 is the single-call path above.
+ *   layers k + 1 hops and 1/r of its compute. A replica's share is measured where the bench timed it (spreadMs:
+ *   a block of ⌈rows / r⌉ rows through the stage, attending over all rows), else taken as 1/r of the whole
+ *   prefill. r = 1 is the single-call path above.
  */
 
 /** One stage's measured costs, in ms. */
@@ -28,6 +30,8 @@ export interface StageCost {
   readonly prefillMs: number;
   /** Per batch size B: one batched step (decoder) or scoring B rows (head). */
   readonly stepMs: Readonly<Record<number, number>>;
+  /** Per replica count r: one replica's measured share of the spread prefill or image (default prefillMs / r). */
+  readonly spreadMs?: Readonly<Record<number, number>>;
   /** Layers holding attention in the stage (decoder or vision; 0 for an MLP-only part; default 1). */
   readonly attentionLayers?: number;
 }
@@ -80,16 +84,17 @@ export interface FirstTokenBudget {
 
 /** Time to first token of one prompt on an idle pipeline, by part, with r replicas of every decoder stage. */
 export function firstTokenBudget(p: PipelineCosts, hop: number, r = 1): FirstTokenBudget {
-  const vision = p.vision.reduce((a, s) => a + s.prefillMs / r, 0);
+  const share = (s: StageCost) => (r === 1 ? s.prefillMs : (s.spreadMs?.[r] ?? s.prefillMs / r));
+  const vision = p.vision.reduce((a, s) => a + share(s), 0);
   let hops = p.vision.reduce((a, s) => a + (r > 1 ? (s.attentionLayers ?? 1) + 1 : 1), 0) + 1; // the vision stages, then the prompt's embeddings
   let prefill = 0;
   for (const g of p.decoder) {
     const k = g.first.attentionLayers ?? 1;
     hops += r > 1 && k > 0 ? k + 1 : 1;
-    prefill += g.first.prefillMs / r;
+    prefill += share(g.first);
     if (g.rest.length) {
       hops += 1;
-      prefill += Math.max(...g.rest.map((s) => s.prefillMs)) / r;
+      prefill += Math.max(...g.rest.map(share));
     }
   }
   hops += 1; // the head shards, in parallel
@@ -105,7 +110,7 @@ export function firstTokenMs(p: PipelineCosts, hop: number, r = 1): number {
 /** The operating point of B sessions at hop `hop` ms, prompts spread over `replicas` replicas of each decoder stage. */
 export function pipelinePoint(p: PipelineCosts, hop: number, sessions: number, replicas = 1): PipelinePoint {
   const l = tokenLatencyMs(p, hop, sessions);
-  const slowest = Math.max(...[...p.vision, ...p.decoder.flatMap((g) => [g.first, ...g.rest])].map((s) => s.prefillMs / replicas));
+  const slowest = Math.max(...[...p.vision, ...p.decoder.flatMap((g) => [g.first, ...g.rest])].map((s) => (replicas === 1 ? s.prefillMs : (s.spreadMs?.[replicas] ?? s.prefillMs / replicas))));
   const ttft = firstTokenMs(p, hop, replicas) + (sessions - 1) * slowest;
   const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
   return { hop_ms: hop, sessions, replicas, tokens_per_s_per_session: round(1000 / l, 2), aggregate_tokens_per_s: round((sessions * 1000) / l, 2), ttft_s: round(ttft / 1000, 3) };

@@ -106,16 +106,17 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
       await writeSyntheticModel(dir, config, weights, stages, budget, new Set([...reps.values()].map((s) => s.name)), o.log);
       const timed = new Map<string, StageTimingReply & { name: string; weightBytes: number }>();
       for (const [r, s] of reps) {
-        const req: StageTimingRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, rows: o.rows, batches, reps: o.reps };
+        const req: StageTimingRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, rows: o.rows, batches, reps: o.reps, spread: PIPELINE_REPLICAS.filter((r) => r > 1) };
         const t = (await inFreshWorker((url) => post<StageTimingReply>(new URL("/stage-timing", url), req))).result;
-        o.log(`  ${s.name}: load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms`);
+        o.log(`  ${s.name}: load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms, one replica's share ${Object.entries(t.spreadMs ?? {}).map(([r, ms]) => `r = ${r}: ${ms.toFixed(1)}`).join(", ")} ms`);
         timed.set(r, { ...t, name: s.name, weightBytes: s.estimate.weightBytes });
       }
       const cost = (s: (typeof stages)[number]): StageCost => {
         const t = timed.get(role(s))!;
         const k = s.estimate.weightBytes / t.weightBytes;
         const stepMs = Object.fromEntries(Object.entries(t.stepMs).map(([b, ms]) => [b, ms * k]));
-        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from };
+        const spreadMs = Object.fromEntries(Object.entries(t.spreadMs ?? {}).map(([r, ms]) => [r, ms * k]));
+        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, spreadMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from };
       };
       const byName = new Map(stages.map((s) => [s.name, s]));
       const asManifest = stages.map((s) => ({ ...s, weights: `${s.name}.bin` }) as unknown as ManifestStage);

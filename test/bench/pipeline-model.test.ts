@@ -44,6 +44,13 @@ describe("the pipeline bench's model", () => {
     expect(pipelinePoint(costs, 3, 16, 2).ttft_s).toBe(0.51);
   });
 
+  it("a replica's measured share replaces 1/r of the whole prefill where the bench timed it", () => {
+    const timed: PipelineCosts = { ...costs, vision: costs.vision.map((v) => ({ ...v, spreadMs: { 2: 30 } })) };
+    // vision 2 × 30 instead of 90 / 2; decoder stages untimed: 1/r
+    expect(firstTokenBudget(timed, 3, 2)).toEqual({ vision_ms: 60, prefill_ms: 50, head_ms: 4, hops: 12, hops_ms: 36 });
+    expect(firstTokenBudget(timed, 3, 1).vision_ms).toBe(90);
+  });
+
   it("a missing batch size is an error, not a guess", () => {
     expect(() => pipelinePoint(costs, 3, 8)).toThrow("has no measured step for 8 sessions");
   });
