@@ -27,7 +27,13 @@ interface Chunk {
   readonly position: number;
   readonly total: number;
   /** The blocks held here, by offset. */
-  readonly blocks: Map<number, SpreadBlock>;
+  readonly blocks: Map<number, HeldBlock>;
+}
+
+/** A block and the last answer it gave (a call retried after its answer was lost gets that answer again). */
+interface HeldBlock {
+  readonly rows: SpreadBlock;
+  last: { readonly layer: number; readonly reply: SpreadReply } | null;
 }
 
 export class SpreadSessions {
@@ -59,7 +65,7 @@ export class SpreadSessions {
     }
     if (chunk.position !== req.position || chunk.total !== req.total) throw new InputError("invalid_request", `run ${req.run} is the chunk [${chunk.position}, +${chunk.total}), not [${req.position}, +${req.total})`, "run");
     const block: SpreadBlock = { hidden: req.rows.slice(), queries: null };
-    chunk.blocks.set(req.offset, block);
+    chunk.blocks.set(req.offset, { rows: block, last: null });
     const layer = model.layers[0].index;
     const kv = model.spread().keys(layer, block, req.count, req.position + req.offset, req.position + req.total);
     return { ok: true, kind: "keys", layer, keys: kv.keys, values: kv.values };
@@ -69,17 +75,21 @@ export class SpreadSessions {
   attend(model: KernelModel, req: SpreadAttendRequest): SpreadReply {
     check(req);
     const chunk = this.chunks.get(req.session);
-    const block = chunk?.run === req.run ? chunk.blocks.get(req.offset) : undefined;
+    const held = chunk?.run === req.run ? chunk.blocks.get(req.offset) : undefined;
     const seq = this.host.get(req.session);
     // Lost between calls (the stage restarted or dropped the session): the coordinator rebuilds by replay.
-    if (!chunk || !block || !seq) return { ok: false, reason: "missing", length: seq?.length ?? 0 };
+    if (!chunk || !held || !seq) return { ok: false, reason: "missing", length: seq?.length ?? 0 };
+    if (held.last?.layer === req.layer) return held.last.reply; // a retry: the layer ran already
+    const block = held.rows;
     const spread = model.spread();
     const end = req.position + req.total;
     const partial = spread.attend(seq, req.layer, block, req.count, req.position + req.offset, req.position, { keys: req.keys, values: req.values }, req.total);
     const next = spread.next(req.layer);
     if (next !== null) {
       const kv = spread.keys(next, block, req.count, req.position + req.offset, end);
-      return { ok: true, kind: "keys", layer: next, keys: kv.keys, values: kv.values };
+      const reply: SpreadReply = { ok: true, kind: "keys", layer: next, keys: kv.keys, values: kv.values };
+      held.last = { layer: req.layer, reply };
+      return reply;
     }
     seq.length = end;
     chunk.blocks.delete(req.offset);

@@ -102,3 +102,26 @@ describe.each(GOLDEN_CASES)("spread prefill of %s (fp32)", (name) => {
     ref.state.release?.();
   }, 240_000);
 });
+
+describe("a replica's blocks between calls", () => {
+  it("an attend retried after its answer was lost answers the same, without running the layer twice; a lost block is a refusal", async () => {
+    const g = loadGolden("paligemma2-tiny");
+    const dir = join(work, "retry");
+    await convert(g.dir, dir, { dtype: "fp32" });
+    const p = await pipelineAt(dir);
+    const s = p.stages.get(stagesOf(p.manifest, "decoder")[0].name)!.inner;
+    const { hidden: h, kvHeads, headDim } = p.manifest.config.text;
+    const rows = new Float32Array(4 * h).map((_, i) => Math.sin(i * 0.1));
+    const block = { session: "r", run: "one", position: 0, total: 4, offset: 0, count: 4 };
+    const k = await s.prefillKeys({ ...block, rows });
+    if (!k.ok || k.kind !== "keys") throw new Error("expected keys");
+    expect(k.keys.length).toBe(4 * kvHeads * headDim);
+    const attend = { ...block, layer: k.layer, keys: k.keys, values: k.values };
+    const a = await s.prefillAttend(attend);
+    const again = await s.prefillAttend(attend);
+    expect(again).toEqual(a);
+    expect(a.ok && a.kind).toBe("keys");
+    expect(await s.prefillAttend({ ...attend, run: "other" })).toEqual({ ok: false, reason: "missing", length: 0 });
+    await expect(s.prefillKeys({ ...block, offset: 2, count: 3, rows })).rejects.toThrow("a block is rows [offset, offset + count)");
+  });
+});
