@@ -125,3 +125,24 @@ describe("a replica's blocks between calls", () => {
     await expect(s.prefillKeys({ ...block, offset: 2, count: 3, rows })).rejects.toThrow("a block is rows [offset, offset + count)");
   });
 });
+
+describe("a replica restarted in the middle of a spread prefill", () => {
+  it("refuses the next layer; the coordinator replays and the answer is the golden's", async () => {
+    const g = loadGolden("paligemma-shapes");
+    const dir = join(work, "restart");
+    await convert(g.dir, dir, { dtype: "fp32", mlpParts: 2 });
+    const p = await pipelineAt(dir, {}, { replicas: 2 });
+    const victim = p.replicas.get(stagesOf(p.manifest, "decoder")[0].name)![0];
+    victim.onCall = (m) => {
+      if (m === "prefillAttend") {
+        victim.onCall = null;
+        victim.restart(); // its blocks and weights gone before it answers
+      }
+    };
+    const soft = await p.engine.encodeImage(g.pixelValues);
+    const opts = { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: g.greedyIds.length, eos: [], mask: vocabMask(p.manifest), tokenizer: null };
+    expect((await run(p.engine, soft, g.inputIds, opts)).ids).toEqual(g.greedyIds);
+    expect(victim.onCall).toBeNull();
+    expect(p.engine.replays).toBe(1);
+  }, 120_000);
+});

@@ -20,6 +20,8 @@ export class TestStage {
   down = false;
   /** Calls received, by method. */
   readonly calls: Record<string, number> = {};
+  /** Runs before each call is forwarded (a test restarting the stage mid-prefill). */
+  onCall: ((method: string) => void) | null = null;
   constructor(private readonly make: () => KernelStage) {
     this.inner = make();
   }
@@ -32,6 +34,7 @@ export class TestStage {
     const call = <M extends keyof StageRpc>(m: M) => (...args: unknown[]) => {
       if (this.down) return Promise.reject(new Error(`stage unreachable (test)`));
       this.calls[m] = (this.calls[m] ?? 0) + 1;
+      this.onCall?.(m);
       return (this.inner[m] as (...a: unknown[]) => Promise<unknown>).apply(this.inner, args);
     };
     const names = ["describe", "load", "prefill", "prefillKeys", "prefillAttend", "visionKeys", "visionAttend", "step", "drop", "embed", "logits", "vision"] as const;
