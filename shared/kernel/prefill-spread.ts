@@ -34,6 +34,7 @@ export interface SpreadBlock {
   queries: Float32Array | null;
 }
 
+/** The two passes of a layer on a block of rows, over one engine's decoder layers (a {@link Prefill}'s code). */
 export class SpreadPrefill {
   constructor(
     private readonly prefill: Prefill,

@@ -27,6 +27,7 @@ export interface VisionBlock {
   queries: Float32Array | null;
 }
 
+/** One engine's vision stages run on blocks of an image's rows (embedding, the two passes per layer, projector). */
 export class VisionSpread {
   private readonly encoders = new Map<number, VisionEncoder>();
   private readonly bufs = new Map<string, { at: number; bytes: number }>();

@@ -36,6 +36,7 @@ interface HeldBlock {
   last: { readonly layer: number; readonly reply: SpreadReply } | null;
 }
 
+/** A decoder stage's spread-prefill state: per session the chunk in flight and the blocks held here. */
 export class SpreadSessions {
   private readonly chunks = new Map<string, Chunk>();
 

@@ -61,6 +61,7 @@ export function blocksOf(n: number, replicas: number, maxRows: number): Block[] 
   return blocks;
 }
 
+/** Runs a prompt's rows through the decoder hops in blocks over each stage's replicas (see the file's comment). */
 export class SpreadPrefiller {
   private runs = 0;
 
