@@ -1,23 +1,21 @@
 /**
  * The spread prefill and vision tower in workerd: the shapes model at --max-shard-mb 2 (2 vision, 4 decoder, 1
  * head stage) served by `wrangler dev` with a second replica Worker of every vision and decoder stage (bound as
- * `STAGE_<NAME>_R1` in the decoder and vision workers). Answers keep the eval's reference ids, a streamed one
+ * `STAGE_<NAME>_R1` in the decoder and vision workers, scripts/replica-configs.ts). Answers keep the eval's reference ids, a streamed one
  * the unsplit model's logprobs (within 1e-5), and GET /v1/models shows every replica loaded: it was called.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse, stringify } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convert } from "../../converter/convert.ts";
 import { loadModel } from "../../cli/node-runtime.ts";
-import { replicaBinding } from "../../shared/api/spread-rpc.ts";
-import { stageBinding } from "../../shared/api/stage-rpc.ts";
 import { preprocessImage } from "../../shared/image/preprocess.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
 import { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
+import { writeReplicaConfigs } from "../../scripts/replica-configs.ts";
 import { writePipelineConfigs } from "../../scripts/stage-configs.ts";
 import { REPO, SHAPES_MODEL } from "../helpers/golden.ts";
 import { startDevServer, type DevServer } from "../serving/support/dev-server.ts";
@@ -38,23 +36,7 @@ let server: DevServer;
 beforeAll(async () => {
   const manifest = await convert(SHAPES_MODEL, join(work, "models", ID), { dtype: "fp32", maxShardMb: 2 });
   const configs = writePipelineConfigs(manifest, join(work, "configs"), { source: "assets", modelsDir: join(work, "models"), modelId: ID });
-  // A second Worker of every vision and decoder stage: the stage's config under another name, bound as _R1.
-  const replicas: string[] = [];
-  const bindings: { binding: string; service: string }[] = [];
-  for (const s of manifest.stages.filter((x) => x.kind !== "head")) {
-    const path = configs.stages.find((p) => p.endsWith(`${s.name}.toml`))!;
-    const config = parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    const name = `${config.name as string}-r1`;
-    const out = path.replace(/\.toml$/, "-r1.toml");
-    writeFileSync(out, stringify({ ...config, name }));
-    replicas.push(out);
-    bindings.push({ binding: replicaBinding(stageBinding(s.name), 1), service: name });
-  }
-  for (const [path, kinds] of [[configs.decoder, ["vision", "decoder"]], [configs.vision, ["vision"]]] as const) {
-    const config = parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    const wanted = bindings.filter((b) => manifest.stages.some((s) => (kinds as readonly string[]).includes(s.kind) && b.binding.startsWith(`${stageBinding(s.name)}_R`)));
-    writeFileSync(path, stringify({ ...config, services: [...((config.services as unknown[]) ?? []), ...wanted] }));
-  }
+  const replicas = writeReplicaConfigs(manifest, configs, 2); // a second Worker of every vision and decoder stage
   server = await startDevServer({ configs: [configs.decoder, configs.vision, ...configs.stages, ...replicas], vars: { RATE_LIMIT_RPM: "0" }, timeoutMs: 300_000 });
 }, 360_000);
 afterAll(async () => {
