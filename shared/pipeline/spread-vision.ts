@@ -10,8 +10,6 @@ import type { ModelConfig } from "../model/config.ts";
 import { blocksOf } from "./spread.ts";
 import { CacheLost, type StageClient } from "./stage-client.ts";
 
-let runs = 0;
-
 /**
  * Pixels f32[1, 3, S, S] through the vision stages (each a list of replicas, its own client first) → soft tokens
  * f32[N, P]. A stage that lost a block between calls (it restarted) makes the image run once more.
@@ -32,7 +30,7 @@ async function throughStages(stages: readonly (readonly StageClient[])[], pixels
   const d = v.hidden;
   let x = pixels;
   for (const [i, reps] of stages.entries()) {
-    const run = `image-${++runs}`;
+    const run = crypto.randomUUID(); // unique across coordinators: stages serve every vision worker's isolates
     const blocks = blocksOf(n, reps.length, n);
     const ok = (r: VisionReply, s: StageClient) => {
       if (r.kind === "lost") throw new CacheLost(s.stage.name);
