@@ -56,6 +56,7 @@ interface CliOptions {
   kernel: boolean;
   memory?: boolean;
   pipeline?: boolean;
+  pipelineDtypes?: ("int4" | "int8")[];
   only?: RowGroup[];
   kernelRuntimes: KernelRuntime[];
 }
@@ -81,10 +82,13 @@ const program = new Command()
   .option("--no-kernel", "skip the kernel module's rows (kernels/: decode GEMVs, prefill and vision layers, GEMMs alone; in workerd and Node)")
   .option("--memory", "instead: plan PaliGemma-3B at 100 MB per stage (int8, int4) and measure the largest stages, each alone in its own workerd process")
   .option("--pipeline", "instead: PaliGemma-3B at 100 MB per stage (int4, int8) as a pipeline of stage workers: stages timed in workerd, tokens/s and TTFT modelled at 1.5/3/10 ms hops")
+  .option("--pipeline-dtypes <list>", "with --pipeline: comma-separated int4, int8 (default both; int8 with --quick)", listOf<"int4" | "int8">(["int4", "int8"], "dtype"))
   .action(async (o: CliOptions) => {
     if (o.pipeline) {
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const report = await pipelineBench({ dtypes: ["int4", "int8"], rows: 270, reps: o.quick ? 3 : 20, workDir: o.workDir, log });
+      // --quick: a reduced set for a loaded machine (int8 only unless --pipeline-dtypes says, 3 reps, single-session steps)
+      const dtypes = o.pipelineDtypes ?? (o.quick ? ["int8"] : ["int4", "int8"]);
+      const report = await pipelineBench({ dtypes, rows: 270, reps: o.quick ? 3 : 20, workDir: o.workDir, log, ...(o.quick ? { sessions: [1] } : {}) });
       process.stdout.write(`${formatPipelineReport(report)}\n`);
       if (o.json) process.stdout.write(`${JSON.stringify(pipelineJson(report))}\n`);
       return;

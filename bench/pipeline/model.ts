@@ -11,6 +11,15 @@
  *   time to first token, idle pipeline: Σ vision stages (h + t) + h (the prompt's embeddings) + Σ decoder hops
  *   (h + prefill first + (h + max prefill of the other parts)) + h + head(1) + c; with B prompts arriving
  *   together the prefills queue at the slowest stage: TTFT(B) = TTFT(1) + (B − 1) · max stage prefill.
+ *
+ *   with r replicas of every decoder stage (sequence-parallel prefill, shared/pipeline/spread.ts): a stage of k
+ *   attention layers takes k + 1 hops (its first layer's keys, then one attend per layer, every replica's call in
+ *   the same hop) and 1/r of its prefill compute; an MLP part one hop and 1/r of its compute. The keys and values
+ *   exchanged (≈ 0.55 MB per layer for 270 rows; 2.4 MB per vision layer) are taken as carried within the hop.
+ *   Vision stages are spread the same way over r replicas (shared/pipeline/spread-vision.ts): a stage of k
+ *   layers k + 1 hops and 1/r of its compute. A replica's share is measured where the bench timed it (spreadMs:
+ *   a block of ⌈rows / r⌉ rows through the stage, attending over all rows), else taken as 1/r of the whole
+ *   prefill. r = 1 is the single-call path above.
  */
 
 /** One stage's measured costs, in ms. */
@@ -21,6 +30,10 @@ export interface StageCost {
   readonly prefillMs: number;
   /** Per batch size B: one batched step (decoder) or scoring B rows (head). */
   readonly stepMs: Readonly<Record<number, number>>;
+  /** Per replica count r: one replica's measured share of the spread prefill or image (default prefillMs / r). */
+  readonly spreadMs?: Readonly<Record<number, number>>;
+  /** Layers holding attention in the stage (decoder or vision; 0 for an MLP-only part; default 1). */
+  readonly attentionLayers?: number;
 }
 
 /** The stages as the coordinator calls them. */
@@ -37,6 +50,8 @@ export interface PipelineCosts {
 export interface PipelinePoint {
   readonly hop_ms: number;
   readonly sessions: number;
+  /** Replicas of every decoder stage the prefill is spread over. */
+  readonly replicas: number;
   readonly tokens_per_s_per_session: number;
   readonly aggregate_tokens_per_s: number;
   readonly ttft_s: number;
@@ -58,21 +73,45 @@ export function tokenLatencyMs(p: PipelineCosts, hop: number, b: number): number
   return ms + hop + Math.max(...p.head.map((s) => at(s, b))) + p.coordinatorMs;
 }
 
-/** Time to first token (ms) of one prompt on an idle pipeline. */
-export function firstTokenMs(p: PipelineCosts, hop: number): number {
-  let ms = p.vision.reduce((a, s) => a + hop + s.prefillMs, 0) + hop;
-  for (const g of p.decoder) {
-    ms += hop + g.first.prefillMs;
-    if (g.rest.length) ms += hop + Math.max(...g.rest.map((s) => s.prefillMs));
-  }
-  return ms + hop + Math.max(...p.head.map((s) => at(s, 1))) + p.coordinatorMs;
+/** Where the time to first token goes, ms: vision compute, decoder prefill compute, head + coordinator, and hops. */
+export interface FirstTokenBudget {
+  readonly vision_ms: number;
+  readonly prefill_ms: number;
+  readonly head_ms: number;
+  readonly hops: number;
+  readonly hops_ms: number;
 }
 
-/** The operating point of B sessions at hop `hop` ms. */
-export function pipelinePoint(p: PipelineCosts, hop: number, sessions: number): PipelinePoint {
+/** Time to first token of one prompt on an idle pipeline, by part, with r replicas of every decoder stage. */
+export function firstTokenBudget(p: PipelineCosts, hop: number, r = 1): FirstTokenBudget {
+  const share = (s: StageCost) => (r === 1 ? s.prefillMs : (s.spreadMs?.[r] ?? s.prefillMs / r));
+  const vision = p.vision.reduce((a, s) => a + share(s), 0);
+  let hops = p.vision.reduce((a, s) => a + (r > 1 ? (s.attentionLayers ?? 1) + 1 : 1), 0) + 1; // the vision stages, then the prompt's embeddings
+  let prefill = 0;
+  for (const g of p.decoder) {
+    const k = g.first.attentionLayers ?? 1;
+    hops += r > 1 && k > 0 ? k + 1 : 1;
+    prefill += share(g.first);
+    if (g.rest.length) {
+      hops += 1;
+      prefill += Math.max(...g.rest.map(share));
+    }
+  }
+  hops += 1; // the head shards, in parallel
+  return { vision_ms: vision, prefill_ms: prefill, head_ms: Math.max(...p.head.map((s) => at(s, 1))) + p.coordinatorMs, hops, hops_ms: hops * hop };
+}
+
+/** Time to first token (ms) of one prompt on an idle pipeline (r replicas of every decoder stage). */
+export function firstTokenMs(p: PipelineCosts, hop: number, r = 1): number {
+  const b = firstTokenBudget(p, hop, r);
+  return b.vision_ms + b.prefill_ms + b.head_ms + b.hops_ms;
+}
+
+/** The operating point of B sessions at hop `hop` ms, prompts spread over `replicas` replicas of each decoder stage. */
+export function pipelinePoint(p: PipelineCosts, hop: number, sessions: number, replicas = 1): PipelinePoint {
   const l = tokenLatencyMs(p, hop, sessions);
-  const slowest = Math.max(...[...p.vision, ...p.decoder.flatMap((g) => [g.first, ...g.rest])].map((s) => s.prefillMs));
-  const ttft = firstTokenMs(p, hop) + (sessions - 1) * slowest;
+  const slowest = Math.max(...[...p.vision, ...p.decoder.flatMap((g) => [g.first, ...g.rest])].map((s) => (replicas === 1 ? s.prefillMs : (s.spreadMs?.[replicas] ?? s.prefillMs / replicas))));
+  const ttft = firstTokenMs(p, hop, replicas) + (sessions - 1) * slowest;
   const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
-  return { hop_ms: hop, sessions, tokens_per_s_per_session: round(1000 / l, 2), aggregate_tokens_per_s: round((sessions * 1000) / l, 2), ttft_s: round(ttft / 1000, 3) };
+  return { hop_ms: hop, sessions, replicas, tokens_per_s_per_session: round(1000 / l, 2), aggregate_tokens_per_s: round((sessions * 1000) / l, 2), ttft_s: round(ttft / 1000, 3) };
 }

@@ -3,7 +3,7 @@ import type { PipelineReport } from "./run.ts";
 import { PIPELINE_HOPS } from "./run.ts";
 
 /**
- * The contract: `{"pipeline": [{"dtype", "stages", "hop_ms", "sessions", "tokens_per_s_per_session",
+ * The contract: `{"pipeline": [{"dtype", "stages", "hop_ms", "sessions", "replicas", "tokens_per_s_per_session",
  * "aggregate_tokens_per_s", "ttft_s"}, …], "hop_ms_measured_local": <float>}` (the injected hops only).
  */
 export function pipelineJson(r: PipelineReport): unknown {
@@ -23,10 +23,14 @@ export function formatPipelineReport(r: PipelineReport): string {
   ];
   for (const p of r.plans) {
     lines.push(`${p.dtype}: ${p.stages} stages, ${p.hops_per_token} sequential hops per token, coordinator ${p.coordinator_ms} ms per token`, "");
-    lines.push("| timed stage | weights MB | load ms | prefill ms | step ms (1 / 4 / 16 sessions) |", "|---|---:|---:|---:|---|");
-    for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
+    lines.push("| timed stage | weights MB | load ms | prefill ms | one replica's share at r = 2 / 4 / 8, ms | step ms (1 / 4 / 16 sessions) |", "|---|---:|---:|---:|---|---|");
+    for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[2, 4, 8].map((r) => t.spreadMs?.[r]?.toFixed(1) ?? "–").join(" / ")} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
     lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | time to first token s |", "|---:|---:|---:|---:|---:|");
-    for (const x of p.points) lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${x.ttft_s} |`);
+    for (const x of p.points.filter((y) => y.replicas === 1)) lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${x.ttft_s} |`);
+    lines.push("", `First-token budget (one prompt of the bench's rows, idle pipeline; prefill and vision spread over r replicas of every decoder and vision stage):`, "");
+    lines.push("| hop ms | replicas | vision s | prefill s | head + sampling s | hops | hops s | time to first token s |", "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    const s = (ms: number) => (ms / 1000).toFixed(2);
+    for (const b of p.budgets) lines.push(`| ${b.hop_ms} | ${b.replicas} | ${s(b.vision_ms)} | ${s(b.prefill_ms)} | ${s(b.head_ms)} | ${b.hops} | ${s(b.hops_ms)} | ${b.ttft_s} |`);
     lines.push("");
   }
   return lines.join("\n");

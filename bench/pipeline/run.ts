@@ -25,10 +25,12 @@ import type { ManifestStage } from "../../shared/model/manifest.ts";
 import { fileServer, inFreshWorker, post } from "../memory/run.ts";
 import { writeSyntheticModel } from "../memory/synthetic.ts";
 import { benchShape } from "../shapes.ts";
-import { pipelinePoint, type PipelineCosts, type PipelinePoint, type StageCost } from "./model.ts";
+import { firstTokenBudget, firstTokenMs, pipelinePoint, type FirstTokenBudget, type PipelineCosts, type PipelinePoint, type StageCost } from "./model.ts";
 
 export const PIPELINE_HOPS = [1.5, 3, 10] as const;
 export const PIPELINE_SESSIONS = [1, 4, 16] as const;
+/** Replicas of every decoder stage the time to first token is modelled for. */
+export const PIPELINE_REPLICAS = [1, 2, 4, 8] as const;
 
 export interface PipelineBenchOptions {
   readonly dtypes: readonly ("int4" | "int8")[];
@@ -36,6 +38,8 @@ export interface PipelineBenchOptions {
   readonly reps: number;
   readonly workDir?: string;
   readonly log: (line: string) => void;
+  /** Batch sizes timed and modelled (default {@link PIPELINE_SESSIONS}; a reduced run: [1]). */
+  readonly sessions?: readonly number[];
 }
 
 /** One plan's measurements and modelled points. */
@@ -46,6 +50,8 @@ export interface PipelinePlanReport {
   readonly timed: readonly (StageTimingReply & { name: string; weightBytes: number })[];
   readonly coordinator_ms: number;
   readonly points: readonly PipelinePoint[];
+  /** The time to first token by part, per injected hop and replica count. */
+  readonly budgets: readonly (FirstTokenBudget & { hop_ms: number; replicas: number; ttft_s: number })[];
 }
 
 export interface PipelineReport {
@@ -71,7 +77,7 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
   const work = o.workDir ?? mkdtempSync(join(tmpdir(), "pg-pipeline-bench-"));
   const files = await fileServer(work);
   const base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-  const batches = [...PIPELINE_SESSIONS];
+  const batches = [...(o.sessions ?? PIPELINE_SESSIONS)];
   try {
     const hop = await inFreshWorker((url) => post<{ ms: number }>(new URL("/hop", url), { floats: config.text.hidden, reps: 200 }));
     const hopLocal = Math.round(hop.result.ms * 1000) / 1000;
@@ -100,16 +106,17 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
       await writeSyntheticModel(dir, config, weights, stages, budget, new Set([...reps.values()].map((s) => s.name)), o.log);
       const timed = new Map<string, StageTimingReply & { name: string; weightBytes: number }>();
       for (const [r, s] of reps) {
-        const req: StageTimingRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, rows: o.rows, batches, reps: o.reps };
+        const req: StageTimingRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, rows: o.rows, batches, reps: o.reps, spread: PIPELINE_REPLICAS.filter((r) => r > 1) };
         const t = (await inFreshWorker((url) => post<StageTimingReply>(new URL("/stage-timing", url), req))).result;
-        o.log(`  ${s.name}: load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms`);
+        o.log(`  ${s.name}: load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms, one replica's share ${Object.entries(t.spreadMs ?? {}).map(([r, ms]) => `r = ${r}: ${ms.toFixed(1)}`).join(", ")} ms`);
         timed.set(r, { ...t, name: s.name, weightBytes: s.estimate.weightBytes });
       }
       const cost = (s: (typeof stages)[number]): StageCost => {
         const t = timed.get(role(s))!;
         const k = s.estimate.weightBytes / t.weightBytes;
         const stepMs = Object.fromEntries(Object.entries(t.stepMs).map(([b, ms]) => [b, ms * k]));
-        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs };
+        const spreadMs = Object.fromEntries(Object.entries(t.spreadMs ?? {}).map(([r, ms]) => [r, ms * k]));
+        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, spreadMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from };
       };
       const byName = new Map(stages.map((s) => [s.name, s]));
       const asManifest = stages.map((s) => ({ ...s, weights: `${s.name}.bin` }) as unknown as ManifestStage);
@@ -119,9 +126,10 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
         head: stages.filter((s) => s.kind === "head").map(cost),
         coordinatorMs: coord,
       };
-      const points = [hopLocal, ...PIPELINE_HOPS].flatMap((h) => PIPELINE_SESSIONS.map((n) => pipelinePoint(costs, h, n)));
+      const points = [hopLocal, ...PIPELINE_HOPS].flatMap((h) => batches.flatMap((n) => PIPELINE_REPLICAS.map((r) => pipelinePoint(costs, h, n, r))));
+      const budgets = PIPELINE_HOPS.flatMap((h) => PIPELINE_REPLICAS.map((r) => ({ hop_ms: h, replicas: r, ...firstTokenBudget(costs, h, r), ttft_s: Math.round(firstTokenMs(costs, h, r)) / 1000 })));
       const hopsPerToken = costs.decoder.reduce((a, g) => a + (g.rest.length ? 2 : 1), 0) + 1;
-      plans.push({ dtype, stages: stages.length, hops_per_token: hopsPerToken, timed: [...timed.values()], coordinator_ms: coord, points });
+      plans.push({ dtype, stages: stages.length, hops_per_token: hopsPerToken, timed: [...timed.values()], coordinator_ms: coord, points, budgets });
       rmSync(dir, { recursive: true, force: true });
     }
     return { hop_ms_measured_local: hopLocal, plans };

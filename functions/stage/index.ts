@@ -8,6 +8,7 @@
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { LogitsRequest, RowsReply, RowsRequest, StageInfo, StageLoaded, StageRpc } from "../../shared/api/stage-rpc.ts";
+import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply, VisionAttendRequest, VisionKeysRequest, VisionReply } from "../../shared/api/spread-rpc.ts";
 import { stageOf, type StageEnv } from "./stage.ts";
 
 /** One stage's RPC entry point (and `GET /` → its {@link StageInfo}, for a look with curl). */
@@ -33,6 +34,26 @@ export default class StageService extends WorkerEntrypoint<StageEnv> implements 
   /** A chunk of one session's rows (the prompt's prefill). */
   async prefill(req: RowsRequest): Promise<RowsReply> {
     return (await stageOf(this.env)).prefill(req);
+  }
+
+  /** Sequence-parallel prefill: a block's rows in, the stage's first layer's keys and values out. */
+  async prefillKeys(req: SpreadKeysRequest): Promise<SpreadReply> {
+    return (await stageOf(this.env)).prefillKeys(req);
+  }
+
+  /** Sequence-parallel prefill: a layer's attention over the chunk's keys and values and its MLP, for a block. */
+  async prefillAttend(req: SpreadAttendRequest): Promise<SpreadReply> {
+    return (await stageOf(this.env)).prefillAttend(req);
+  }
+
+  /** Spread vision: a block of the image's rows in, the stage's first layer's keys and values out. */
+  async visionKeys(req: VisionKeysRequest): Promise<VisionReply> {
+    return (await stageOf(this.env)).visionKeys(req);
+  }
+
+  /** Spread vision: a layer's attention over every row's keys and values and its MLP, for a block. */
+  async visionAttend(req: VisionAttendRequest): Promise<VisionReply> {
+    return (await stageOf(this.env)).visionAttend(req);
   }
 
   /** One row for each of several sessions. */

@@ -17,6 +17,8 @@ export interface StageTimingRequest {
   readonly rows: number;
   readonly batches: readonly number[];
   readonly reps: number;
+  /** Replica counts r to time one replica's share of the spread prefill or image for (a block of ⌈rows / r⌉ rows). */
+  readonly spread?: readonly number[];
 }
 
 export interface StageTimingReply {
@@ -25,6 +27,8 @@ export interface StageTimingReply {
   readonly prefillMs: number;
   /** Per batch size: mean ms of one batched step (decoder) or of scoring that many rows (head). */
   readonly stepMs: Record<string, number>;
+  /** Per replica count r: one replica's calls for its block of the spread prefill (decoder) or image (vision), ms. */
+  readonly spreadMs?: Record<string, number>;
 }
 
 function rowsOf(n: number, seed: number): Float32Array {
@@ -81,5 +85,48 @@ export async function stageTiming(req: StageTimingRequest, kernel: KernelModule)
     const input = stage.stage.from === 0 ? rowsOf(3 * c.vision.imageSize ** 2, 1) : rowsOf(c.imageTokens * c.vision.hidden, 1);
     prefillMs = await timed(Math.min(req.reps, 2), () => stage.vision(input));
   }
-  return { loadMs, prefillMs, stepMs };
+  return { loadMs, prefillMs, stepMs, spreadMs: await spreadTiming(stage, req) };
+}
+
+/**
+ * One replica's share of a spread prefill (a block of ⌈rows / r⌉ rows attending over all `rows` keys, through
+ * every layer of the stage: the keys call, then one attend call per layer) or of a spread image (⌈N / r⌉ of the
+ * N patches), timed as the replica runs it. MLP-only parts: a prefill of the block's rows.
+ */
+async function spreadTiming(stage: KernelStage, req: StageTimingRequest): Promise<Record<string, number>> {
+  const c = stage.manifest.config;
+  const out: Record<string, number> = {};
+  let runs = 0;
+  for (const r of req.spread ?? []) {
+    if (stage.stage.kind === "head") break;
+    if (stage.stage.kind === "vision") {
+      const n = c.imageTokens;
+      const m = Math.ceil(n / r);
+      const d = c.vision.hidden;
+      const input = stage.stage.from === 0 ? rowsOf(3 * c.vision.imageSize ** 2, 1) : rowsOf(m * d, 1);
+      const [keys, values] = [rowsOf(n * d, 4), rowsOf(n * d, 5)];
+      out[r] = await timed(Math.min(req.reps, 2), async () => {
+        const block = { run: `v${++runs}`, offset: 0, count: m };
+        let reply = await stage.visionKeys({ ...block, input });
+        while (reply.kind === "keys") reply = await stage.visionAttend({ ...block, layer: reply.layer, keys, values });
+      });
+      continue;
+    }
+    const h = c.text.hidden;
+    const m = Math.ceil(req.rows / r);
+    const rows = rowsOf(m * h, 1);
+    if (stage.stage.attention === false) {
+      out[r] = await timed(Math.min(req.reps, 3), () => stage.prefill({ session: "spread", position: 0, rows, count: m }));
+      continue;
+    }
+    const kvd = c.text.kvHeads * c.text.headDim;
+    const [keys, values] = [rowsOf(req.rows * kvd, 4), rowsOf(req.rows * kvd, 5)];
+    out[r] = await timed(Math.min(req.reps, 3), async () => {
+      const block = { session: "spread", run: `t${++runs}`, position: 0, total: req.rows, offset: 0, count: m };
+      let reply = await stage.prefillKeys({ ...block, rows });
+      while (reply.ok && reply.kind === "keys") reply = await stage.prefillAttend({ ...block, layer: reply.layer, keys, values });
+      if (!reply.ok) throw new Error(`spread timing: the stage refused the block (${reply.reason})`);
+    });
+  }
+  return out;
 }

@@ -25,6 +25,8 @@
  * by adapter: rows under another adapter than the cache's are refused as `missing` (the coordinator replays).
  */
 
+import type { SpreadRpc } from "./spread-rpc.ts";
+
 /** Which rows of the model a stage computes (as the manifest names it). */
 export interface StageIdentity {
   readonly name: string;
@@ -88,8 +90,8 @@ export interface LogitsRequest {
   readonly all?: boolean;
 }
 
-/** The RPC methods of one stage. */
-export interface StageRpc {
+/** The RPC methods of one stage (with the sequence-parallel prefill of shared/api/spread-rpc.ts). */
+export interface StageRpc extends SpreadRpc {
   /** Identity and state; loads nothing. */
   describe(): Promise<StageInfo>;
   /** Loads the weights (streamed from the model store) if they are not in memory yet. */

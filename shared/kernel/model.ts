@@ -15,6 +15,8 @@ import { Linear, type QuantCompute } from "./linear.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
 import { Prefill, type RowsOut } from "./prefill.ts";
+import { SpreadPrefill } from "./prefill-spread.ts";
+import { VisionSpread } from "./vision-spread.ts";
 import { StageFile, type ByteSource } from "./stage-file.ts";
 import { VisionTower } from "./vision.ts";
 import { AdapterCache } from "./adapter-cache.ts";
@@ -66,6 +68,8 @@ export class KernelModel {
   private prefillP: Prefill | null = null;
   private visionP: VisionTower | null = null;
   private batchP: ForwardBatch | null = null;
+  private spreadP: SpreadPrefill | null = null;
+  private visionSpreadP: VisionSpread | null = null;
   private readonly row: Float32Array;
   private readonly normaliser: number;
   private readonly adapters: AdapterCache;
@@ -175,6 +179,13 @@ export class KernelModel {
     return this.prefillP.run(seq, hidden, rows, undefined, into, lora);
   }
 
+  /** The sequence-parallel prefill's passes over this engine's decoder layers (prefill-spread.ts). */
+  spread(): SpreadPrefill {
+    this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
+    this.spreadP ??= new SpreadPrefill(this.prefillP, this.kernel, this.manifest.config, this.layers);
+    return this.spreadP;
+  }
+
   /** Logits f32[rows, vocab] of hidden rows f32[rows, H] through this engine's head slices. */
   headRows(hidden: Float32Array, rows: number): Float32Array {
     this.prefillP ??= new Prefill(this.kernel, this.manifest.config, this.layers, this.opts.mlpColumns, this.opts.gemm);
@@ -239,6 +250,11 @@ export class KernelModel {
   visionStage(input: Float32Array, lora: KernelAdapter | null = null): Float32Array {
     this.visionP ??= new VisionTower(this.kernel, this.manifest.config, this.vision, this.opts.gemm);
     return this.visionP.stage(input, lora);
+  }
+
+  /** This engine's vision stages run by blocks of rows (vision-spread.ts). */
+  visionSpread(): VisionSpread {
+    return (this.visionSpreadP ??= new VisionSpread(this.kernel, this.manifest.config, this.vision, this.opts.gemm));
   }
 
   /** pixel values float32[1, 3, S, S] → soft tokens float32[N, P]. */

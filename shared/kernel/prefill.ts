@@ -20,6 +20,8 @@ import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { sliceOf, type KernelMatrix, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
+import { headRows } from "./head-rows.ts";
+import { keysIntoCache, type PackedKeys } from "./prefill-keys.ts";
 import { LoraScratch, loraKey, type KernelAdapter, type LoraFactors } from "./lora.ts";
 
 /** Rows per GEMM chunk, and MLP columns per block: the sizes the resident-size model budgets. */
@@ -92,26 +94,46 @@ export class Prefill {
 
   /** Rows of final norm + the head slices + final soft-cap: logits f32[rows, vocab] for hidden f32[rows, H]. */
   headRows(head: readonly HeadSlice[], hidden: Float32Array, rows: number): Float32Array {
-    const t = this.config.text;
-    const ex = this.kernel.exports;
-    const heap = this.kernel.heap;
-    const out = new Float32Array(rows * t.vocab);
-    for (const slice of head) {
-      const width = slice.to - slice.from;
-      const x = this.buf.get("hx", 4 * rows * t.hidden);
-      const xb = this.buf.get("hxb", 4 * rows * t.hidden);
-      const logits = this.buf.get("hlogits", 4 * rows * width);
-      heap.f32(x, rows * t.hidden).set(hidden.subarray(0, rows * t.hidden));
-      for (let r = 0; r < rows; r++) ex.rmsNorm(xb + 4 * r * t.hidden, x + 4 * r * t.hidden, slice.norm, t.hidden, t.rmsNormEps);
-      this.mm(logits, width, xb, t.hidden, slice.table, 0, rows);
-      if (t.finalLogitSoftcap !== null) ex.softcapInPlace(logits, rows * width, t.finalLogitSoftcap);
-      const got = heap.f32(logits, rows * width);
-      for (let r = 0; r < rows; r++) out.set(got.subarray(r * width, (r + 1) * width), r * t.vocab + slice.from);
-    }
-    return out;
+    return headRows(this, this.kernel, this.config, head, hidden, rows);
   }
 
   private layer(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, prefixEnd: number, partial: number, lora: KernelAdapter | null): void {
+    this.size(w, rows, past + rows);
+    const attention = w.attention ? keysIntoCache(this, this.kernel, this.config.text, w, seq, x, cos, sin, past, rows, lora) : null;
+    this.attendRows(w, attention, x, past, past + rows, rows, prefixEnd, partial, lora);
+  }
+
+  /**
+   * Sizes every scratch buffer a layer of `rows` rows against `total` keys uses, before any address is held (a
+   * later, larger request would move it). Sequence-parallel prefill (prefill-spread.ts) calls it per block.
+   */
+  size(w: LayerSlice, rows: number, total: number): void {
+    const t = this.config.text;
+    const h = t.hidden;
+    const R = Math.min(PREFILL_CHUNK, rows);
+    const wide = Math.min(this.mlpColumns, Math.max(...w.parts.map((p) => p.to - p.from)));
+    if (!w.complete) this.buf.get("partial", 4 * rows * h);
+    for (const [name, floats] of [["x", rows * h], ["xb", R * h], ["yb", R * h], ["gate", R * wide], ["up", R * wide]] as const) this.buf.get(name, 4 * floats);
+    const scratch = gemmScratch(R, Math.max(h, t.heads * t.headDim, wide, total, t.headDim), blockSizeOf(w));
+    this.buf.get("work", scratch.work);
+    this.buf.get("panel", scratch.panel);
+    if (!w.attention) return;
+    for (const [name, floats] of [["cos", rows * t.headDim], ["sin", rows * t.headDim], ["q", rows * t.heads * t.headDim], ["kb", R * t.kvHeads * t.headDim], ["vb", R * t.kvHeads * t.headDim], ["ctx", R * t.heads * t.headDim], ["scores", R * total]] as const) this.buf.get(name, 4 * floats);
+    this.buf.get("kpack", 4 * t.kvHeads * t.headDim * Math.ceil(total / 8) * 8);
+    this.buf.get("vpack", 4 * t.kvHeads * total * Math.ceil(t.headDim / 8) * 8);
+  }
+
+  /** The address of scratch buffer `name`, holding at least `bytes` (growing it moves it). */
+  scratch(name: string, bytes = 0): number {
+    return this.buf.get(name, bytes);
+  }
+
+  /**
+   * Pass 2 of layer `w` for `rows` rows at x (their first at cache position `at`) against `total` keys:
+   * per row chunk the attention (when `keys` are given: the packed cache), then the MLP (Σ over its parts) and
+   * its residual; for one part of a cut layer the part's sum goes to `partial` instead.
+   */
+  attendRows(w: LayerSlice, keys: PackedKeys | null, x: number, at: number, total: number, rows: number, prefixEnd: number, partial: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const h = t.hidden;
@@ -121,21 +143,11 @@ export class Prefill {
     const yb = this.buf.get("yb", 4 * R * h);
     const gate = this.buf.get("gate", 4 * R * wide);
     const up = this.buf.get("up", 4 * R * wide);
-    const maxK = Math.max(h, t.heads * t.headDim, wide, past + rows, t.headDim);
-    // Every buffer at its final size before any address is held (a later, larger request would move it).
-    const scratch = gemmScratch(R, maxK, blockSizeOf(w));
-    this.buf.get("work", scratch.work);
-    this.buf.get("panel", scratch.panel);
-    if (w.attention) {
-      this.buf.get("ctx", 4 * R * t.heads * t.headDim);
-      this.buf.get("scores", 4 * R * (past + rows));
-    }
-    const attention = w.attention ? this.attentionKeys(w, seq, x, cos, sin, past, rows, lora) : null;
     const name = `dec.l${w.index}`;
     for (let r0 = 0; r0 < rows; r0 += R) {
       const n = Math.min(R, rows - r0);
       const xr = x + 4 * r0 * h;
-      if (attention) this.attend(w, attention, xr, past, past + rows, r0, n, R, prefixEnd, lora);
+      if (keys) this.attend(w, keys, xr, at, total, r0, n, R, prefixEnd, lora);
       this.norm(xb, xr, w.mlpNorm, n);
       let first = true;
       for (const p of w.parts) {
@@ -175,27 +187,21 @@ export class Prefill {
   }
 
   /**
-   * Pass 1 of a layer's attention: queries of every row (kept), keys and values into the cache, then the cache's
-   * keys and values packed for the score and context GEMMs. Returns the packed buffers.
+   * Queries (into the "q" scratch, every row kept), keys and values of `rows` rows at x, RoPE'd by the tables at
+   * cos/sin; each row chunk's keys and values f32[n, kvHeads·hd] (at kb, vb) handed to `sink`.
    */
-  private attentionKeys(w: LayerSlice, seq: KvSequence, x: number, cos: number, sin: number, past: number, rows: number, lora: KernelAdapter | null): { q: number; kPack: number; vPack: number; t8: number; hd8: number } {
+  qkv(w: LayerSlice, x: number, cos: number, sin: number, rows: number, lora: KernelAdapter | null, sink: (kb: number, vb: number, r0: number, n: number) => void): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const { hidden: h, heads, kvHeads, headDim: hd } = t;
     const qd = heads * hd;
     const kvd = kvHeads * hd;
     const a = w.attention!;
-    const total = past + rows;
     const R = Math.min(PREFILL_CHUNK, rows);
     const q = this.buf.get("q", 4 * rows * qd);
     const xb = this.buf.get("xb", 4 * R * h);
     const kb = this.buf.get("kb", 4 * R * kvd);
     const vb = this.buf.get("vb", 4 * R * kvd);
-    const t8 = Math.ceil(total / 8) * 8;
-    const hd8 = Math.ceil(hd / 8) * 8;
-    const kPack = this.buf.get("kpack", 4 * kvHeads * hd * t8);
-    const vPack = this.buf.get("vpack", 4 * kvHeads * total * hd8);
-    const slot = seq.slot(w.index);
     for (let r0 = 0; r0 < rows; r0 += R) {
       const n = Math.min(R, rows - r0);
       this.norm(xb, x + 4 * r0 * h, a.inputNorm, n);
@@ -205,33 +211,21 @@ export class Prefill {
       this.adapt(lora, `dec.l${w.index}.attn.q`, q + 4 * r0 * qd, qd, xb, h, n);
       this.adapt(lora, `dec.l${w.index}.attn.k`, kb, kvd, xb, h, n);
       this.adapt(lora, `dec.l${w.index}.attn.v`, vb, kvd, xb, h, n);
-      const mem = new Float32Array(this.kernel.heap.memory.buffer);
       for (let r = 0; r < n; r++) {
         const c = cos + 4 * (r0 + r) * hd;
         const s = sin + 4 * (r0 + r) * hd;
         ex.rope(q + 4 * (r0 + r) * qd, c, s, heads, hd);
         ex.rope(kb + 4 * r * kvd, c, s, kvHeads, hd);
-        for (let g = 0; g < kvHeads; g++) {
-          const from = (kb + 4 * (r * kvd + g * hd)) / 4;
-          mem.copyWithin(seq.at("keys", slot, g, past + r0 + r) / 4, from, from + hd);
-          const vfrom = (vb + 4 * (r * kvd + g * hd)) / 4;
-          mem.copyWithin(seq.at("values", slot, g, past + r0 + r) / 4, vfrom, vfrom + hd);
-        }
       }
+      sink(kb, vb, r0, n);
     }
-    // Keys as B = Kᵀ [hd, T] and values as B = V [T, hd], per kv head, in gemm's panel layout.
-    for (let g = 0; g < kvHeads; g++) {
-      ex.packB(kPack + 4 * g * hd * t8, seq.at("keys", slot, g, 0), 1, hd, hd, total);
-      ex.packB(vPack + 4 * g * total * hd8, seq.at("values", slot, g, 0), hd, 1, total, hd);
-    }
-    return { q, kPack, vPack, t8, hd8 };
   }
 
   /**
    * Pass 2 for rows [r0, r0 + n) at xr over all `total` cache positions: per head softmax(q·Kᵀ)·V, o,
    * (post-attention norm), residual. `R` is the chunk the scratch was sized for (n ≤ R).
    */
-  private attend(w: LayerSlice, k: { q: number; kPack: number; vPack: number; t8: number; hd8: number }, xr: number, past: number, total: number, r0: number, n: number, R: number, prefixEnd: number, lora: KernelAdapter | null): void {
+  private attend(w: LayerSlice, k: PackedKeys, xr: number, past: number, total: number, r0: number, n: number, R: number, prefixEnd: number, lora: KernelAdapter | null): void {
     const t = this.config.text;
     const ex = this.kernel.exports;
     const { hidden: h, heads, kvHeads, headDim: hd } = t;
@@ -289,7 +283,7 @@ export class Prefill {
 }
 
 /** The block size of a layer's quantised weights (1 for float32). */
-function blockSizeOf(w: LayerSlice): number {
+export function blockSizeOf(w: LayerSlice): number {
   const m = w.parts[0]?.gate ?? w.attention?.q;
   return m && m.kind !== "f32" ? m.blockSize : 1;
 }

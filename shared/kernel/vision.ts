@@ -214,7 +214,7 @@ export class VisionTower {
 }
 
 /** Patches of a [3, S, S] image as rows [N, 3·p²] in the conv kernel's (channel, y, x) order. */
-function im2col(pixels: Float32Array, s: number, p: number, out: Float32Array): void {
+export function im2col(pixels: Float32Array, s: number, p: number, out: Float32Array): void {
   const g = s / p;
   let o = 0;
   for (let gy = 0; gy < g; gy++) {

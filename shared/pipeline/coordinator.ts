@@ -38,7 +38,9 @@ import type { ModelConfig } from "../model/config.ts";
 import { stagesOf, type Manifest, type ManifestStage } from "../model/manifest.ts";
 import { decoderGroups, type LayerGroup } from "./groups.ts";
 import { PipelineSequence, PipelineState } from "./sequence.ts";
-import { CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
+import { callRows, DEFAULT_CALL_CPU_MS, SpreadPrefiller } from "./spread.ts";
+import { spreadVision } from "./spread-vision.ts";
+import { CacheLost, CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
 
 /** Options of a pipeline engine. */
 export interface PipelineOptions extends CallPolicy {
@@ -46,13 +48,14 @@ export interface PipelineOptions extends CallPolicy {
   readonly embedCacheRows?: number;
   /** Names a new sequence in the stages (default: a random UUID). */
   readonly newKey?: () => string;
-}
-
-/** A stage refused rows: it does not hold the cache they continue. */
-class CacheLost extends Error {
-  constructor(readonly stage: string) {
-    super(`stage ${stage} lost the session's cache`);
-  }
+  /**
+   * Further replicas of a decoder or vision stage (isolates holding the same weights; none by default): a
+   * prompt's rows (sequence-parallel prefill, shared/pipeline/spread.ts) and an image's patches
+   * (shared/pipeline/spread-vision.ts) are then spread over the stage and its replicas.
+   */
+  readonly replicas?: (stage: ManifestStage) => readonly StageRpc[];
+  /** CPU budget of one prefill stage call, ms (default {@link DEFAULT_CALL_CPU_MS}); longer prompts go in blocks. */
+  readonly prefillCallMs?: number;
 }
 
 export class PipelineEngine implements PaliGemmaEngine {
@@ -81,6 +84,33 @@ export class PipelineEngine implements PaliGemmaEngine {
     this.groups = decoderGroups(stagesOf(manifest, "decoder")).map((g) => ({ ...g, first: client(g.first), rest: g.rest.map(client) }));
     this.head = stagesOf(manifest, "head").map(client);
     this.vision = stagesOf(manifest, "vision").map(client);
+    const replicas = new Map(this.groups.flatMap((g) => [g.first, ...g.rest]).map((c) => [c, [c, ...(opts.replicas?.(c.stage) ?? []).map((r) => new StageClient(c.stage, r, this.calls, opts))]]));
+    this.spread = new SpreadPrefiller(this.groups, (c) => replicas.get(c)!, this.config);
+    this.spreading = [...replicas.values()].some((r) => r.length > 1);
+    this.visionReplicas = this.vision.map((c) => [c, ...(opts.replicas?.(c.stage) ?? []).map((r) => new StageClient(c.stage, r, this.calls, opts))]);
+  }
+
+  /** Each vision stage's replicas, its own client first (an image is spread over them when there are several). */
+  private readonly visionReplicas: StageClient[][];
+
+  private readonly spread: SpreadPrefiller;
+  /** Whether some stage has replicas (every prefill is then spread). */
+  private readonly spreading: boolean;
+
+  /** Rows one prefill call may take through one layer, for a prompt of `count` rows. */
+  private callRows(count: number): number {
+    return callRows(this.config, count, this.opts.prefillCallMs ?? DEFAULT_CALL_CPU_MS);
+  }
+
+  /**
+   * The prompt's rows through the decoder: spread over replicas and blocks when either is due, else one call per
+   * stage. A LoRA adapter's prefill takes one call per stage (the spread passes run the base).
+   */
+  private prefillRows(seq: PipelineSequence, input: Float32Array, count: number): Promise<Float32Array> {
+    const maxRows = this.callRows(count);
+    const layers = Math.max(...this.groups.map((g) => g.first.stage.to - g.first.stage.from));
+    if (seq.adapter || (!this.spreading && count * layers <= maxRows)) return this.through(seq, input, count, 0, "prefill");
+    return this.spread.run(seq.key, input, count, 0, maxRows);
   }
 
   /** Every decoder and head stage's client, in manifest order. */
@@ -114,7 +144,8 @@ export class PipelineEngine implements PaliGemmaEngine {
   async encodeImage(pixels: Float32Array, opts: { adapter?: string | null } = {}): Promise<SoftTokens> {
     const adapter = opts.adapter && adapterListing(this.manifest, opts.adapter).vision ? opts.adapter : null;
     let x = pixels;
-    for (const s of this.vision) x = await (adapter ? s.call("vision", x, adapter) : s.call("vision", x));
+    if (!adapter && this.visionReplicas.some((r) => r.length > 1)) x = await spreadVision(this.visionReplicas, pixels, this.config);
+    else for (const s of this.vision) x = await (adapter ? s.call("vision", x, adapter) : s.call("vision", x));
     return { data: x, tokens: this.config.imageTokens, dim: this.config.projectionDim };
   }
 
@@ -128,7 +159,7 @@ export class PipelineEngine implements PaliGemmaEngine {
     const input = promptRows(this.config, soft, ids, (id, out) => out.set(rows.get(id)!));
     const seq = new PipelineSequence(this.opts.newKey?.() ?? crypto.randomUUID(), input, ids.length, (key) => this.dropEverywhere(key), adapter);
     try {
-      const out = await this.rebuildOnLoss(seq, () => this.through(seq, input, ids.length, 0, "prefill"));
+      const out = await this.rebuildOnLoss(seq, () => this.prefillRows(seq, input, ids.length));
       const logits = opts.allLogits ? await this.scores(out, ids.length, true) : await this.scores(out.subarray((ids.length - 1) * h), 1, false);
       return { state: new PipelineState(ids.length, seq, seq.epoch, true), logits };
     } catch (err) {

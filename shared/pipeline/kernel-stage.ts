@@ -6,12 +6,15 @@
  * instance's adapter budget (`maxAdapterBytes`, least recently used dropped).
  */
 import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, StageLoaded, StageRpc } from "../api/stage-rpc.ts";
-import type { KvSequence } from "../kernel/cache.ts";
+import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply, VisionAttendRequest, VisionKeysRequest, VisionReply } from "../api/spread-rpc.ts";
+import { KvSequence } from "../kernel/cache.ts";
 import type { KernelAdapter } from "../kernel/lora.ts";
 import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
 import { AdapterRegistry, storeOver } from "../engine/adapters.ts";
 import { InputError } from "../errors.ts";
 import type { Manifest, ManifestStage } from "../model/manifest.ts";
+import { HeadShard } from "./head-shard.ts";
+import { SpreadSessions, VisionSessions } from "./spread-stage.ts";
 
 /** Identity of a manifest stage, as the stage contract names it. */
 export function stageIdentity(stage: ManifestStage): StageIdentity {
@@ -38,8 +41,12 @@ export class KernelStage implements StageRpc {
   private readonly sessions = new Map<string, SessionCache>();
   private readonly adapters: AdapterRegistry;
   private readonly identity: StageIdentity;
-
   private readonly maxSessions: number;
+  /** This stage as a head shard: embedding rows, and logits batched across calls arriving together (shared/pipeline/head-shard.ts). */
+  private readonly head: HeadShard;
+  /** The sequence-parallel prefill's blocks held between calls (shared/pipeline/spread-stage.ts). */
+  readonly spread: SpreadSessions;
+  private readonly visionBlocks = new VisionSessions();
 
   /**
    * @param open opens a weight file by its manifest name (a stream or bytes)
@@ -56,6 +63,8 @@ export class KernelStage implements StageRpc {
     this.identity = stageIdentity(stage);
     this.adapters = opts.adapters ?? new AdapterRegistry(manifest, storeOver(open));
     this.maxSessions = Math.max(1, opts.maxSessions ?? manifest.budget?.sessions ?? 4);
+    this.head = new HeadShard(manifest.config.text, stage);
+    this.spread = new SpreadSessions({ open: (s, p) => this.openCache(s, p), get: (s) => this.sessions.get(s)?.seq }, manifest.config.text.hidden);
   }
 
   /** The stage of `manifest` named `name`. @throws InputError when there is none. */
@@ -82,15 +91,47 @@ export class KernelStage implements StageRpc {
     const adapter = req.adapter ?? null;
     const lora = await this.lora(model, adapter); // from here on synchronous: the adapter stays held
     if (!this.identity.attention) return this.rowsThrough(model, null, req, lora);
-    if (req.position === 0) {
-      void this.drop([req.session]);
+    const seq = this.openCache(req.session, req.position, adapter);
+    return seq instanceof KvSequence ? this.rowsThrough(model, seq, req, lora) : seq;
+  }
+
+  async prefillKeys(req: SpreadKeysRequest): Promise<SpreadReply> {
+    return this.spread.keys(await this.spreading(), req);
+  }
+
+  async prefillAttend(req: SpreadAttendRequest): Promise<SpreadReply> {
+    return this.spread.attend(await this.spreading(), req);
+  }
+
+  /** The session's cache of `session` as onnxruntime lays it out ([kvHeads, length, hd] per layer held), or null. */
+  readCache(session: string): { length: number; keys: Float32Array[]; values: Float32Array[] } | null {
+    const seq = this.sessions.get(session)?.seq;
+    if (!seq) return null;
+    const slots = seq.layers.map((_, i) => i);
+    return { length: seq.length, keys: slots.map((i) => seq.read("keys", i, seq.length)), values: slots.map((i) => seq.read("values", i, seq.length)) };
+  }
+
+  /** The kernel, for a stage holding attention (the sequence-parallel prefill's calls). */
+  private async spreading(): Promise<KernelModel> {
+    const model = await this.kernel(["decoder"]);
+    if (!this.identity.attention) throw new InputError("invalid_request", `stage ${this.stage.name} holds no attention: its rows go through prefill`, "stage");
+    return model;
+  }
+
+  /**
+   * The session's cache continued at `position` under `adapter` (a fresh one at 0: the least recently used
+   * dropped past the limit), or the refusal. The sequence-parallel prefill runs the base (adapter null).
+   */
+  private openCache(session: string, position: number, adapter: string | null = null): KvSequence | (RowsReply & { ok: false }) {
+    if (position === 0) {
+      this.sessions.get(session)?.seq.clear();
+      this.sessions.delete(session);
       while (this.sessions.size >= this.maxSessions) void this.drop([this.sessions.keys().next().value!]);
-      this.sessions.set(req.session, { seq: model.newSequence(), adapter });
+      this.sessions.set(session, { seq: this.loadedModel!.newSequence(), adapter }); // loaded: every caller awaited the kernel
     }
-    this.touch(req.session);
-    const cache = this.sessions.get(req.session);
-    const refusal = this.refusal(cache, req.position, adapter);
-    return refusal ?? this.rowsThrough(model, cache!.seq, req, lora);
+    this.touch(session);
+    const cache = this.sessions.get(session);
+    return (this.refusal(cache, position, adapter) as (RowsReply & { ok: false }) | null) ?? cache!.seq;
   }
 
   /**
@@ -167,66 +208,18 @@ export class KernelStage implements StageRpc {
 
   async drop(sessions: readonly string[]): Promise<void> {
     for (const s of sessions) {
+      this.spread.drop(s);
       this.sessions.get(s)?.seq.clear();
       this.sessions.delete(s);
     }
   }
 
   async embed(ids: readonly number[]): Promise<Float32Array> {
-    const model = await this.kernel(["head"]);
-    const h = this.manifest.config.text.hidden;
-    const out = new Float32Array(ids.length * h);
-    ids.forEach((id, r) => {
-      if (!Number.isInteger(id) || id < this.stage.from || id >= this.stage.to) {
-        throw new InputError("invalid_request", `token id ${id} is outside this shard's rows [${this.stage.from}, ${this.stage.to})`, "ids");
-      }
-      model.embed(id, out.subarray(r * h, (r + 1) * h));
-    });
-    return out;
+    return this.head.embed(await this.kernel(["head"]), ids);
   }
 
   async logits(req: LogitsRequest): Promise<Float32Array> {
-    const model = await this.kernel(["head"]);
-    const { hidden: h, vocab } = this.manifest.config.text;
-    const { from, to } = this.stage;
-    const width = to - from;
-    if (!Number.isInteger(req.count) || req.count < 1 || req.rows.length !== req.count * h) {
-      throw new InputError("invalid_request", `logits need rows f32[count, ${h}], got ${req.rows.length} values for count ${req.count}`, "rows");
-    }
-    const out = new Float32Array(req.count * width);
-    if (req.all) {
-      const all = model.headRows(req.rows, req.count);
-      for (let r = 0; r < req.count; r++) out.set(all.subarray(r * vocab + from, r * vocab + to), r * width);
-      return out;
-    }
-    // The decode path's GEMVs, as a whole-model engine scores a prefill's last row and every step; the rows of
-    // calls arriving together (sessions decoding concurrently) are scored in one pass over the table.
-    return new Promise<Float32Array>((resolve, reject) => {
-      this.pendingLogits.push({ req, out, resolve, reject });
-      if (this.pendingLogits.length === 1) setTimeout(() => this.flushLogits(model), 0);
-    });
-  }
-
-  private pendingLogits: { req: LogitsRequest; out: Float32Array; resolve: (r: Float32Array) => void; reject: (e: unknown) => void }[] = [];
-
-  private flushLogits(model: KernelModel): void {
-    const jobs = this.pendingLogits.splice(0);
-    const h = this.manifest.config.text.hidden;
-    const width = this.stage.to - this.stage.from;
-    try {
-      const rows: Float32Array[] = [];
-      const outs: Float32Array[] = [];
-      for (const j of jobs) {
-        for (let r = 0; r < j.req.count; r++) {
-          rows.push(j.req.rows.subarray(r * h, (r + 1) * h));
-          outs.push(j.out.subarray(r * width, (r + 1) * width));
-        }
-      }
-      for (let at = 0; at < rows.length; at += 16) model.logitsRows(rows.slice(at, at + 16), outs.slice(at, at + 16), this.stage.from);
-      for (const j of jobs) j.resolve(j.out);
-    } catch (err) {
-      for (const j of jobs) j.reject(err);
-    }
+    return this.head.logits(await this.kernel(["head"]), req);
   }
 
   async vision(input: Float32Array, adapter: string | null = null): Promise<Float32Array> {
@@ -245,6 +238,14 @@ export class KernelStage implements StageRpc {
       const lora = await model.adapter(manifest, this.adapters.opener(name));
       if (!lora.isReleased) return lora;
     }
+  }
+
+  async visionKeys(req: VisionKeysRequest): Promise<VisionReply> {
+    return this.visionBlocks.keys(await this.kernel(["vision"]), req);
+  }
+
+  async visionAttend(req: VisionAttendRequest): Promise<VisionReply> {
+    return this.visionBlocks.attend(await this.kernel(["vision"]), req);
   }
 
   private kernel(kinds?: readonly ManifestStage["kind"][]): Promise<KernelModel> {

@@ -8,6 +8,13 @@ import { stageBinding, type StageRpc } from "../api/stage-rpc.ts";
 import { ConfigError, InputError, ServiceError } from "../errors.ts";
 import type { ManifestStage } from "../model/manifest.ts";
 
+/** A stage refused rows: it does not hold the cache they continue (the coordinator rebuilds it by replay). */
+export class CacheLost extends Error {
+  constructor(readonly stage: string) {
+    super(`stage ${stage} lost the session's cache`);
+  }
+}
+
 /** Counts of stage calls, by method and in all. */
 export class CallCounter {
   total = 0;

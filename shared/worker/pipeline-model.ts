@@ -2,9 +2,13 @@
  * A model served as a pipeline of stage workers, as a worker sees it: its config binds each stage's Worker as
  * `STAGE_<NAME>` (shared/api/stage-rpc.ts `stageBinding`; scripts/stage-configs.ts writes those configs), and
  * the worker's engine is a {@link PipelineEngine} over those bindings instead of a kernel instance of its own.
- * A worker with no `STAGE_*` binding serves its model in its own isolate, as before.
+ * A worker with no `STAGE_*` binding serves its model in its own isolate, as before. `STAGE_<NAME>_R1`, `_R2`, …
+ * bind further replicas of a decoder stage: prompts are then spread over them (shared/pipeline/spread.ts);
+ * `PREFILL_CALL_MS` sets the CPU budget of one prefill stage call (default 10,000 ms).
  */
 import { stageBinding, type StageInfo, type StageRpc } from "../api/stage-rpc.ts";
+import { replicaBinding } from "../api/spread-rpc.ts";
+import { intVar } from "./env-vars.ts";
 import { ModelFormatError } from "../errors.ts";
 import { parseManifest, type Manifest } from "../model/manifest.ts";
 import { PipelineEngine } from "../pipeline/coordinator.ts";
@@ -47,7 +51,16 @@ export function pipelineModel(cache: ModelCache<ServingModel>, env: ModelEnv, op
   return cache.get(key, async () => {
     const manifest = await storeManifest(env);
     const bindings = stageBindings(env);
-    const engine = new PipelineEngine(manifest, (s) => bindings.get(stageBinding(s.name)));
+    const replicas = (name: string): StageRpc[] => {
+      const out: StageRpc[] = [];
+      for (let i = 1; bindings.has(replicaBinding(stageBinding(name), i)); i++) out.push(bindings.get(replicaBinding(stageBinding(name), i))!);
+      return out;
+    };
+    const callMs = (env as { PREFILL_CALL_MS?: string }).PREFILL_CALL_MS;
+    const engine = new PipelineEngine(manifest, (s) => bindings.get(stageBinding(s.name)), {
+      replicas: (s) => replicas(s.name),
+      ...(callMs ? { prefillCallMs: intVar(callMs, 10_000, "PREFILL_CALL_MS") } : {}),
+    });
     const tokenizer = opts.tokenizer ? await loadTokenizer(modelStoreFor(env), manifest) : null;
     return servingModel(manifest, engine, tokenizer);
   }) as Promise<PipelineModel>;
@@ -75,6 +88,8 @@ export interface ListedStage {
   readonly worker: string | null;
   /** LoRA adapters whose factors the stage worker holds, with this stage's bytes (null: no worker, or unreachable). */
   readonly adapters: readonly { readonly name: string; readonly bytes: number }[] | null;
+  /** Its further replicas' bindings and whether each is loaded (present only when it has some). */
+  readonly replicas?: readonly { readonly worker: string; readonly loaded: boolean }[];
 }
 
 /** Every stage of the model, each stage worker asked whether it is loaded and which adapters it holds (an unreachable one: false, null). */
@@ -88,7 +103,12 @@ export async function listStages(env: ModelEnv): Promise<ListedStage[]> {
       const info = rpc ? await rpc.describe().then((d) => d, () => null) : null;
       const [loaded, sessions] = rpc ? [info?.loaded ?? false, info?.sessions ?? 0] : [null, null];
       const adapters = info ? info.adapters.map((a) => ({ name: a.name, bytes: a.bytes })) : null;
-      return { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, sessions, worker: rpc ? binding : null, adapters };
+      const replicas: { worker: string; loaded: boolean }[] = [];
+      for (let i = 1; bindings.has(replicaBinding(binding, i)); i++) {
+        replicas.push({ worker: replicaBinding(binding, i), loaded: await bindings.get(replicaBinding(binding, i))!.describe().then((d) => d.loaded, () => false) });
+      }
+      const listed = { name: s.name, kind: s.kind, from: s.from, to: s.to, ...(s.mlp ? { mlp: s.mlp } : {}), loaded, sessions, worker: rpc ? binding : null, adapters };
+      return replicas.length ? { ...listed, replicas } : listed;
     }),
   );
 }

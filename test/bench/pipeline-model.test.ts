@@ -3,7 +3,7 @@
  * give these exact numbers, and the last line carries exactly the issue's fields.
  */
 import { describe, expect, it } from "vitest";
-import { firstTokenMs, pipelinePoint, tokenLatencyMs, type PipelineCosts, type StageCost } from "../../bench/pipeline/model.ts";
+import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenLatencyMs, type PipelineCosts, type StageCost } from "../../bench/pipeline/model.ts";
 import { pipelineJson } from "../../bench/pipeline/report.ts";
 
 const stage = (name: string, kind: StageCost["kind"], prefillMs: number, one: number, sixteen: number): StageCost => ({ name, kind, prefillMs, stepMs: { 1: one, 4: one * 2, 16: sixteen } });
@@ -26,9 +26,29 @@ describe("the pipeline bench's model", () => {
   it("time to first token: vision, the embeddings' hop, every prefill, the head; queued prompts wait at the slowest stage", () => {
     // (3 + 50) + (3 + 40) + 3 + 2 × (3 + 20 + 3 + 30) + 3 + 3 + 1 = 218 ms
     expect(firstTokenMs(costs, 3)).toBe(218);
-    expect(pipelinePoint(costs, 3, 1)).toEqual({ hop_ms: 3, sessions: 1, tokens_per_s_per_session: 40, aggregate_tokens_per_s: 40, ttft_s: 0.218 });
+    expect(pipelinePoint(costs, 3, 1)).toEqual({ hop_ms: 3, sessions: 1, replicas: 1, tokens_per_s_per_session: 40, aggregate_tokens_per_s: 40, ttft_s: 0.218 });
     // 16 sessions: 1000 / 47 per session, 16 000 / 47 in all; TTFT + 15 × 50 ms (vision-0, the slowest prefill)
-    expect(pipelinePoint(costs, 3, 16)).toEqual({ hop_ms: 3, sessions: 16, tokens_per_s_per_session: 21.28, aggregate_tokens_per_s: 340.43, ttft_s: 0.968 });
+    expect(pipelinePoint(costs, 3, 16)).toEqual({ hop_ms: 3, sessions: 16, replicas: 1, tokens_per_s_per_session: 21.28, aggregate_tokens_per_s: 340.43, ttft_s: 0.968 });
+  });
+
+  it("spread over r replicas: a stage of k attention layers k + 1 hops and 1/r of its compute, MLP parts one hop and 1/r", () => {
+    // r = 2: hops 2 × 2 vision + 1 embed + 2 × (2 + 1) + 1 head = 12; vision 90 / 2; prefill 2 × (10 + 15) = 50
+    expect(firstTokenBudget(costs, 3, 2)).toEqual({ vision_ms: 45, prefill_ms: 50, head_ms: 4, hops: 12, hops_ms: 36 });
+    expect(firstTokenMs(costs, 3, 2)).toBe(135);
+    // r = 1 is the single-call path: 8 hops, the whole prefill
+    expect(firstTokenBudget(costs, 3, 1)).toEqual({ vision_ms: 90, prefill_ms: 100, head_ms: 4, hops: 8, hops_ms: 24 });
+    // a stage of 3 attention layers: 4 hops when spread
+    const deep: PipelineCosts = { ...costs, decoder: [{ first: { ...stage("decoder-0", "decoder", 60, 1, 4), attentionLayers: 3 }, rest: [] }] };
+    expect(firstTokenBudget(deep, 10, 4)).toEqual({ vision_ms: 22.5, prefill_ms: 15, head_ms: 4, hops: 10, hops_ms: 100 });
+    // queued prompts wait at the slowest stage's share 1/r: vision-0's 25 ms here
+    expect(pipelinePoint(costs, 3, 16, 2).ttft_s).toBe(0.51);
+  });
+
+  it("a replica's measured share replaces 1/r of the whole prefill where the bench timed it", () => {
+    const timed: PipelineCosts = { ...costs, vision: costs.vision.map((v) => ({ ...v, spreadMs: { 2: 30 } })) };
+    // vision 2 × 30 instead of 90 / 2; decoder stages untimed: 1/r
+    expect(firstTokenBudget(timed, 3, 2)).toEqual({ vision_ms: 60, prefill_ms: 50, head_ms: 4, hops: 12, hops_ms: 36 });
+    expect(firstTokenBudget(timed, 3, 1).vision_ms).toBe(90);
   });
 
   it("a missing batch size is an error, not a guess", () => {
@@ -37,9 +57,9 @@ describe("the pipeline bench's model", () => {
 
   it("the JSON last line: the injected hops only, exactly the contract's fields", () => {
     const points = [1, 1.5, 3, 10].map((h) => pipelinePoint(costs, h, 1));
-    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
+    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points, budgets: [] }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
     expect(Object.keys(json)).toEqual(["pipeline", "hop_ms_measured_local"]);
     expect(json.pipeline.map((p) => p.hop_ms)).toEqual([1.5, 3, 10]);
-    expect(Object.keys(json.pipeline[0])).toEqual(["dtype", "stages", "hop_ms", "sessions", "tokens_per_s_per_session", "aggregate_tokens_per_s", "ttft_s"]);
+    expect(Object.keys(json.pipeline[0])).toEqual(["dtype", "stages", "hop_ms", "sessions", "replicas", "tokens_per_s_per_session", "aggregate_tokens_per_s", "ttft_s"]);
   });
 });

@@ -18,6 +18,10 @@ import { KernelStage, type KernelStageOptions } from "../../shared/pipeline/kern
 export class TestStage {
   inner: KernelStage;
   down = false;
+  /** Calls received, by method. */
+  readonly calls: Record<string, number> = {};
+  /** Runs before each call is forwarded (a test restarting the stage mid-prefill). */
+  onCall: ((method: string) => void) | null = null;
   constructor(private readonly make: () => KernelStage) {
     this.inner = make();
   }
@@ -29,9 +33,11 @@ export class TestStage {
   rpc(): StageRpc {
     const call = <M extends keyof StageRpc>(m: M) => (...args: unknown[]) => {
       if (this.down) return Promise.reject(new Error(`stage unreachable (test)`));
+      this.calls[m] = (this.calls[m] ?? 0) + 1;
+      this.onCall?.(m);
       return (this.inner[m] as (...a: unknown[]) => Promise<unknown>).apply(this.inner, args);
     };
-    const names = ["describe", "load", "prefill", "step", "drop", "embed", "logits", "vision"] as const;
+    const names = ["describe", "load", "prefill", "prefillKeys", "prefillAttend", "visionKeys", "visionAttend", "step", "drop", "embed", "logits", "vision"] as const;
     return Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as StageRpc;
   }
 }
@@ -41,6 +47,8 @@ export interface TestPipeline {
   readonly manifest: Manifest;
   readonly engine: PipelineEngine;
   readonly stages: Map<string, TestStage>;
+  /** Each decoder stage's further replicas (none unless asked). */
+  readonly replicas: Map<string, TestStage[]>;
 }
 
 /** Converts `hfDir` into `out` with `opts` and serves it as a pipeline. */
@@ -49,14 +57,21 @@ export async function pipelineOf(hfDir: string, out: string, opts: ConvertOption
   return pipelineAt(out, engineOpts);
 }
 
-/** Serves the converted model in `dir` as a pipeline of in-process stages. */
-export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: KernelStageOptions = {}): Promise<TestPipeline> {
+/**
+ * Serves the converted model in `dir` as a pipeline of in-process stages; `replicas` > 1 gives every decoder
+ * and vision stage that many instances in all (the coordinator spreads prefills and images over them).
+ */
+export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, stageOpts: KernelStageOptions & { replicas?: number } = {}): Promise<TestPipeline> {
   const store = folderStore(dir);
   const manifest = await readManifest(store);
   const open = openFrom(store, manifest);
-  const stages = new Map(manifest.stages.map((s) => [s.name, new TestStage(() => new KernelStage(manifest, s, open, stageOpts))]));
-  const engine = new PipelineEngine(manifest, (s) => stages.get(s.name)!.rpc(), { backoffMs: 1, ...engineOpts });
-  return { manifest, engine, stages };
+  const make = (s: (typeof manifest.stages)[number]) => new TestStage(() => new KernelStage(manifest, s, open, { maxSessions: stageOpts.maxSessions }));
+  const stages = new Map(manifest.stages.map((s) => [s.name, make(s)]));
+  const extra = Math.max(0, (stageOpts.replicas ?? 1) - 1);
+  const replicas = new Map(manifest.stages.filter((s) => s.kind !== "head").map((s) => [s.name, Array.from({ length: extra }, () => make(s))]));
+  const spread = extra > 0 ? { replicas: (s: (typeof manifest.stages)[number]) => (replicas.get(s.name) ?? []).map((t) => t.rpc()) } : {};
+  const engine = new PipelineEngine(manifest, (s) => stages.get(s.name)!.rpc(), { backoffMs: 1, ...spread, ...engineOpts });
+  return { manifest, engine, stages, replicas };
 }
 
 /** The whole model in one kernel engine. */
