@@ -65,9 +65,10 @@ export async function pipelineAt(dir: string, engineOpts: PipelineOptions = {}, 
   const store = folderStore(dir);
   const manifest = await readManifest(store);
   const open = openFrom(store, manifest);
-  const make = (s: (typeof manifest.stages)[number]) => new TestStage(() => new KernelStage(manifest, s, open, { maxSessions: stageOpts.maxSessions }));
+  const { replicas: count, ...kernelOpts } = stageOpts;
+  const make = (s: (typeof manifest.stages)[number]) => new TestStage(() => new KernelStage(manifest, s, open, kernelOpts));
   const stages = new Map(manifest.stages.map((s) => [s.name, make(s)]));
-  const extra = Math.max(0, (stageOpts.replicas ?? 1) - 1);
+  const extra = Math.max(0, (count ?? 1) - 1);
   const replicas = new Map(manifest.stages.filter((s) => s.kind !== "head").map((s) => [s.name, Array.from({ length: extra }, () => make(s))]));
   const spread = extra > 0 ? { replicas: (s: (typeof manifest.stages)[number]) => (replicas.get(s.name) ?? []).map((t) => t.rpc()) } : {};
   const engine = new PipelineEngine(manifest, (s) => stages.get(s.name)!.rpc(), { backoffMs: 1, ...spread, ...engineOpts });
