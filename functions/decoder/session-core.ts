@@ -98,6 +98,9 @@ export class SessionCore {
     const memory = this.memory!;
     const same = memory.prefix !== null && memory.prefix.adapter === adapter && sameIds(memory.prefix.ids, ids);
     const cached = same ? memory.prefix!.prefill : undefined;
+    // A session holds one prefill cache: another prompt's goes before this one is prefilled, not after it is
+    // answered (in a pipeline, stages keep a few sessions' caches and two per session would evict others').
+    if (!cached) this.releaseCache();
     const cache: PrefixCacheReport = {
       soft_tokens: softHit ? "hit" : "miss",
       kv: cached ? "hit" : "miss",

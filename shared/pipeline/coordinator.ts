@@ -58,6 +58,9 @@ export interface PipelineOptions extends CallPolicy {
   readonly prefillCallMs?: number;
 }
 
+/** Replays of a lost cache tried before a request gives up with a 503. */
+const REPLAY_ATTEMPTS = 3;
+
 export class PipelineEngine implements PaliGemmaEngine {
   readonly config: ModelConfig;
   /** Every stage call made, by method. */
@@ -209,22 +212,29 @@ export class PipelineEngine implements PaliGemmaEngine {
 
   /** Runs `work`; when a stage lost the sequence's cache, replays the sequence up to now and runs it once more. */
   private async rebuildOnLoss<T>(seq: PipelineSequence, work: () => Promise<T>): Promise<T> {
+    let lost: CacheLost;
     try {
       return await work();
     } catch (err) {
       if (!(err instanceof CacheLost)) throw err;
-      console.warn(`${err.message}: replaying ${seq.length} positions`);
+      lost = err;
     }
-    this.replays++;
-    try {
-      await this.through(seq, seq.rows, seq.count, 0, "prefill");
-      for (const [i, id] of seq.tokens.entries()) await this.through(seq, (await this.embedded([id])).get(id)!, 1, seq.count + i, "step");
-      return await work();
-    } catch (err) {
-      if (!(err instanceof CacheLost)) throw err;
-      throw new ServiceError("unavailable", `${err.message} again while it was rebuilt; retry later`, this.opts.retryAfterS ?? 5);
+    // A replay can itself lose the race to another session's new cache at a full stage: try a few times.
+    for (let attempt = 0; attempt < REPLAY_ATTEMPTS; attempt++) {
+      console.warn(`${lost.message}: replaying ${seq.length} positions`);
+      this.replays++;
+      try {
+        await this.through(seq, seq.rows, seq.count, 0, "prefill");
+        for (const [i, id] of seq.tokens.entries()) await this.through(seq, (await this.embedded([id])).get(id)!, 1, seq.count + i, "step");
+        return await work();
+      } catch (err) {
+        if (!(err instanceof CacheLost)) throw err;
+        lost = err;
+      }
     }
+    throw new ServiceError("unavailable", `${lost.message} again while it was rebuilt; retry later`, this.opts.retryAfterS ?? 5);
   }
+
 
   /** Logits f32[count, vocab] of final rows, every head shard in parallel. */
   private async scores(rows: Float32Array, count: number, all: boolean): Promise<Float32Array> {
