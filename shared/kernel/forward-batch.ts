@@ -1,7 +1,8 @@
 /**
  * One decode step for several sequences at once (the sessions a pipeline stage steps in one call): the same
  * per-token computation as {@link Forward.run}, op for op, each sequence in its own activation buffers, with
- * every weight matrix applied to all of them in one pass over its weights (linear-batch.ts). Attention stays per
+ * every weight matrix applied to all of them in one pass over its weights (linear-batch.ts: the kernel's multi-vector
+ * GEMVs, each row of weights loaded and dequantised once for every sequence). Attention stays per
  * sequence (each has its own cache and position). Results are bit-identical to stepping each sequence alone.
  * Head slices likewise score several final rows in one pass (`logits`).
  */
@@ -11,7 +12,7 @@ import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { widestPart } from "./forward.ts";
 import { Linear, type QuantCompute, type WeightKind } from "./linear.ts";
-import { applyBatch } from "./linear-batch.ts";
+import { LinearBatch } from "./linear-batch.ts";
 import type { Kernel } from "./module.ts";
 
 /** One sequence's activation buffers (addresses of f32 arrays in kernel memory), as Forward's scratch. */
@@ -41,6 +42,7 @@ export class ForwardBatch {
   private readonly slots: Slot[] = [];
   private scores = -1;
   private scoresCap = 0;
+  private readonly batch: LinearBatch;
 
   constructor(
     private readonly kernel: Kernel,
@@ -48,13 +50,16 @@ export class ForwardBatch {
     private readonly layers: readonly LayerSlice[],
     private readonly weights: WeightKind,
     private readonly compute: QuantCompute,
-  ) {}
+  ) {
+    const t = config.text;
+    this.batch = new LinearBatch(kernel, Math.max(t.hidden, t.heads * t.headDim, widestPart(layers)), Math.max(1, weights.blockSize));
+  }
 
   /** Scratch bytes held (grows with the largest batch seen). */
   get scratchBytes(): number {
     const t = this.config.text;
     const per = 4 * (4 * t.hidden + 2 * t.heads * t.headDim + 2 * t.kvHeads * t.headDim + 2 * widestPart(this.layers) + 2 * t.headDim);
-    return this.slots.length * (per + this.slots[0]?.linear.scratchBytes) + 4 * this.scoresCap;
+    return this.slots.length * (per + this.slots[0]?.linear.scratchBytes) + 4 * this.scoresCap + this.batch.scratchBytes;
   }
 
   /** Appends `rows[i]` (f32[H]) to `seqs[i]` through this engine's layers, for every i, in one pass over the weights. */
@@ -103,9 +108,9 @@ export class ForwardBatch {
       ex.rmsNorm(s.xb, s.x, a.inputNorm, t.hidden, t.rmsNormEps);
       s.linear.prepare(s.xb, t.hidden);
     }
-    applyBatch(lins, a.q, slots.map((s) => s.q));
-    applyBatch(lins, a.k, slots.map((s) => s.k));
-    applyBatch(lins, a.v, slots.map((s) => s.v));
+    this.batch.apply(lins, a.q, slots.map((s) => s.q));
+    this.batch.apply(lins, a.k, slots.map((s) => s.k));
+    this.batch.apply(lins, a.v, slots.map((s) => s.v));
     const window = isSlidingLayer(t, w.index) && t.slidingWindow !== null ? t.slidingWindow : null;
     const scale = t.queryPreAttnScalar ** -0.5;
     slots.forEach((s, b) => {
@@ -122,7 +127,7 @@ export class ForwardBatch {
       ex.attention(s.att, s.q, seq.keys[l], seq.values[l], this.scores, t.heads, t.kvHeads, hd, seq.capacity, pos[b] + 1, first, scale, t.attnLogitSoftcap ?? 0);
       s.linear.prepare(s.att, t.heads * hd);
     });
-    applyBatch(lins, a.o, slots.map((s) => s.xb2));
+    this.batch.apply(lins, a.o, slots.map((s) => s.xb2));
     for (const s of slots) {
       if (a.postAttnNorm !== null) ex.rmsNorm(s.xb2, s.xb2, a.postAttnNorm, t.hidden, t.rmsNormEps);
       ex.addInto(s.x, s.xb2, t.hidden);
@@ -137,13 +142,13 @@ export class ForwardBatch {
     w.parts.forEach((p, i) => {
       const rows = p.to - p.from;
       for (const s of slots) s.linear.prepare(s.xb, t.hidden);
-      applyBatch(lins, p.gate, slots.map((s) => s.hb));
-      applyBatch(lins, p.up, slots.map((s) => s.hb2));
+      this.batch.apply(lins, p.gate, slots.map((s) => s.hb));
+      this.batch.apply(lins, p.up, slots.map((s) => s.hb2));
       for (const s of slots) {
         ex.geluMul(s.hb, s.hb2, rows);
         s.linear.prepare(s.hb, rows);
       }
-      applyBatch(lins, p.down, slots.map((s) => (i === 0 ? s.xb2 : s.part)));
+      this.batch.apply(lins, p.down, slots.map((s) => (i === 0 ? s.xb2 : s.part)));
       if (i > 0) for (const s of slots) ex.addInto(s.xb2, s.part, t.hidden);
     });
   }
@@ -166,7 +171,7 @@ export class ForwardBatch {
         ex.rmsNorm(s.xb, s.x, slice.norm, t.hidden, t.rmsNormEps);
         s.linear.prepare(s.xb, t.hidden);
       }
-      applyBatch(slots.map((s) => s.linear), slice.table, this.logitBufs.slice(0, slots.length));
+      this.batch.apply(slots.map((s) => s.linear), slice.table, this.logitBufs.slice(0, slots.length));
       slots.forEach((_, b) => {
         if (t.finalLogitSoftcap !== null) ex.softcapInPlace(this.logitBufs[b], n, t.finalLogitSoftcap);
         outs[b].set(heap.f32(this.logitBufs[b], n), slice.from - base);
