@@ -1,6 +1,6 @@
 // Multi-vector GEMVs: y_v = W · x_v for nv vectors (the sessions of a batched decode step) in one pass over W.
-// Each row of W is loaded once, and for int8/int4 unpacked once (nibbles split, codes widened: the part of the
-// work that does not depend on x) into a scratch row `u`, then multiplied into every vector. Each output keeps
+// W is walked once per call; each 16-byte chunk of codes is loaded and split (nibbles, widening: the part of the
+// work that does not depend on x) once per pair of vectors, whose products share it in registers. Each output keeps
 // the summation order of the single GEMV (gemv.ts): the per-block integer dots are exact (integers, so any order
 // gives the same value), and the float epilogue, tails and int8 K passes are the same operations in the same
 // order, so every y_v is bit-identical to gemvF32 / gemvQ4 / gemvQ8 of x_v alone.
@@ -67,72 +67,23 @@ export function gemvF32N(tab: usize, w: usize, n: i32, k: i32, nv: i32): void {
   }
 }
 
-/** Bytes of unpacked codes per 16-byte chunk of stored codes (relaxed int8 uses the stored codes as they are). */
-// @ts-ignore: decorator
-@inline function uChunk(bits: i32): usize {
-  if (ASC_FEATURE_RELAXED_SIMD) return bits == 4 ? 32 : 16;
-  return bits == 4 ? 64 : 32;
-}
-
 /**
- * Unpacks `chunks` 16-byte chunks of codes at w into u in the order the activation codes are laid out: relaxed
- * int4: i8 low nibbles then i8 high nibbles; plain int4: the four nibble planes as i16 (vector j lane i is
- * k = 4i + j); plain int8: the codes widened to i16 in natural order.
+ * d + the integer dot of one 16-byte chunk of codes, already split into registers p0…p3 (relaxed int4: low and
+ * high nibbles as i8; relaxed int8: the codes; plain int4: the four nibble planes as i16; plain int8: the codes
+ * widened to i16), with the activation codes at xq: the same integers as gemv.ts's dot4 / dot8 / blockDot.
  */
 // @ts-ignore: decorator
-@inline function unpackRow(bits: i32, u: usize, w: usize, chunks: i32): void {
+@inline function dotU(bits: i32, p0: v128, p1: v128, p2: v128, p3: v128, xq: usize, d: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = v128.load(MASK8);
-    for (let c = 0; c < chunks; c++) {
-      const v = v128.load(w + (<usize>c << 4));
-      const o = u + (<usize>c << 5);
-      v128.store(o, v128.and(v, m));
-      v128.store(o, v128.and(i16x8.shr_u(v, 4), m), 16);
-    }
-    return;
+    if (bits == 4) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xq, 16), p1, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xq), p0, d));
+    const zero = i32x4.splat(0);
+    const l = i32x4.relaxed_dot_i8x16_i7x16_add_s(p0, v128.load(xq), zero);
+    const g = i32x4.relaxed_dot_i8x16_i7x16_add_s(p0, v128.load(xq, 16), zero);
+    return i32x4.add(d, i32x4.sub(l, i32x4.shl(g, 7)));
   }
-  const m = v128.load(MASK16);
-  for (let c = 0; c < chunks; c++) {
-    const v = v128.load(w + (<usize>c << 4));
-    if (bits == 4) {
-      const o = u + (<usize>c << 6);
-      v128.store(o, v128.and(v, m));
-      v128.store(o, v128.and(i16x8.shr_u(v, 4), m), 16);
-      v128.store(o, v128.and(i16x8.shr_u(v, 8), m), 32);
-      v128.store(o, i16x8.shr_u(v, 12), 48);
-    } else {
-      const o = u + (<usize>c << 5);
-      v128.store(o, i16x8.extend_low_i8x16_s(v));
-      v128.store(o, i16x8.extend_high_i8x16_s(v), 16);
-    }
-  }
-}
-
-/** The integer dot of one block from unpacked codes: the same integers as gemv.ts's blockDot. */
-// @ts-ignore: decorator
-@inline function blockDotU(bits: i32, u: usize, xq: usize, chunks: i32): v128 {
-  const zero = i32x4.splat(0);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (bits == 8) {
-      let l = zero, g = zero;
-      for (let c = 0; c < chunks; c++) {
-        const v = v128.load(u + 16 * c);
-        l = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(xq + 32 * c), l);
-        g = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load(xq + 32 * c, 16), g);
-      }
-      return i32x4.sub(l, i32x4.shl(g, 7));
-    }
-    let d = zero;
-    for (let c = 0; c < chunks; c++) {
-      d = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xq + 32 * c), v128.load(u + 32 * c), d);
-      d = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xq + 32 * c, 16), v128.load(u + 32 * c, 16), d);
-    }
-    return d;
-  }
-  let d = zero;
-  const vecs = chunks * (bits == 4 ? 4 : 2); // i16 vectors, laid out alike in u and xq
-  for (let j = 0; j < vecs; j++) d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load(u + 16 * j), v128.load(xq + 16 * j)));
-  return d;
+  const a = i32x4.add(i32x4.dot_i16x8_s(p0, v128.load(xq)), i32x4.dot_i16x8_s(p1, v128.load(xq, 16)));
+  if (bits == 8) return i32x4.add(d, a);
+  return i32x4.add(d, i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(p2, v128.load(xq, 32)), i32x4.dot_i16x8_s(p3, v128.load(xq, 48)))));
 }
 
 // @ts-ignore: decorator
@@ -141,74 +92,114 @@ export function gemvF32N(tab: usize, w: usize, n: i32, k: i32, nv: i32): void {
   return madd(dots, f32x4.mul(v128.load(sp), v128.load(sx)), acc);
 }
 
-/** Σ over blocks [b0, b0 + nb) of one row for one vector, as gemv.ts's rowQ sums one pass. */
+/** Plane j of a 16-byte chunk of codes, as dotU takes them. */
 // @ts-ignore: decorator
-@inline function passQ(bits: i32, u: usize, sp: usize, xq: usize, sx: usize, corr: usize, nb: i32, chunks: i32): f32 {
-  const uBlock = <usize>chunks * uChunk(bits);
-  const xBlock: usize = <usize>chunks * (bits == 4 ? X4_CHUNK : 32);
+@inline function splitChunk(bits: i32, v: v128, m: v128, j: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return bits == 8 ? v : j == 0 ? v128.and(v, m) : v128.and(i16x8.shr_u(v, 4), m);
+  if (bits == 8) return j == 0 ? i16x8.extend_low_i8x16_s(v) : i16x8.extend_high_i8x16_s(v);
+  return j == 3 ? i16x8.shr_u(v, 12) : v128.and(i16x8.shr_u(v, 4 * j), m);
+}
+
+/**
+ * One row's pass over blocks [0, nb) for one vector, or two (`pair`), writing (or adding to, `accumulate`) y and
+ * y2: the arithmetic of gemv.ts's rowQ for one row, per vector, each chunk of codes loaded and split once.
+ */
+// @ts-ignore: decorator
+@inline function passQ(bits: i32, pair: bool, wp: usize, sp: usize, xq: usize, sx: usize, corr: usize, xq2: usize, sx2: usize, corr2: usize, nb: i32, chunks: i32, m: v128, y: usize, y2: usize, accumulate: bool): void {
+  const xc: usize = bits == 4 ? X4_CHUNK : 32; // activation bytes per chunk
+  const xBlock = <usize>chunks * xc;
+  const zero = i32x4.splat(0);
   let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+    for (let c = 0; c < chunks; c++) {
+      const xo = <usize>c * xc;
+      let v = v128.load(wp + (<usize>c << 4));
+      let p0 = splitChunk(bits, v, m, 0), p1 = splitChunk(bits, v, m, 1), p2 = splitChunk(bits, v, m, 2), p3 = splitChunk(bits, v, m, 3);
+      a0 = dotU(bits, p0, p1, p2, p3, xq + xo, a0);
+      if (pair) b0 = dotU(bits, p0, p1, p2, p3, xq2 + xo, b0);
+      v = v128.load(wp + (<usize>(chunks + c) << 4));
+      p0 = splitChunk(bits, v, m, 0); p1 = splitChunk(bits, v, m, 1); p2 = splitChunk(bits, v, m, 2); p3 = splitChunk(bits, v, m, 3);
+      a1 = dotU(bits, p0, p1, p2, p3, xq + xo + xBlock, a1);
+      if (pair) b1 = dotU(bits, p0, p1, p2, p3, xq2 + xo + xBlock, b1);
+      v = v128.load(wp + (<usize>(2 * chunks + c) << 4));
+      p0 = splitChunk(bits, v, m, 0); p1 = splitChunk(bits, v, m, 1); p2 = splitChunk(bits, v, m, 2); p3 = splitChunk(bits, v, m, 3);
+      a2 = dotU(bits, p0, p1, p2, p3, xq + xo + 2 * xBlock, a2);
+      if (pair) b2 = dotU(bits, p0, p1, p2, p3, xq2 + xo + 2 * xBlock, b2);
+      v = v128.load(wp + (<usize>(3 * chunks + c) << 4));
+      p0 = splitChunk(bits, v, m, 0); p1 = splitChunk(bits, v, m, 1); p2 = splitChunk(bits, v, m, 2); p3 = splitChunk(bits, v, m, 3);
+      a3 = dotU(bits, p0, p1, p2, p3, xq + xo + 3 * xBlock, a3);
+      if (pair) b3 = dotU(bits, p0, p1, p2, p3, xq2 + xo + 3 * xBlock, b3);
+    }
     const o = <usize>b << 2;
-    acc = epilogue(acc,
-      blockDotU(bits, u, xq, chunks),
-      blockDotU(bits, u + uBlock, xq + xBlock, chunks),
-      blockDotU(bits, u + 2 * uBlock, xq + 2 * xBlock, chunks),
-      blockDotU(bits, u + 3 * uBlock, xq + 3 * xBlock, chunks), sp + o, sx + o, corr + o);
-    u += 4 * uBlock;
+    acc = epilogue(acc, a0, a1, a2, a3, sp + o, sx + o, corr + o);
+    if (pair) acc2 = epilogue(acc2, b0, b1, b2, b3, sp + o, sx2 + o, corr2 + o);
+    wp += <usize>(4 * chunks) << 4;
     xq += 4 * xBlock;
+    xq2 += 4 * xBlock;
   }
   let s = hsumF(acc);
+  let s2 = hsumF(acc2);
   for (; b < nb; b++) {
     const o = <usize>b << 2;
-    s += load<f32>(sp + o) * load<f32>(sx + o) * <f32>(hsumI(blockDotU(bits, u, xq, chunks)) - load<i32>(corr + o));
-    u += uBlock;
+    let da = zero, db = zero;
+    for (let c = 0; c < chunks; c++) {
+      const v = v128.load(wp + (<usize>c << 4));
+      const p0 = splitChunk(bits, v, m, 0), p1 = splitChunk(bits, v, m, 1), p2 = splitChunk(bits, v, m, 2), p3 = splitChunk(bits, v, m, 3);
+      da = dotU(bits, p0, p1, p2, p3, xq + <usize>c * xc, da);
+      if (pair) db = dotU(bits, p0, p1, p2, p3, xq2 + <usize>c * xc, db);
+    }
+    s += load<f32>(sp + o) * load<f32>(sx + o) * <f32>(hsumI(da) - load<i32>(corr + o));
+    if (pair) s2 += load<f32>(sp + o) * load<f32>(sx2 + o) * <f32>(hsumI(db) - load<i32>(corr2 + o));
+    wp += <usize>chunks << 4;
     xq += xBlock;
+    xq2 += xBlock;
   }
-  return s;
+  store<f32>(y, accumulate ? load<f32>(y) + s : s);
+  if (pair) store<f32>(y2, accumulate ? load<f32>(y2) + s2 : s2);
 }
 
 /** Values of K per pass for int8, as gemv.ts's K_TILE_8 (its passes add into y: the same order here). */
 const K_TILE_8 = 8192;
 
 // @ts-ignore: decorator
-@inline function gemvQN(bits: i32, tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+@inline function gemvQN(bits: i32, tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
   const blocks = (k + bs - 1) / bs;
   const chunks = (bs * bits) >> 7;
   const blockBytes = <usize>(chunks << 4);
   const xBlock: usize = <usize>chunks * (bits == 4 ? X4_CHUNK : 32);
-  const uBlock = <usize>chunks * uChunk(bits);
   const tile = bits == 8 ? max(4, (K_TILE_8 / bs) & ~3) : blocks;
-  const raw = ASC_FEATURE_RELAXED_SIMD && bits == 8; // codes used as stored
-  for (let r = 0; r < n; r++) {
-    const wp = w + <usize>r * <usize>blocks * blockBytes;
-    const sp = scales + ((<usize>r * <usize>blocks) << 2);
-    const up = raw ? wp : u;
-    if (!raw) unpackRow(bits, u, wp, blocks * chunks);
-    for (let v = 0; v < nv; v++) {
-      const xq = ptr(tab, v, 1), sx = ptr(tab, v, 2), corr = ptr(tab, v, 3);
-      let s: f32 = 0;
-      for (let b0 = 0; b0 < blocks; b0 += tile) {
-        const nb = min(tile, blocks - b0);
-        const o = <usize>b0 << 2;
-        const a = <usize>b0;
-        let t: f32;
-        if (chunks == 1) t = passQ(bits, up + a * uBlock, sp + o, xq + a * xBlock, sx + o, corr + o, nb, 1);
-        else if (chunks == 2) t = passQ(bits, up + a * uBlock, sp + o, xq + a * xBlock, sx + o, corr + o, nb, 2);
-        else t = passQ(bits, up + a * uBlock, sp + o, xq + a * xBlock, sx + o, corr + o, nb, chunks);
-        s = b0 > 0 ? s + t : t;
+  const m = ASC_FEATURE_RELAXED_SIMD ? v128.load(MASK8) : v128.load(MASK16);
+  for (let b0 = 0; b0 < blocks; b0 += tile) {
+    const nb = min(tile, blocks - b0);
+    const o = <usize>b0 << 2;
+    const xo = <usize>b0 * xBlock;
+    const acc = b0 > 0;
+    for (let r = 0; r < n; r++) {
+      const wp = w + (<usize>r * <usize>blocks + <usize>b0) * blockBytes;
+      const sp = scales + ((<usize>r * <usize>blocks) << 2) + o;
+      const yo = <usize>r << 2;
+      let v = 0;
+      for (; v + 2 <= nv; v += 2) {
+        const xa = ptr(tab, v, 1) + xo, sa = ptr(tab, v, 2) + o, ca = ptr(tab, v, 3) + o;
+        const xb = ptr(tab, v + 1, 1) + xo, sb = ptr(tab, v + 1, 2) + o, cb = ptr(tab, v + 1, 3) + o;
+        if (chunks == 1) passQ(bits, true, wp, sp, xa, sa, ca, xb, sb, cb, nb, 1, m, ptr(tab, v, 0) + yo, ptr(tab, v + 1, 0) + yo, acc);
+        else if (chunks == 2) passQ(bits, true, wp, sp, xa, sa, ca, xb, sb, cb, nb, 2, m, ptr(tab, v, 0) + yo, ptr(tab, v + 1, 0) + yo, acc);
+        else passQ(bits, true, wp, sp, xa, sa, ca, xb, sb, cb, nb, chunks, m, ptr(tab, v, 0) + yo, ptr(tab, v + 1, 0) + yo, acc);
       }
-      store<f32>(ptr(tab, v, 0) + (<usize>r << 2), s);
+      if (v < nv) passQ(bits, false, wp, sp, ptr(tab, v, 1) + xo, ptr(tab, v, 2) + o, ptr(tab, v, 3) + o, 0, 0, 0, nb, chunks, m, ptr(tab, v, 0) + yo, 0, acc);
     }
   }
 }
 
-/** y_v = W·x_v for int4 W and the nv vectors of `tab` (quantizeActivations(…, 4)); u: scratch of 2·k bytes. */
-export function gemvQ4N(tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
-  gemvQN(4, tab, w, scales, u, n, k, bs, nv);
+/** y_v = W·x_v for int4 W and the nv vectors of `tab` (quantizeActivations(…, 4)). */
+export function gemvQ4N(tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+  gemvQN(4, tab, w, scales, n, k, bs, nv);
 }
 
-/** y_v = W·x_v for int8 W and the nv vectors of `tab` (quantizeActivations(…, 8)); u: scratch of 2·k bytes. */
-export function gemvQ8N(tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
-  gemvQN(8, tab, w, scales, u, n, k, bs, nv);
+/** y_v = W·x_v for int8 W and the nv vectors of `tab` (quantizeActivations(…, 8)). */
+export function gemvQ8N(tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+  gemvQN(8, tab, w, scales, n, k, bs, nv);
 }

@@ -73,6 +73,6 @@ export class LinearBatch {
     const nv = linears.length;
     if (m.kind === "f32") ex.gemvF32N(this.tab, m.w, m.n, m.k, nv);
     else if (float) (m.kind === "q4" ? ex.gemvQ4FN : ex.gemvQ8FN)(this.tab, m.codes, m.scales, this.row, m.n, m.k, m.blockSize, nv);
-    else (m.kind === "q4" ? ex.gemvQ4N : ex.gemvQ8N)(this.tab, m.codes, m.scales, this.row, m.n, m.k, m.blockSize, nv);
+    else (m.kind === "q4" ? ex.gemvQ4N : ex.gemvQ8N)(this.tab, m.codes, m.scales, m.n, m.k, m.blockSize, nv);
   }
 }
