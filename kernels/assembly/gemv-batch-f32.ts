@@ -1,7 +1,7 @@
 // Multi-vector GEMVs over int8/int4 weights with float32 activations (accuracy_level 0, as gemv-f32.ts): each
-// row is dequantised ONCE into a float32 scratch row `u` (code − zero, converted), in the layout of the
-// activations, then multiplied into every vector with exactly the operations of gemv-f32.ts's chunk4f / chunk8f
-// and its per-block scale, in the same order: each y_v is bit-identical to gemvQ4F / gemvQ8F of x_v alone.
+// 16-byte chunk of codes is dequantised (code − zero, converted to f32) once per pair of vectors, in registers,
+// and multiplied into both with exactly the operations of gemv-f32.ts's chunk4f / chunk8f and its per-block
+// scale, in the same order: each y_v is bit-identical to gemvQ4F / gemvQ8F of x_v alone.
 // Vectors come as a table at `tab`: nv entries of four u32: y, x (permuteActivations' output), unused, unused.
 import { hsumF, madd } from "./simd";
 
@@ -15,92 +15,94 @@ import { hsumF, madd } from "./simd";
   return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(v));
 }
 
-/** Dequantises `chunks` 16-byte chunks at w into u (f32, at the offsets of the activations they meet). */
+/** gemv-f32.ts's chunk4f on the chunk's dequantised planes f0…f7 (cvtLo/cvtHi of n0…n3): the same four chains. */
 // @ts-ignore: decorator
-@inline function dequantRow(bits: i32, u: usize, w: usize, chunks: i32): void {
-  const m = i16x8.splat(0x0f);
-  const z = i16x8.splat(8);
-  for (let c = 0; c < chunks; c++) {
-    const v = v128.load(w + (<usize>c << 4));
-    if (bits == 4) {
-      const o = u + (<usize>c << 7);
-      const n0 = i16x8.sub(v128.and(v, m), z);
-      const n1 = i16x8.sub(v128.and(i16x8.shr_u(v, 4), m), z);
-      const n2 = i16x8.sub(v128.and(i16x8.shr_u(v, 8), m), z);
-      const n3 = i16x8.sub(i16x8.shr_u(v, 12), z);
-      v128.store(o, cvtLo(n0));
-      v128.store(o, cvtHi(n0), 16);
-      v128.store(o, cvtLo(n1), 32);
-      v128.store(o, cvtHi(n1), 48);
-      v128.store(o, cvtLo(n2), 64);
-      v128.store(o, cvtHi(n2), 80);
-      v128.store(o, cvtLo(n3), 96);
-      v128.store(o, cvtHi(n3), 112);
-    } else {
-      const o = u + (<usize>c << 6);
-      const lo = i16x8.extend_low_i8x16_s(v);
-      const hi = i16x8.extend_high_i8x16_s(v);
-      v128.store(o, cvtLo(lo));
-      v128.store(o, cvtHi(lo), 16);
-      v128.store(o, cvtLo(hi), 32);
-      v128.store(o, cvtHi(hi), 48);
-    }
-  }
-}
-
-/** gemv-f32.ts's chunk4f on dequantised weights: the same four chains, combined in the same order. */
-// @ts-ignore: decorator
-@inline function chunk4u(u: usize, x: usize, acc: v128): v128 {
-  const a = madd(v128.load(u, 64), v128.load(x, 64), madd(v128.load(u), v128.load(x), acc));
-  const b = madd(v128.load(u, 80), v128.load(x, 80), f32x4.mul(v128.load(u, 16), v128.load(x, 16)));
-  const c = madd(v128.load(u, 96), v128.load(x, 96), f32x4.mul(v128.load(u, 32), v128.load(x, 32)));
-  const d = madd(v128.load(u, 112), v128.load(x, 112), f32x4.mul(v128.load(u, 48), v128.load(x, 48)));
+@inline function chunk4r(f0: v128, f1: v128, f2: v128, f3: v128, f4: v128, f5: v128, f6: v128, f7: v128, x: usize, acc: v128): v128 {
+  const a = madd(f4, v128.load(x, 64), madd(f0, v128.load(x), acc));
+  const b = madd(f5, v128.load(x, 80), f32x4.mul(f1, v128.load(x, 16)));
+  const c = madd(f6, v128.load(x, 96), f32x4.mul(f2, v128.load(x, 32)));
+  const d = madd(f7, v128.load(x, 112), f32x4.mul(f3, v128.load(x, 48)));
   return f32x4.add(f32x4.add(a, b), f32x4.add(c, d));
 }
 
-/** gemv-f32.ts's chunk8f on dequantised weights. */
+/** gemv-f32.ts's chunk8f on the chunk's dequantised quarters f0…f3. */
 // @ts-ignore: decorator
-@inline function chunk8u(u: usize, x: usize, acc: v128): v128 {
-  acc = madd(v128.load(u), v128.load(x), acc);
-  acc = madd(v128.load(u, 16), v128.load(x, 16), acc);
-  acc = madd(v128.load(u, 32), v128.load(x, 32), acc);
-  return madd(v128.load(u, 48), v128.load(x, 48), acc);
+@inline function chunk8r(f0: v128, f1: v128, f2: v128, f3: v128, x: usize, acc: v128): v128 {
+  acc = madd(f0, v128.load(x), acc);
+  acc = madd(f1, v128.load(x, 16), acc);
+  acc = madd(f2, v128.load(x, 32), acc);
+  return madd(f3, v128.load(x, 48), acc);
+}
+
+/**
+ * One row into one vector, or two (`pair`): gemv-f32.ts's per-row loop, each chunk of codes loaded and
+ * dequantised once (into registers) for both vectors.
+ */
+// @ts-ignore: decorator
+@inline function rowQF(bits: i32, pair: bool, wp: usize, sp: usize, xa: usize, xb: usize, blocks: i32, chunks: i32, y: usize, y2: usize): void {
+  const m = i16x8.splat(0x0f);
+  const z = i16x8.splat(8);
+  const step: usize = bits == 4 ? 128 : 64; // bytes of f32 activations per 16-byte code chunk
+  let acc = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    let blk = f32x4.splat(0);
+    let blk2 = f32x4.splat(0);
+    for (let c = 0; c < chunks; c++) {
+      const v = v128.load(wp);
+      if (bits == 4) {
+        const n0 = i16x8.sub(v128.and(v, m), z);
+        const n1 = i16x8.sub(v128.and(i16x8.shr_u(v, 4), m), z);
+        const n2 = i16x8.sub(v128.and(i16x8.shr_u(v, 8), m), z);
+        const n3 = i16x8.sub(i16x8.shr_u(v, 12), z);
+        const f0 = cvtLo(n0), f1 = cvtHi(n0), f2 = cvtLo(n1), f3 = cvtHi(n1), f4 = cvtLo(n2), f5 = cvtHi(n2), f6 = cvtLo(n3), f7 = cvtHi(n3);
+        blk = chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, xa, blk);
+        if (pair) blk2 = chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, xb, blk2);
+      } else {
+        const lo = i16x8.extend_low_i8x16_s(v);
+        const hi = i16x8.extend_high_i8x16_s(v);
+        const f0 = cvtLo(lo), f1 = cvtHi(lo), f2 = cvtLo(hi), f3 = cvtHi(hi);
+        blk = chunk8r(f0, f1, f2, f3, xa, blk);
+        if (pair) blk2 = chunk8r(f0, f1, f2, f3, xb, blk2);
+      }
+      wp += 16;
+      xa += step;
+      xb += step;
+    }
+    const sc = f32x4.splat(load<f32>(sp + (<usize>b << 2)));
+    acc = madd(blk, sc, acc);
+    if (pair) acc2 = madd(blk2, sc, acc2);
+  }
+  store<f32>(y, hsumF(acc));
+  if (pair) store<f32>(y2, hsumF(acc2));
 }
 
 // @ts-ignore: decorator
-@inline function gemvQFN(bits: i32, tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+@inline function gemvQFN(bits: i32, tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
   const blocks = (k + bs - 1) / bs;
   const chunks = (bs * bits) >> 7;
-  const step: usize = bits == 4 ? 128 : 64; // bytes of f32 per 16-byte code chunk, in u and in x alike
   for (let r = 0; r < n; r++) {
     const wp = w + <usize>r * <usize>blocks * <usize>(chunks << 4);
     const sp = scales + ((<usize>r * <usize>blocks) << 2);
-    dequantRow(bits, u, wp, blocks * chunks);
-    for (let v = 0; v < nv; v++) {
+    const yo = <usize>r << 2;
+    let v = 0;
+    for (; v + 2 <= nv; v += 2) {
       const e = tab + (<usize>v << 4);
-      let xp = <usize>load<u32>(e, 4);
-      let up = u;
-      let acc = f32x4.splat(0);
-      for (let b = 0; b < blocks; b++) {
-        let blk = f32x4.splat(0);
-        for (let c = 0; c < chunks; c++) {
-          blk = bits == 4 ? chunk4u(up, xp, blk) : chunk8u(up, xp, blk);
-          up += step;
-          xp += step;
-        }
-        acc = madd(blk, f32x4.splat(load<f32>(sp + (<usize>b << 2))), acc);
-      }
-      store<f32>(<usize>load<u32>(e) + (<usize>r << 2), hsumF(acc));
+      rowQF(bits, true, wp, sp, <usize>load<u32>(e, 4), <usize>load<u32>(e, 20), blocks, chunks, <usize>load<u32>(e) + yo, <usize>load<u32>(e, 16) + yo);
+    }
+    if (v < nv) {
+      const e = tab + (<usize>v << 4);
+      rowQF(bits, false, wp, sp, <usize>load<u32>(e, 4), 0, blocks, chunks, <usize>load<u32>(e) + yo, 0);
     }
   }
 }
 
-/** y_v = W·x_v for int4 W, float activations (permuteActivations(…, 4)); u: scratch of 4·k bytes. */
-export function gemvQ4FN(tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
-  gemvQFN(4, tab, w, scales, u, n, k, bs, nv);
+/** y_v = W·x_v for int4 W, float activations (permuteActivations(…, 4)). */
+export function gemvQ4FN(tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+  gemvQFN(4, tab, w, scales, n, k, bs, nv);
 }
 
-/** y_v = W·x_v for int8 W, float activations (natural order, padded); u: scratch of 4·k bytes. */
-export function gemvQ8FN(tab: usize, w: usize, scales: usize, u: usize, n: i32, k: i32, bs: i32, nv: i32): void {
-  gemvQFN(8, tab, w, scales, u, n, k, bs, nv);
+/** y_v = W·x_v for int8 W, float activations (natural order, padded). */
+export function gemvQ8FN(tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
+  gemvQFN(8, tab, w, scales, n, k, bs, nv);
 }

@@ -38,7 +38,6 @@ export async function gemvBatchBench(km: KernelModule, req: GemvBatchRequest, no
   const ms = mats.map(([n, k], i) => matrix(kernel.heap, req, n, k, 17 + i));
   const most = Math.max(...req.batches);
   const kind = { kind: ms[0].kind, blockSize: req.blockSize };
-  const maxK = Math.max(h, f, t.heads * t.headDim);
   const lins = new Map<number, Linear[]>(); // per input width, one prepared vector per session
   for (const k of new Set(mats.map(([, k]) => k))) {
     lins.set(k, Array.from({ length: most }, (_, b) => {
@@ -50,7 +49,7 @@ export async function gemvBatchBench(km: KernelModule, req: GemvBatchRequest, no
     }));
   }
   const ys = ms.map((m) => Array.from({ length: most }, () => kernel.heap.alloc(4 * m.n)));
-  const batch = new LinearBatch(kernel, maxK, req.blockSize);
+  const batch = new LinearBatch(kernel);
   const pass = (B: number, after: boolean) => {
     ms.forEach((m, i) => {
       const l = lins.get(m.k)!.slice(0, B);

@@ -51,8 +51,7 @@ export class ForwardBatch {
     private readonly weights: WeightKind,
     private readonly compute: QuantCompute,
   ) {
-    const t = config.text;
-    this.batch = new LinearBatch(kernel, Math.max(t.hidden, t.heads * t.headDim, widestPart(layers)), Math.max(1, weights.blockSize));
+    this.batch = new LinearBatch(kernel);
   }
 
   /** Scratch bytes held (grows with the largest batch seen). */

@@ -2,9 +2,9 @@
  * One weight matrix applied to several prepared vectors (the sessions of a batched decode step) in one pass over
  * its weights.
  *
- * {@link LinearBatch} (the default) calls the kernel's multi-vector GEMVs (kernels/assembly/gemv-batch*.ts): each
- * row of W is read once and, for int8/int4, unpacked or dequantised once, then multiplied into up to
- * {@link MAX_VECTORS} vectors; each output keeps the single GEMV's summation order, so results are bit-identical
+ * {@link LinearBatch} (the default) calls the kernel's multi-vector GEMVs (kernels/assembly/gemv-batch*.ts): W is
+ * walked once for up to {@link MAX_VECTORS} vectors, each chunk of weights loaded and (int8/int4) split or
+ * dequantised once per pair of vectors, in registers; each output keeps the single GEMV's summation order, so results are bit-identical
  * to {@link Linear.apply} per vector. {@link applyBatchTiled} is the path before it (kept for the benchmark's
  * before/after): W walked in cache-sized tiles of rows, each tile applied to every vector by the single GEMV.
  */
@@ -35,22 +35,14 @@ export function applyBatchTiled(linears: readonly Linear[], m: KernelMatrix, ys:
   }
 }
 
-/** The multi-vector GEMV's scratch (a vector table, one unpacked row) for rows of up to `maxK` values. */
+/** The multi-vector GEMV's scratch: the table of vectors a kernel call reads. */
 export class LinearBatch {
   private readonly tab: number; // u32[MAX_VECTORS · 4]: y, then the vector's operands
-  private readonly row: number; // one row of W unpacked / dequantised (≤ 4 bytes per value)
   /** Bytes of scratch this object holds in kernel memory. */
-  readonly scratchBytes: number;
+  readonly scratchBytes = 16 * MAX_VECTORS;
 
-  constructor(
-    private readonly kernel: Kernel,
-    maxK: number,
-    blockSize: number,
-  ) {
-    const padded = Math.ceil(maxK / blockSize) * blockSize;
+  constructor(private readonly kernel: Kernel) {
     this.tab = kernel.heap.alloc(16 * MAX_VECTORS);
-    this.row = kernel.heap.alloc(4 * padded);
-    this.scratchBytes = 16 * MAX_VECTORS + 4 * padded;
   }
 
   /** ys[b] f32[n] = W · x_b, x_b the vector `linears[b]` has prepared (bit-identical to linears[b].apply). */
@@ -72,7 +64,7 @@ export class LinearBatch {
     });
     const nv = linears.length;
     if (m.kind === "f32") ex.gemvF32N(this.tab, m.w, m.n, m.k, nv);
-    else if (float) (m.kind === "q4" ? ex.gemvQ4FN : ex.gemvQ8FN)(this.tab, m.codes, m.scales, this.row, m.n, m.k, m.blockSize, nv);
+    else if (float) (m.kind === "q4" ? ex.gemvQ4FN : ex.gemvQ8FN)(this.tab, m.codes, m.scales, m.n, m.k, m.blockSize, nv);
     else (m.kind === "q4" ? ex.gemvQ4N : ex.gemvQ8N)(this.tab, m.codes, m.scales, m.n, m.k, m.blockSize, nv);
   }
 }

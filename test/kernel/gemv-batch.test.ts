@@ -46,7 +46,7 @@ for (const kernel of builds) {
             l.apply(m, y);
             return Array.from(kernel.heap.f32(y, n));
           });
-          const batch = new LinearBatch(kernel, k, bs);
+          const batch = new LinearBatch(kernel);
           for (const B of BATCHES) {
             const ys = Array.from({ length: B }, () => kernel.heap.alloc(4 * n));
             batch.apply(lins.slice(0, B), m, ys);
