@@ -52,6 +52,16 @@ for (const kernel of builds) {
             batch.apply(lins.slice(0, B), m, ys);
             ys.forEach((y, b) => expect(Array.from(kernel.heap.f32(y, n)), `B = ${B}, vector ${b}`).toEqual(single[b]));
           }
+          // The int-compute kernels called directly too (LinearBatch keeps the tiled path for relaxed int8).
+          if (m.kind !== "f32" && compute === "int8") {
+            const B = 16;
+            const tab = kernel.heap.alloc(16 * B);
+            const ys = Array.from({ length: B }, () => kernel.heap.alloc(4 * n));
+            const t = new Uint32Array(kernel.heap.memory.buffer, tab, 4 * B);
+            lins.slice(0, B).forEach((l, b) => t.set([ys[b], l.operands.xq, l.operands.sx, l.operands.corr], 4 * b));
+            (m.kind === "q4" ? kernel.exports.gemvQ4N : kernel.exports.gemvQ8N)(tab, m.codes, m.scales, n, k, bs, B);
+            ys.forEach((y, b) => expect(Array.from(kernel.heap.f32(y, n)), `gemvQ${m.kind === "q4" ? 4 : 8}N, vector ${b}`).toEqual(single[b]));
+          }
         });
       }
     }
