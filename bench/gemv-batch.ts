@@ -43,12 +43,14 @@ async function main(): Promise<void> {
   const node = process.argv.includes("--node");
   const quick = process.argv.includes("--quick");
   const text = benchShape("paligemma-3b", 1, 1).config.text;
-  const target = node
-    ? { run: (async (req) => gemvBatchBench(await compileKernel(await kernelSourceForNode()), req, () => performance.now())) as Run, close: async () => {} }
-    : await workerd();
-  try {
-    for (const dtype of arg("--dtypes", "int4,int8") as ("int4" | "int8" | "fp32")[]) {
-      for (const compute of arg("--computes", "int8,float") as QuantCompute[]) {
+  for (const dtype of arg("--dtypes", "int4,int8") as ("int4" | "int8" | "fp32")[]) {
+    for (const compute of arg("--computes", "int8,float") as QuantCompute[]) {
+      // A fresh workerd per request: an isolate holding a finished request's kernel instance (~125 MB of int8
+      // weights) next to the next one was lost under this machine's memory pressure.
+      const target = node
+        ? { run: (async (req) => gemvBatchBench(await compileKernel(await kernelSourceForNode()), req, () => performance.now())) as Run, close: async () => {} }
+        : await workerd();
+      try {
         const req: GemvBatchRequest = { text, dtype, compute, blockSize: 32, batches: [1, 4, 16], roundMs: quick ? 50 : 400, rounds: quick ? 1 : 3 };
         const r = await target.run(req);
         for (const row of r.rows) {
@@ -58,10 +60,10 @@ async function main(): Promise<void> {
         const one = r.rows.find((x) => x.batch === 1)!;
         const most = r.rows[r.rows.length - 1];
         process.stderr.write(`${dtype}/${compute}: aggregate at B=${most.batch} vs one session, before ${((most.batch * one.beforeMs) / most.beforeMs).toFixed(2)}×, after ${((most.batch * one.afterMs) / most.afterMs).toFixed(2)}×\n`);
+      } finally {
+        await target.close();
       }
     }
-  } finally {
-    await target.close();
   }
 }
 
