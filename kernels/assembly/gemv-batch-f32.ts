@@ -77,6 +77,40 @@ import { hsumF, madd } from "./simd";
   if (pair) store<f32>(y2, hsumF(acc2));
 }
 
+/** rowQF for int8 codes and four vectors (four dequantised quarters leave registers for four block sums). */
+// @ts-ignore: decorator
+@inline function rowQ8F4(wp: usize, sp: usize, tab: usize, blocks: i32, chunks: i32, yo: usize): void {
+  let x0 = <usize>load<u32>(tab, 4), x1 = <usize>load<u32>(tab, 20), x2 = <usize>load<u32>(tab, 36), x3 = <usize>load<u32>(tab, 52);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    let k0 = f32x4.splat(0), k1 = f32x4.splat(0), k2 = f32x4.splat(0), k3 = f32x4.splat(0);
+    for (let c = 0; c < chunks; c++) {
+      const v = v128.load(wp);
+      const lo = i16x8.extend_low_i8x16_s(v);
+      const hi = i16x8.extend_high_i8x16_s(v);
+      const f0 = cvtLo(lo), f1 = cvtHi(lo), f2 = cvtLo(hi), f3 = cvtHi(hi);
+      k0 = chunk8r(f0, f1, f2, f3, x0, k0);
+      k1 = chunk8r(f0, f1, f2, f3, x1, k1);
+      k2 = chunk8r(f0, f1, f2, f3, x2, k2);
+      k3 = chunk8r(f0, f1, f2, f3, x3, k3);
+      wp += 16;
+      x0 += 64;
+      x1 += 64;
+      x2 += 64;
+      x3 += 64;
+    }
+    const sc = f32x4.splat(load<f32>(sp + (<usize>b << 2)));
+    a0 = madd(k0, sc, a0);
+    a1 = madd(k1, sc, a1);
+    a2 = madd(k2, sc, a2);
+    a3 = madd(k3, sc, a3);
+  }
+  store<f32>(<usize>load<u32>(tab) + yo, hsumF(a0));
+  store<f32>(<usize>load<u32>(tab, 16) + yo, hsumF(a1));
+  store<f32>(<usize>load<u32>(tab, 32) + yo, hsumF(a2));
+  store<f32>(<usize>load<u32>(tab, 48) + yo, hsumF(a3));
+}
+
 // @ts-ignore: decorator
 @inline function gemvQFN(bits: i32, tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
   const blocks = (k + bs - 1) / bs;
@@ -86,6 +120,7 @@ import { hsumF, madd } from "./simd";
     const sp = scales + ((<usize>r * <usize>blocks) << 2);
     const yo = <usize>r << 2;
     let v = 0;
+    if (bits == 8) for (; v + 4 <= nv; v += 4) rowQ8F4(wp, sp, tab + (<usize>v << 4), blocks, chunks, yo);
     for (; v + 2 <= nv; v += 2) {
       const e = tab + (<usize>v << 4);
       rowQF(bits, true, wp, sp, <usize>load<u32>(e, 4), <usize>load<u32>(e, 20), blocks, chunks, <usize>load<u32>(e) + yo, <usize>load<u32>(e, 16) + yo);
