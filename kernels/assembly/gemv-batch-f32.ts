@@ -111,6 +111,39 @@ import { hsumF, madd } from "./simd";
   store<f32>(<usize>load<u32>(tab, 48) + yo, hsumF(a3));
 }
 
+/** rowQF for int4 codes and four vectors (the eight dequantised planes shared by four block sums). */
+// @ts-ignore: decorator
+@inline function rowQ4F4(wp: usize, sp: usize, tab: usize, blocks: i32, yo: usize): void {
+  const m = i16x8.splat(0x0f);
+  const z = i16x8.splat(8);
+  let x0 = <usize>load<u32>(tab, 4), x1 = <usize>load<u32>(tab, 20), x2 = <usize>load<u32>(tab, 36), x3 = <usize>load<u32>(tab, 52);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let b = 0; b < blocks; b++) {
+    // int4 blocks here are one chunk (block size 32): gemv-f32.ts's blk starts at zero for each block.
+    const v = v128.load(wp);
+    const n0 = i16x8.sub(v128.and(v, m), z);
+    const n1 = i16x8.sub(v128.and(i16x8.shr_u(v, 4), m), z);
+    const n2 = i16x8.sub(v128.and(i16x8.shr_u(v, 8), m), z);
+    const n3 = i16x8.sub(i16x8.shr_u(v, 12), z);
+    const f0 = cvtLo(n0), f1 = cvtHi(n0), f2 = cvtLo(n1), f3 = cvtHi(n1), f4 = cvtLo(n2), f5 = cvtHi(n2), f6 = cvtLo(n3), f7 = cvtHi(n3);
+    const sc = f32x4.splat(load<f32>(sp + (<usize>b << 2)));
+    const zero = f32x4.splat(0);
+    a0 = madd(chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, x0, zero), sc, a0);
+    a1 = madd(chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, x1, zero), sc, a1);
+    a2 = madd(chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, x2, zero), sc, a2);
+    a3 = madd(chunk4r(f0, f1, f2, f3, f4, f5, f6, f7, x3, zero), sc, a3);
+    wp += 16;
+    x0 += 128;
+    x1 += 128;
+    x2 += 128;
+    x3 += 128;
+  }
+  store<f32>(<usize>load<u32>(tab) + yo, hsumF(a0));
+  store<f32>(<usize>load<u32>(tab, 16) + yo, hsumF(a1));
+  store<f32>(<usize>load<u32>(tab, 32) + yo, hsumF(a2));
+  store<f32>(<usize>load<u32>(tab, 48) + yo, hsumF(a3));
+}
+
 // @ts-ignore: decorator
 @inline function gemvQFN(bits: i32, tab: usize, w: usize, scales: usize, n: i32, k: i32, bs: i32, nv: i32): void {
   const blocks = (k + bs - 1) / bs;
@@ -121,6 +154,7 @@ import { hsumF, madd } from "./simd";
     const yo = <usize>r << 2;
     let v = 0;
     if (bits == 8) for (; v + 4 <= nv; v += 4) rowQ8F4(wp, sp, tab + (<usize>v << 4), blocks, chunks, yo);
+    if (bits == 4 && chunks == 1) for (; v + 4 <= nv; v += 4) rowQ4F4(wp, sp, tab + (<usize>v << 4), blocks, yo);
     for (; v + 2 <= nv; v += 2) {
       const e = tab + (<usize>v << 4);
       rowQF(bits, true, wp, sp, <usize>load<u32>(e, 4), <usize>load<u32>(e, 20), blocks, chunks, <usize>load<u32>(e) + yo, <usize>load<u32>(e, 16) + yo);
