@@ -48,9 +48,10 @@ export class LinearBatch {
   /** ys[b] f32[n] = W · x_b, x_b the vector `linears[b]` has prepared (bit-identical to linears[b].apply). */
   apply(linears: readonly Linear[], m: KernelMatrix, ys: readonly number[]): void {
     if (linears.length === 1) return linears[0].apply(m, ys[0]);
-    // Relaxed-SIMD int8 codes with int8 activations need no unpacking, so vectors have nothing to share but the
-    // load; the paired kernel's per-chunk l − 128·g costs more than that (measured 0.86–0.94× in workerd).
-    if (m.kind === "q8" && linears[0].compute === "int8" && this.kernel.flavor === "relaxed") return applyBatchTiled(linears, m, ys);
+    // With relaxed SIMD's int8 activations the cost per vector is the 8-bit dot products themselves: int8 codes
+    // need no unpacking, and int4's unpacking shared by pairs did not pay for the paired kernel's per-chunk
+    // l − 128·g (measured in workerd: int8 0.86–0.94×, int4 0.71–0.97× the tiled single GEMVs), so both keep those.
+    if (linears[0].compute === "int8" && this.kernel.flavor === "relaxed") return applyBatchTiled(linears, m, ys);
     for (let b0 = 0; b0 < linears.length; b0 += MAX_VECTORS) this.call(linears.slice(b0, b0 + MAX_VECTORS), m, ys.slice(b0, b0 + MAX_VECTORS));
   }
 
