@@ -3,6 +3,8 @@
 // source (kernels/build.ts): with relaxed SIMD and with plain SIMD only; ASC_FEATURE_RELAXED_SIMD picks.
 export { gemvF32, gemvQ4, gemvQ8 } from "./gemv";
 export { gemvQ4F, gemvQ8F } from "./gemv-f32";
+export { gemvF32N, gemvQ4N, gemvQ8N } from "./gemv-batch";
+export { gemvQ4FN, gemvQ8FN } from "./gemv-batch-f32";
 export { permuteActivations, quantizeActivations } from "./activations";
 export { addInto, attention, dot, geluMul, rmsNorm, rope, softcapInPlace } from "./ops";
 export { gemm, packB } from "./gemm";

@@ -23,6 +23,7 @@ import { compileKernel, instantiateKernel, type KernelFlavor, type KernelModule 
 import { parseManifest, stagesOf } from "../../shared/model/manifest.ts";
 import { runKernelBench, type KernelBenchRequest } from "./layer-bench.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
+import { gemvBatchBench, type GemvBatchRequest } from "./batch-bench.ts";
 import { generate, type GenerateRequest } from "./generate.ts";
 import { stageMemory, type StageMemoryRequest } from "./stage-memory.ts";
 import { stageTiming, type StageTimingRequest } from "./stage-timing.ts";
@@ -144,6 +145,7 @@ export default {
         const req = (await request.json()) as KernelBenchRequest & { flavor?: KernelFlavor };
         return Response.json(await runKernelBench(await kernelFor(req.flavor), req, () => performance.now()));
       }
+      if (path === "/gemv-batch" && request.method === "POST") return Response.json(await gemvBatchBench(await kernelFor(undefined), (await request.json()) as GemvBatchRequest, () => performance.now()));
       if (path === "/gemv" && request.method === "POST") return Response.json(await gemv((await request.json()) as GemvRequest));
       if (path === "/stage" && request.method === "POST") return Response.json(await stageMemory((await request.json()) as StageMemoryRequest, await kernelFor(undefined)));
       if (path === "/stage-timing" && request.method === "POST") return Response.json(await stageTiming((await request.json()) as StageTimingRequest, await kernelFor(undefined)));

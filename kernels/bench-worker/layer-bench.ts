@@ -89,7 +89,8 @@ function fillFloats(heap: KernelHeap, at: number, n: number, seed: number, scale
   for (let i = 0; i < n; i++) f[i] = offset + scale * (u[i] / 2 ** 32 - 0.5);
 }
 
-function matrix(heap: KernelHeap, req: KernelBenchRequest, n: number, k: number, seed: number): KernelMatrix {
+/** A synthetic [n, k] matrix in `req.dtype` (codes and scales from xorshift), allocated in `heap`. */
+export function matrix(heap: KernelHeap, req: Pick<KernelBenchRequest, "dtype" | "blockSize">, n: number, k: number, seed: number): KernelMatrix {
   if (req.dtype === "fp32") {
     const w = heap.alloc(4 * n * k);
     fillFloats(heap, w, n * k, seed, 0.06);

@@ -1,7 +1,8 @@
 /**
  * One decode step for several sequences at once (the sessions a pipeline stage steps in one call): the same
  * per-token computation as {@link Forward.run}, op for op, each sequence in its own activation buffers, with
- * every weight matrix applied to all of them in one pass over its weights (linear-batch.ts). Attention stays per
+ * every weight matrix applied to all of them in one pass over its weights (linear-batch.ts: the kernel's multi-vector
+ * GEMVs, each row of weights loaded and dequantised once for every sequence). Attention stays per
  * sequence (each has its own cache and position). Results are bit-identical to stepping each sequence alone.
  * Head slices likewise score several final rows in one pass (`logits`).
  */
@@ -11,7 +12,7 @@ import type { KvSequence } from "./cache.ts";
 import type { HeadSlice, LayerSlice } from "./decoder-weights.ts";
 import { widestPart } from "./forward.ts";
 import { Linear, type QuantCompute, type WeightKind } from "./linear.ts";
-import { applyBatch } from "./linear-batch.ts";
+import { LinearBatch } from "./linear-batch.ts";
 import type { Kernel } from "./module.ts";
 import { LoraScratch, loraKey, type KernelAdapter } from "./lora.ts";
 
@@ -43,6 +44,7 @@ export class ForwardBatch {
   private scores = -1;
   private scoresCap = 0;
   private lora: LoraScratch | null = null;
+  private readonly batch: LinearBatch;
 
   constructor(
     private readonly kernel: Kernel,
@@ -50,13 +52,15 @@ export class ForwardBatch {
     private readonly layers: readonly LayerSlice[],
     private readonly weights: WeightKind,
     private readonly compute: QuantCompute,
-  ) {}
+  ) {
+    this.batch = new LinearBatch(kernel);
+  }
 
   /** Scratch bytes held (grows with the largest batch seen). */
   get scratchBytes(): number {
     const t = this.config.text;
     const per = 4 * (4 * t.hidden + 2 * t.heads * t.headDim + 2 * t.kvHeads * t.headDim + 2 * widestPart(this.layers) + 2 * t.headDim);
-    return this.slots.length * (per + (this.slots[0]?.linear.scratchBytes ?? 0)) + 4 * this.scoresCap + (this.lora?.bytes ?? 0);
+    return this.slots.length * (per + (this.slots[0]?.linear.scratchBytes ?? 0)) + 4 * this.scoresCap + (this.lora?.bytes ?? 0) + this.batch.scratchBytes;
   }
 
   /**
@@ -120,9 +124,9 @@ export class ForwardBatch {
       ex.rmsNorm(s.xb, s.x, a.inputNorm, t.hidden, t.rmsNormEps);
       s.linear.prepare(s.xb, t.hidden);
     }
-    applyBatch(lins, a.q, slots.map((s) => s.q));
-    applyBatch(lins, a.k, slots.map((s) => s.k));
-    applyBatch(lins, a.v, slots.map((s) => s.v));
+    this.batch.apply(lins, a.q, slots.map((s) => s.q));
+    this.batch.apply(lins, a.k, slots.map((s) => s.k));
+    this.batch.apply(lins, a.v, slots.map((s) => s.v));
     const p = `dec.l${w.index}`;
     this.adapt(`${p}.attn.q`, slots, (s) => s.xb, (s) => s.q);
     this.adapt(`${p}.attn.k`, slots, (s) => s.xb, (s) => s.k);
@@ -143,7 +147,7 @@ export class ForwardBatch {
       ex.attention(s.att, s.q, seq.keys[l], seq.values[l], this.scores, t.heads, t.kvHeads, hd, seq.capacity, pos[b] + 1, first, scale, t.attnLogitSoftcap ?? 0);
       s.linear.prepare(s.att, t.heads * hd);
     });
-    applyBatch(lins, a.o, slots.map((s) => s.xb2));
+    this.batch.apply(lins, a.o, slots.map((s) => s.xb2));
     this.adapt(`${p}.attn.o`, slots, (s) => s.att, (s) => s.xb2);
     for (const s of slots) {
       if (a.postAttnNorm !== null) ex.rmsNorm(s.xb2, s.xb2, a.postAttnNorm, t.hidden, t.rmsNormEps);
@@ -159,8 +163,8 @@ export class ForwardBatch {
     w.parts.forEach((p, i) => {
       const rows = p.to - p.from;
       for (const s of slots) s.linear.prepare(s.xb, t.hidden);
-      applyBatch(lins, p.gate, slots.map((s) => s.hb));
-      applyBatch(lins, p.up, slots.map((s) => s.hb2));
+      this.batch.apply(lins, p.gate, slots.map((s) => s.hb));
+      this.batch.apply(lins, p.up, slots.map((s) => s.hb2));
       const name = `dec.l${w.index}`;
       this.adapt(loraKey(`${name}.gate`, p.from), slots, (s) => s.xb, (s) => s.hb);
       this.adapt(loraKey(`${name}.up`, p.from), slots, (s) => s.xb, (s) => s.hb2);
@@ -168,7 +172,7 @@ export class ForwardBatch {
         ex.geluMul(s.hb, s.hb2, rows);
         s.linear.prepare(s.hb, rows);
       }
-      applyBatch(lins, p.down, slots.map((s) => (i === 0 ? s.xb2 : s.part)));
+      this.batch.apply(lins, p.down, slots.map((s) => (i === 0 ? s.xb2 : s.part)));
       this.adapt(loraKey(`${name}.down`, p.from), slots, (s) => s.hb, (s) => (i === 0 ? s.xb2 : s.part));
       if (i > 0) for (const s of slots) ex.addInto(s.xb2, s.part, t.hidden);
     });
@@ -192,7 +196,7 @@ export class ForwardBatch {
         ex.rmsNorm(s.xb, s.x, slice.norm, t.hidden, t.rmsNormEps);
         s.linear.prepare(s.xb, t.hidden);
       }
-      applyBatch(slots.map((s) => s.linear), slice.table, this.logitBufs.slice(0, slots.length));
+      this.batch.apply(slots.map((s) => s.linear), slice.table, this.logitBufs.slice(0, slots.length));
       slots.forEach((_, b) => {
         if (t.finalLogitSoftcap !== null) ex.softcapInPlace(this.logitBufs[b], n, t.finalLogitSoftcap);
         outs[b].set(heap.f32(this.logitBufs[b], n), slice.from - base);

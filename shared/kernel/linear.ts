@@ -63,6 +63,14 @@ export class Linear {
   }
 
   /**
+   * The prepared vector's operands as the kernels read them (addresses in kernel memory): `x` the vector itself
+   * (fp32 weights), `xq`/`sx`/`corr` its int8-compute codes, `xf` its float-compute layout; `k` its length.
+   */
+  get operands(): { readonly x: number; readonly xq: number; readonly sx: number; readonly corr: number; readonly xf: number; readonly k: number } {
+    return { x: this.x, xq: this.xq, sx: this.sx, corr: this.corr, xf: this.xf, k: this.k };
+  }
+
+  /**
    * Rows [r0, r0 + n) of W · x into y f32[n] (the same per-row arithmetic as {@link apply}: each row's dot
    * product is computed by the same kernel code whatever rows surround it). Batched steps use it to apply one
    * cache-sized tile of W to every session's vector before moving on (linear-batch.ts).

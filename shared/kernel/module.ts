@@ -31,6 +31,12 @@ export interface KernelExports {
   gemvQ8(y: number, w: number, scales: number, xq: number, sx: number, corr: number, n: number, k: number, bs: number): void;
   gemvQ4F(y: number, w: number, scales: number, x: number, n: number, k: number, bs: number): void;
   gemvQ8F(y: number, w: number, scales: number, x: number, n: number, k: number, bs: number): void;
+  /** Multi-vector GEMVs (gemv-batch*.ts): `tab` holds nv entries of four u32 (y, then the vector's operands). */
+  gemvF32N(tab: number, w: number, n: number, k: number, nv: number): void;
+  gemvQ4N(tab: number, w: number, scales: number, n: number, k: number, bs: number, nv: number): void;
+  gemvQ8N(tab: number, w: number, scales: number, n: number, k: number, bs: number, nv: number): void;
+  gemvQ4FN(tab: number, w: number, scales: number, n: number, k: number, bs: number, nv: number): void;
+  gemvQ8FN(tab: number, w: number, scales: number, n: number, k: number, bs: number, nv: number): void;
   quantizeActivations(xq: number, sx: number, corr: number, x: number, k: number, bs: number, bits: number): void;
   permuteActivations(xp: number, x: number, k: number, bs: number, bits: number): void;
   rmsNorm(out: number, x: number, w: number, n: number, eps: number): void;
