@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { ModelFormatError } from "../errors.ts";
+import { parseOrRefuse } from "./parse.ts";
 
 export const ADAPTER_FORMAT = "paligemma-edge/adapter";
 export const ADAPTER_VERSION = 1;
@@ -83,12 +84,7 @@ export type AdapterListing = z.infer<typeof AdapterListing>;
 
 /** Parses and checks an adapter manifest; throws ModelFormatError naming the first problem. */
 export function parseAdapterManifest(json: unknown): AdapterManifest {
-  const r = AdapterSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new ModelFormatError(`adapter.json: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  const m = r.data;
+  const m = parseOrRefuse(AdapterSchema, json, "adapter.json");
   const names = new Set(m.modules.map((x) => x.name));
   for (const s of m.stages) {
     if (!m.files[s.weights] || !m.tensors[s.weights]) throw new ModelFormatError(`adapter.json: stage ${s.stage} names ${s.weights}, which is not in files and tensors`);

@@ -7,6 +7,7 @@ import { freezeConfig, type ModelConfig } from "./config.ts";
 import { WEIGHT_DTYPES } from "./weights.ts";
 import { ModelFormatError } from "../errors.ts";
 import { AdapterListing } from "./adapter-manifest.ts";
+import { parseOrRefuse } from "./parse.ts";
 
 export const MANIFEST_FORMAT = "paligemma-edge/model";
 export const MANIFEST_VERSION = 1;
@@ -142,12 +143,7 @@ export type ManifestEstimate = z.infer<typeof Estimate>;
 
 /** Parses and checks a manifest; throws ModelFormatError naming the first problem. */
 export function parseManifest(json: unknown): Manifest {
-  const r = ManifestSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new ModelFormatError(`manifest.json: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  const m = r.data;
+  const m = parseOrRefuse(ManifestSchema, json, "manifest.json");
   for (const s of m.stages) {
     if (s.graph === undefined && !isMlpPart(s)) throw new ModelFormatError(`manifest.json: stage ${s.name} has no graph; only MLP-part decoder stages may lack one`);
     for (const f of [s.graph, s.weights]) if (f !== undefined && !m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);

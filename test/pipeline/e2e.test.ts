@@ -25,20 +25,13 @@ import { preprocessImage } from "../../shared/image/preprocess.ts";
 import { generateAll } from "../../shared/generation/generate.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { buildPromptIds } from "../../shared/text/prompt.ts";
-import { PaliGemmaTokenizer } from "../../shared/text/tokenizer.ts";
 import { writePipelineConfigs, type PipelineConfigs } from "../../scripts/stage-configs.ts";
-import { REPO, SHAPES_MODEL } from "../helpers/golden.ts";
+import { SHAPES_MODEL } from "../helpers/golden.ts";
 import { startDevServer, type DevServer } from "../serving/support/dev-server.ts";
 import { evalImage } from "../serving/support/harness.ts";
 import { readSse } from "../serving/support/sse-client.ts";
+import { CASES, expectUnsplitStream, postJson } from "./e2e-support.ts";
 
-interface EvalCase {
-  readonly image: string;
-  readonly prefix: string;
-  readonly answer: string;
-  readonly answer_ids: readonly number[];
-}
-const CASES: EvalCase[] = JSON.parse(readFileSync(join(SHAPES_MODEL, "eval/cases.json"), "utf8")).cases;
 const work = mkdtempSync(join(tmpdir(), "pg-pipeline-e2e-"));
 const ID = "shapes-split";
 let configs: PipelineConfigs;
@@ -65,9 +58,6 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const postJson = (url: string, path: string, body: unknown) =>
-  fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-
 describe("a 7-stage model served as a pipeline of stage workers", () => {
   it("GET /v1/models lists every stage, none loaded before the first request", async () => {
     const body = await (await fetch(`${server.url}/v1/models`)).json<any>();
@@ -85,21 +75,7 @@ describe("a 7-stage model served as a pipeline of stage workers", () => {
   });
 
   it("a streamed answer has the unsplit model's ids and logprobs", async () => {
-    const c = CASES.find((x) => x.image === "img_001_160x120.png" && x.prefix === "caption en")!;
-    const { image_id } = await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(c.image) })).json<any>();
-    const { events } = await readSse(await postJson(server.url, "/v1/generate", { image_id, prompt: c.prefix, max_tokens: 24 }));
-    const tokens = events.filter((e) => e.event === "token").map((e) => JSON.parse(e.data));
-    // The unsplit model (the committed one) in Node's kernel engine.
-    const dir = join(REPO, "model-shards/paligemma-shapes");
-    const whole = await loadModel(dir, { vision: "kernel", prefill: "kernel", decode: "kernel" });
-    const tok = PaliGemmaTokenizer.fromJson(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")));
-    const soft = await whole.encodeImage(await preprocessImage(evalImage(c.image), whole.manifest.preprocess, { maxPixels: 2 ** 21 }));
-    const ids = buildPromptIds(tok, c.prefix, whole.config.imageTokens, whole.config.tokens);
-    const ref = await generateAll(whole, soft, ids, { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, maxTokens: 24, eos: [whole.config.tokens.eos], mask: vocabMask(whole.manifest), tokenizer: tok });
-    expect(tokens.map((t) => t.id)).toEqual([...c.answer_ids]);
-    expect(tokens.map((t) => t.id)).toEqual([...ref.ids]);
-    const worst = Math.max(...tokens.map((t, i) => Math.abs(t.logprob - ref.tokens[i].logprob)));
-    expect(worst).toBeLessThanOrEqual(1e-5);
+    await expectUnsplitStream(server.url);
   });
 
   it(`answers all ${CASES.length} eval prompts exactly as the unsplit model (greedy, 24 new tokens)`, async () => {
