@@ -55,7 +55,23 @@ export interface DevServerOptions {
  * @param options a timeout in ms, or {@link DevServerOptions}
  */
 export async function startDevServer(options: number | DevServerOptions = {}): Promise<DevServer> {
-  if (typeof options === "number") options = { timeoutMs: options };
+  const opts = typeof options === "number" ? { timeoutMs: options } : options;
+  // Free ports are picked before wrangler binds them (and workerd picks its own for each worker): another test
+  // starting a server at the same moment can take one first. That start failed for a reason of the machine's,
+  // not of the code under test, so it is tried again with new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !String(err).includes("Address already in use")) throw err;
+    }
+  }
+}
+
+/** Starts of a dev server tried when a port it picked was taken before it could bind it. */
+const PORT_RACE_ATTEMPTS = 3;
+
+async function startOnce(options: DevServerOptions): Promise<DevServer> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "paligemma-e2e-"));
