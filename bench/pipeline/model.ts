@@ -32,6 +32,8 @@ export interface StageCost {
   readonly stepMs: Readonly<Record<number, number>>;
   /** Per replica count r: one replica's measured share of the spread prefill or image (default prefillMs / r). */
   readonly spreadMs?: Readonly<Record<number, number>>;
+  /** Decoder: the session rows the stage takes per pass of concurrent steps (default: all waiting; simulate.ts). */
+  readonly maxBatch?: number;
   /** Layers holding attention in the stage (decoder or vision; 0 for an MLP-only part; default 1). */
   readonly attentionLayers?: number;
 }
@@ -63,14 +65,21 @@ function at(s: StageCost, b: number): number {
   return t;
 }
 
+/** The hops of one decoded token, in order, each the stages called in parallel in it (the head's shards last). */
+export function tokenHops(p: PipelineCosts): StageCost[][] {
+  const hops: StageCost[][] = [];
+  for (const g of p.decoder) {
+    hops.push([g.first]);
+    if (g.rest.length) hops.push([...g.rest]);
+  }
+  return [...hops, [...p.head]];
+}
+
 /** Per-token latency (ms) of B sessions stepping together, at hop latency `hop` ms. */
 export function tokenLatencyMs(p: PipelineCosts, hop: number, b: number): number {
   let ms = 0;
-  for (const g of p.decoder) {
-    ms += hop + at(g.first, b);
-    if (g.rest.length) ms += hop + Math.max(...g.rest.map((s) => at(s, b)));
-  }
-  return ms + hop + Math.max(...p.head.map((s) => at(s, b))) + p.coordinatorMs;
+  for (const stages of tokenHops(p)) ms += hop + Math.max(...stages.map((s) => at(s, b)));
+  return ms + p.coordinatorMs;
 }
 
 /** Where the time to first token goes, ms: vision compute, decoder prefill compute, head + coordinator, and hops. */

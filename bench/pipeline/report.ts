@@ -18,15 +18,18 @@ export function pipelineJson(r: PipelineReport): unknown {
 export function formatPipelineReport(r: PipelineReport): string {
   const lines = [
     "PaliGemma-3B shapes (synthetic weights) as a pipeline of stage workers planned at 100 MB per stage; per-stage times measured in workerd,",
-    `the rest modelled (bench/pipeline/model.ts). Local hop (Workers RPC over a service binding, one row each way): ${r.hop_ms_measured_local} ms.`,
+    `the rest modelled (bench/pipeline/model.ts; concurrent sessions simulated, simulate.ts: all requested at once, each stage serving them as KernelStage does). Local hop (Workers RPC over a service binding, one row each way): ${r.hop_ms_measured_local} ms.`,
     "",
   ];
   for (const p of r.plans) {
     lines.push(`${p.dtype}: ${p.stages} stages, ${p.hops_per_token} sequential hops per token, coordinator ${p.coordinator_ms} ms per token`, "");
     lines.push("| timed stage | weights MB | load ms | prefill ms | one replica's share at r = 2 / 4 / 8, ms | step ms (1 / 4 / 16 sessions) |", "|---|---:|---:|---:|---|---|");
     for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[2, 4, 8].map((r) => t.spreadMs?.[r]?.toFixed(1) ?? "–").join(" / ")} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
-    lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | time to first token s |", "|---:|---:|---:|---:|---:|");
-    for (const x of p.points.filter((y) => y.replicas === 1)) lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${x.ttft_s} |`);
+    lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | aggregate in lockstep | time to first token s |", "|---:|---:|---:|---:|---:|---:|");
+    for (const x of p.points.filter((y) => y.replicas === 1)) {
+      const l = p.lockstep.find((y) => y.hop_ms === x.hop_ms && y.sessions === x.sessions);
+      lines.push(`| ${x.hop_ms} | ${x.sessions} | ${x.tokens_per_s_per_session} | ${x.aggregate_tokens_per_s} | ${l?.aggregate_tokens_per_s ?? "–"} | ${x.ttft_s} |`);
+    }
     lines.push("", `First-token budget (one prompt of the bench's rows, idle pipeline; prefill and vision spread over r replicas of every decoder and vision stage):`, "");
     lines.push("| hop ms | replicas | vision s | prefill s | head + sampling s | hops | hops s | time to first token s |", "|---:|---:|---:|---:|---:|---:|---:|---:|");
     const s = (ms: number) => (ms / 1000).toFixed(2);

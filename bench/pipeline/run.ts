@@ -25,7 +25,8 @@ import type { ManifestStage } from "../../shared/model/manifest.ts";
 import { fileServer, inFreshWorker, post } from "../memory/run.ts";
 import { writeSyntheticModel } from "../memory/synthetic.ts";
 import { benchShape } from "../shapes.ts";
-import { firstTokenBudget, firstTokenMs, pipelinePoint, type FirstTokenBudget, type PipelineCosts, type PipelinePoint, type StageCost } from "./model.ts";
+import { simulatedPoint } from "./simulate.ts";
+import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenHops, type FirstTokenBudget, type PipelineCosts, type PipelinePoint, type StageCost } from "./model.ts";
 
 export const PIPELINE_HOPS = [1.5, 3, 10] as const;
 export const PIPELINE_SESSIONS = [1, 4, 16] as const;
@@ -49,7 +50,10 @@ export interface PipelinePlanReport {
   readonly hops_per_token: number;
   readonly timed: readonly (StageTimingReply & { name: string; weightBytes: number })[];
   readonly coordinator_ms: number;
+  /** Per hop, session count and replica count: time to first token, and tokens/s simulated (simulate.ts). */
   readonly points: readonly PipelinePoint[];
+  /** Per hop and session count (one replica): the sessions in lockstep, every stage stepping all of them together. */
+  readonly lockstep: readonly PipelinePoint[];
   /** The time to first token by part, per injected hop and replica count. */
   readonly budgets: readonly (FirstTokenBudget & { hop_ms: number; replicas: number; ttft_s: number })[];
 }
@@ -116,7 +120,7 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
         const k = s.estimate.weightBytes / t.weightBytes;
         const stepMs = Object.fromEntries(Object.entries(t.stepMs).map(([b, ms]) => [b, ms * k]));
         const spreadMs = Object.fromEntries(Object.entries(t.spreadMs ?? {}).map(([r, ms]) => [r, ms * k]));
-        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, spreadMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from };
+        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, spreadMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from, ...(t.stepBatch ? { maxBatch: t.stepBatch } : {}) };
       };
       const byName = new Map(stages.map((s) => [s.name, s]));
       const asManifest = stages.map((s) => ({ ...s, weights: `${s.name}.bin` }) as unknown as ManifestStage);
@@ -126,10 +130,11 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
         head: stages.filter((s) => s.kind === "head").map(cost),
         coordinatorMs: coord,
       };
-      const points = [hopLocal, ...PIPELINE_HOPS].flatMap((h) => batches.flatMap((n) => PIPELINE_REPLICAS.map((r) => pipelinePoint(costs, h, n, r))));
+      const hops = [hopLocal, ...PIPELINE_HOPS];
+      const points = hops.flatMap((h) => batches.flatMap((n) => PIPELINE_REPLICAS.map((r) => simulatedPoint(costs, h, n, r))));
+      const lockstep = hops.flatMap((h) => batches.map((n) => pipelinePoint(costs, h, n)));
       const budgets = PIPELINE_HOPS.flatMap((h) => PIPELINE_REPLICAS.map((r) => ({ hop_ms: h, replicas: r, ...firstTokenBudget(costs, h, r), ttft_s: Math.round(firstTokenMs(costs, h, r)) / 1000 })));
-      const hopsPerToken = costs.decoder.reduce((a, g) => a + (g.rest.length ? 2 : 1), 0) + 1;
-      plans.push({ dtype, stages: stages.length, hops_per_token: hopsPerToken, timed: [...timed.values()], coordinator_ms: coord, points, budgets });
+      plans.push({ dtype, stages: stages.length, hops_per_token: tokenHops(costs).length, timed: [...timed.values()], coordinator_ms: coord, points, lockstep, budgets });
       rmSync(dir, { recursive: true, force: true });
     }
     return { hop_ms_measured_local: hopLocal, plans };

@@ -23,6 +23,8 @@ export interface StageEnv extends ModelEnv {
   readonly STAGE: string;
   /** Sessions whose caches the stage keeps (default: what the stage was planned for, else 4). */
   readonly MAX_SESSIONS?: string;
+  /** Session rows a batched step takes at most (default: 16 where batching shares work, else 1; KernelStage.step). */
+  readonly STEP_BATCH?: string;
 }
 
 /** This isolate's stage (one per model and stage name; a stage worker serves one). */
@@ -50,7 +52,8 @@ export function stageOf(env: StageEnv): Promise<KernelStage> {
       return source;
     };
     const maxSessions = env.MAX_SESSIONS ? intVar(env.MAX_SESSIONS, 4, "MAX_SESSIONS") : undefined;
+    const stepBatch = env.STEP_BATCH ? intVar(env.STEP_BATCH, 16, "STEP_BATCH") : undefined;
     const adapters = new AdapterRegistry(manifest, store);
-    return KernelStage.named(manifest, env.STAGE, open, { maxAdapterBytes, adapters, ...(maxSessions ? { maxSessions } : {}) });
+    return KernelStage.named(manifest, env.STAGE, open, { maxAdapterBytes, adapters, ...(maxSessions ? { maxSessions } : {}), ...(stepBatch ? { stepBatch } : {}) });
   });
 }

@@ -29,6 +29,8 @@ export interface StageTimingReply {
   readonly stepMs: Record<string, number>;
   /** Per replica count r: one replica's calls for its block of the spread prefill (decoder) or image (vision), ms. */
   readonly spreadMs?: Record<string, number>;
+  /** Decoder: the session rows the stage takes per pass of concurrent steps (KernelStage.stepBatchLimit). */
+  readonly stepBatch?: number;
 }
 
 function rowsOf(n: number, seed: number): Float32Array {
@@ -85,7 +87,7 @@ export async function stageTiming(req: StageTimingRequest, kernel: KernelModule)
     const input = stage.stage.from === 0 ? rowsOf(3 * c.vision.imageSize ** 2, 1) : rowsOf(c.imageTokens * c.vision.hidden, 1);
     prefillMs = await timed(Math.min(req.reps, 2), () => stage.vision(input));
   }
-  return { loadMs, prefillMs, stepMs, spreadMs: await spreadTiming(stage, req) };
+  return { loadMs, prefillMs, stepMs, spreadMs: await spreadTiming(stage, req), ...(stage.stepBatchLimit !== null && stage.stage.kind === "decoder" ? { stepBatch: stage.stepBatchLimit } : {}) };
 }
 
 /**

@@ -35,6 +35,15 @@ export function applyBatchTiled(linears: readonly Linear[], m: KernelMatrix, ys:
   }
 }
 
+/**
+ * Whether applying a matrix to several vectors at once shares work between them (the multi-vector GEMVs) or
+ * runs each vector's single GEMV over tiles of W ({@link LinearBatch.apply}'s rule): with relaxed SIMD's int8
+ * activations a batch costs about what its vectors cost one by one.
+ */
+export function batchSharesWork(compute: Linear["compute"], flavor: Kernel["flavor"]): boolean {
+  return !(compute === "int8" && flavor === "relaxed");
+}
+
 /** The multi-vector GEMV's scratch: the table of vectors a kernel call reads. */
 export class LinearBatch {
   private readonly tab: number; // u32[MAX_VECTORS · 4]: y, then the vector's operands
@@ -51,7 +60,7 @@ export class LinearBatch {
     // With relaxed SIMD's int8 activations the cost per vector is the 8-bit dot products themselves: int8 codes
     // need no unpacking, and int4's unpacking shared by pairs did not pay for the paired kernel's per-chunk
     // l − 128·g (measured in workerd: int8 0.86–0.94×, int4 0.71–0.97× the tiled single GEMVs), so both keep those.
-    if (linears[0].compute === "int8" && this.kernel.flavor === "relaxed") return applyBatchTiled(linears, m, ys);
+    if (!batchSharesWork(linears[0].compute, this.kernel.flavor)) return applyBatchTiled(linears, m, ys);
     for (let b0 = 0; b0 < linears.length; b0 += MAX_VECTORS) this.call(linears.slice(b0, b0 + MAX_VECTORS), m, ys.slice(b0, b0 + MAX_VECTORS));
   }
 

@@ -12,6 +12,7 @@ import { Forward, widestPart } from "./forward.ts";
 import type { GemmCompute } from "./gemm.ts";
 import { ForwardBatch, type BatchOut } from "./forward-batch.ts";
 import { Linear, type QuantCompute } from "./linear.ts";
+import { batchSharesWork } from "./linear-batch.ts";
 import { matrixBytes, readRow, type KernelMatrix } from "./matrix.ts";
 import { configuredKernel, instantiateKernel, type Kernel, type KernelFlavor, type KernelModule } from "./module.ts";
 import { Prefill, type RowsOut } from "./prefill.ts";
@@ -216,6 +217,14 @@ export class KernelModel {
   stepRows(seqs: readonly KvSequence[], rows: readonly Float32Array[], lora: KernelAdapter | null = null): BatchOut[] {
     if (seqs.length !== rows.length) throw new Error(`${seqs.length} sequences for ${rows.length} rows`);
     return this.batch().run(seqs, rows, lora);
+  }
+
+  /**
+   * Whether {@link stepRows} shares work between its rows (linear-batch.ts `batchSharesWork`); when not, a batch
+   * of B rows costs about B single steps.
+   */
+  get batchedStepsShareWork(): boolean {
+    return this.linear ? batchSharesWork(this.linear.compute, this.kernel.flavor) : true;
   }
 
   private batch(): ForwardBatch {

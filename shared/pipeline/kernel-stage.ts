@@ -14,6 +14,7 @@ import { AdapterRegistry, storeOver } from "../engine/adapters.ts";
 import { InputError } from "../errors.ts";
 import type { Manifest, ManifestStage } from "../model/manifest.ts";
 import { HeadShard } from "./head-shard.ts";
+import { StepQueue } from "./step-queue.ts";
 import { SpreadSessions, VisionSessions } from "./spread-stage.ts";
 
 /** Identity of a manifest stage, as the stage contract names it. */
@@ -25,6 +26,8 @@ export function stageIdentity(stage: ManifestStage): StageIdentity {
 /** A kernel stage's options: the kernel instance's, the sessions it keeps, and the model's adapters. */
 export type KernelStageOptions = KernelModelOptions & {
   readonly maxSessions?: number;
+  /** Session rows a batched step takes at most (default: 16 where batching shares work, else 1; step-queue.ts). */
+  readonly stepBatch?: number;
   /** Where adapters' manifests and factor files are read (default: the model's, through `open`). */
   readonly adapters?: AdapterRegistry;
 };
@@ -135,42 +138,39 @@ export class KernelStage implements StageRpc {
   }
 
   /**
-   * Steps coalesce: the batches of every call that arrives while a step is pending or running (sessions decoding
-   * concurrently, each from its own coordinator) run together as one pass over the weights (KernelModel
-   * stepRows, once per adapter among them), each session's numbers exactly those of stepping it alone.
+   * Steps coalesce (step-queue.ts): calls arriving while a step is pending or running run together as one pass
+   * over the weights (KernelModel stepRows, once per adapter among them), up to `stepBatch` rows, each
+   * session's numbers exactly those of stepping it alone.
    */
   async step(batch: readonly RowsRequest[]): Promise<RowsReply[]> {
-    const model = await this.kernel(["decoder"]);
+    await this.kernel(["decoder"]);
     batch.forEach((req) => {
       this.checkRows(req);
       if (req.count !== 1) throw new InputError("invalid_request", `a step is one row per session, got ${req.count}`, "count");
     });
-    return new Promise<RowsReply[]>((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
-      if (this.pending.length === 1) setTimeout(() => void this.flush(model), 0);
-    });
+    return this.steps.push(batch);
   }
 
   /** Steps taken: calls of the kernel's batched step and the rows they carried (a batch's size = rows / calls). */
   readonly stepStats = { passes: 0, rows: 0 };
-  private pending: { batch: readonly RowsRequest[]; resolve: (r: RowsReply[]) => void; reject: (e: unknown) => void }[] = [];
+  private readonly steps = new StepQueue((rows) => this.pass(this.loadedModel!, rows), () => this.stepBatchLimit ?? 1);
 
-  private async flush(model: KernelModel): Promise<void> {
-    const jobs = this.pending.splice(0);
-    try {
-      const reqs = jobs.flatMap((j) => j.batch);
-      const replies: RowsReply[] = new Array(reqs.length);
-      // One pass per adapter, each run right after its adapter is resolved (nothing can drop it in between).
-      for (const adapter of new Set(reqs.map((r) => r.adapter ?? null))) {
-        const at = reqs.flatMap((r, i) => ((r.adapter ?? null) === adapter ? [i] : []));
-        const lora = adapter === null ? null : await this.lora(model, adapter);
-        this.stepNow(model, at.map((i) => reqs[i]), lora).forEach((r, j) => (replies[at[j]] = r));
-      }
-      let at = 0;
-      for (const j of jobs) j.resolve(replies.slice(at, (at += j.batch.length)));
-    } catch (err) {
-      for (const j of jobs) j.reject(err);
+  /** Session rows a batched step takes at most (see {@link step}); null until the weights are loaded. */
+  get stepBatchLimit(): number | null {
+    const model = this.loadedModel;
+    return model && Math.max(1, this.opts.stepBatch ?? (model.batchedStepsShareWork ? 16 : 1));
+  }
+
+  /** One pass of the rows taken from the queue: one kernel pass per adapter among them. */
+  private async pass(model: KernelModel, reqs: readonly RowsRequest[]): Promise<RowsReply[]> {
+    const replies: RowsReply[] = new Array(reqs.length);
+    // One pass per adapter, each run right after its adapter is resolved (nothing can drop it in between).
+    for (const adapter of new Set(reqs.map((r) => r.adapter ?? null))) {
+      const at = reqs.flatMap((r, i) => ((r.adapter ?? null) === adapter ? [i] : []));
+      const lora = adapter === null ? null : await this.lora(model, adapter);
+      this.stepNow(model, at.map((i) => reqs[i]), lora).forEach((r, j) => (replies[at[j]] = r));
     }
+    return replies;
   }
 
   /** Rows of distinct sessions in one pass (a session twice in a batch: its rows in later passes, in order). */

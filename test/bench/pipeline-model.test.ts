@@ -57,7 +57,7 @@ describe("the pipeline bench's model", () => {
 
   it("the JSON last line: the injected hops only, exactly the contract's fields", () => {
     const points = [1, 1.5, 3, 10].map((h) => pipelinePoint(costs, h, 1));
-    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points, budgets: [] }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
+    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points, lockstep: points, budgets: [] }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
     expect(Object.keys(json)).toEqual(["pipeline", "hop_ms_measured_local"]);
     expect(json.pipeline.map((p) => p.hop_ms)).toEqual([1.5, 3, 10]);
     expect(Object.keys(json.pipeline[0])).toEqual(["dtype", "stages", "hop_ms", "sessions", "replicas", "tokens_per_s_per_session", "aggregate_tokens_per_s", "ttft_s"]);

@@ -17,7 +17,7 @@ import { initKernelForNode } from "../../shared/kernel/node.ts";
 import { stagesOf } from "../../shared/model/manifest.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import { loadGolden, SHAPES_MODEL } from "../helpers/golden.ts";
-import { pipelineOf, run, wholeAt } from "./support.ts";
+import { pipelineAt, run, wholeAt } from "./support.ts";
 
 const work = mkdtempSync(join(tmpdir(), "pg-pipeline-batch-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -74,23 +74,44 @@ describe("a batched decode step", () => {
 });
 
 describe("stages coalescing concurrent sessions", () => {
-  it("three generations at once: batched passes at every stage, each session's tokens as alone", async () => {
-    const g = loadGolden("paligemma-shapes");
-    const p = await pipelineOf(SHAPES_MODEL, join(work, "split"), { dtype: "int8", accuracyLevel: 4, mlpParts: 2, headRowsPerStage: 800 });
-    const soft = await (await wholeAt(join(work, "split"))).encodeImage(g.pixelValues);
+  const g = loadGolden("paligemma-shapes");
+  /**
+   * Three generations at once through an int8 (accuracy level 4) pipeline whose stages take at most `stepBatch`
+   * rows a pass (undefined: the stage's default); each session's tokens as alone. Returns passes and rows per
+   * decoder stage.
+   */
+  async function together(dir: string, stepBatch: number | undefined) {
+    await convert(SHAPES_MODEL, join(work, dir), { dtype: "int8", accuracyLevel: 4, mlpParts: 2, headRowsPerStage: 800 });
+    const p = await pipelineAt(join(work, dir), {}, stepBatch === undefined ? {} : { stepBatch });
+    const soft = await (await wholeAt(join(work, dir))).encodeImage(g.pixelValues);
     const base: GenerateOptions = { sampling: { temperature: 0.9, topK: 8, topP: 0.95 }, seed: 0, maxTokens: 10, eos: [], mask: vocabMask(p.manifest), tokenizer: null, topLogprobs: 2 };
     const opts = [1, 2, 3].map((seed) => ({ ...base, seed }));
     const alone: Awaited<ReturnType<typeof run>>["tokens"][] = [];
     for (const o of opts) alone.push((await run(p.engine, soft, g.inputIds, o)).tokens);
     const decoder = [...p.stages.values()].filter((s) => s.inner.stage.kind === "decoder");
     const before = decoder.map((s) => ({ ...s.inner.stepStats }));
-    const together = await Promise.all(opts.map((o) => run(p.engine, soft, g.inputIds, o)));
-    together.forEach((r, i) => expect(r.tokens, `seed ${i + 1}`).toEqual(alone[i]));
-    for (const [i, s] of decoder.entries()) {
-      const passes = s.inner.stepStats.passes - before[i].passes;
-      const rows = s.inner.stepStats.rows - before[i].rows;
-      expect(rows, s.inner.stage.name).toBe(3 * 9); // 9 steps each
-      expect(passes, s.inner.stage.name).toBeLessThan(rows); // rows shared passes
+    const runs = await Promise.all(opts.map((o) => run(p.engine, soft, g.inputIds, o)));
+    runs.forEach((r, i) => expect(r.tokens, `seed ${i + 1}`).toEqual(alone[i]));
+    return decoder.map((s, i) => ({ name: s.inner.stage.name, passes: s.inner.stepStats.passes - before[i].passes, rows: s.inner.stepStats.rows - before[i].rows }));
+  }
+
+  it("steps of up to 16 rows a pass: batched passes at every stage, each session's tokens as alone", async () => {
+    for (const s of await together("split16", 16)) {
+      expect(s.rows, s.name).toBe(3 * 9); // 9 steps each
+      expect(s.passes, s.name).toBeLessThan(s.rows); // rows shared passes
+    }
+  });
+
+  it("int8 activations on relaxed SIMD (batching shares no work): one row a pass by default, first come first served", async () => {
+    const dir = join(work, "split16");
+    const manifest = await readManifest(folderStore(dir));
+    const model = await KernelModel.load(manifest, [stagesOf(manifest, "decoder")[0]], openFrom(folderStore(dir), manifest));
+    const relaxed = model.memory().flavor === "relaxed";
+    expect(model.batchedStepsShareWork).toBe(!relaxed);
+    for (const s of await together("split1", undefined)) {
+      expect(s.rows, s.name).toBe(3 * 9);
+      if (relaxed) expect(s.passes, s.name).toBe(s.rows);
+      else expect(s.passes, s.name).toBeLessThan(s.rows);
     }
   });
 });
