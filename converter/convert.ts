@@ -31,6 +31,12 @@ export interface ConvertOptions {
   readonly stageBudget?: Partial<StageBudget>;
   /** Cut every decoder layer's MLP into this many parts whatever the budget (tests; hidden CLI --mlp-parts). */
   readonly mlpParts?: number;
+  /** Every part of a cut layer holds the attention; the layer is one hop (CLI --parallel-parts; plan-memory.ts). */
+  readonly parallelParts?: boolean;
+  /** A cut layer gets at least this many parts (CLI --min-mlp-parts). */
+  readonly minMlpParts?: number;
+  /** At least this many head shards (CLI --head-shards). */
+  readonly headShards?: number;
   readonly blockSize?: number; // int8/int4 block along K (default 32)
   readonly accuracyLevel?: number; // MatMulNBits accuracy_level (default 0: float32 compute)
   readonly id?: string; // default: the output folder's name
@@ -75,7 +81,7 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
     }
     files[weights.name] = weights.finish();
     tensors[weights.name] = weights.entries;
-    const where = part ? { mlp: stage.mlp, attention: stage.attention !== false } : { graph: `${name}.onnx` };
+    const where = part ? { mlp: stage.mlp, attention: stage.attention !== false, ...(stage.cut ? { cut: stage.cut } : {}) } : { graph: `${name}.onnx` };
     stages.push({ name, kind: stage.kind, from: stage.from, to: stage.to, ...where, weights: weights.name, estimate });
   }
 
@@ -100,12 +106,14 @@ async function convertOpen(ckpt: Checkpoint, outDir: string, opts: ConvertOption
 }
 
 function planFor(c: ModelConfig, fmt: WeightFormat, opts: ConvertOptions, budget: StageBudget, maxStageBytes: number | null): PlannedStage[] {
-  if (opts.maxShardMb != null && (opts.maxStageMb != null || opts.mlpParts !== undefined)) {
-    throw new Error("--max-shard-mb (weight-file bytes) cannot be combined with --max-stage-mb or --mlp-parts (resident bytes)");
+  const memoryOnly = opts.mlpParts !== undefined || opts.parallelParts || opts.minMlpParts !== undefined || opts.headShards !== undefined;
+  if (opts.maxShardMb != null && (opts.maxStageMb != null || memoryOnly)) {
+    throw new Error("--max-shard-mb (weight-file bytes) cannot be combined with --max-stage-mb, --mlp-parts, --parallel-parts, --min-mlp-parts or --head-shards (resident bytes)");
   }
   if (opts.maxShardMb != null) return planStages(c, fmt, Math.floor(opts.maxShardMb * 1e6), opts.headRowsPerStage);
-  if (maxStageBytes === null && opts.mlpParts === undefined) return planStages(c, fmt, null, opts.headRowsPerStage);
-  return planByMemory(c, fmt, { maxStageBytes, budget, mlpParts: opts.mlpParts, headRows: opts.headRowsPerStage });
+  if (maxStageBytes === null && !memoryOnly) return planStages(c, fmt, null, opts.headRowsPerStage);
+  const { mlpParts, parallelParts, minMlpParts, headShards } = opts;
+  return planByMemory(c, fmt, { maxStageBytes, budget, mlpParts, headRows: opts.headRowsPerStage, parallelParts, minMlpParts, headShards });
 }
 
 function stageBudget(given: Partial<StageBudget> = {}): StageBudget {

@@ -1,8 +1,9 @@
 /**
  * Plans stages by resident size (`--max-stage-mb`): what a stage holds once loaded, as shared/model/stage-memory.ts
  * estimates it. Whole layers are packed together while they fit (vision, decoder); a decoder layer too big on its
- * own is cut by its MLP's intermediate dimension into the fewest parts that fit (the first part also runs the
- * attention); the head is cut into equal vocabulary ranges.
+ * own is cut by its MLP's intermediate dimension into the fewest parts that fit (at least `minMlpParts`; the first
+ * part also runs the attention, or, with `parallelParts`, every part does: replicated attention weights and a KV
+ * cache in each, so the layer is one hop); the head is cut into equal vocabulary ranges (at least `headShards`).
  */
 import type { ModelConfig } from "../shared/model/config.ts";
 import { estimateStage, mlpPartUnit, type StageBudget, type StageEstimate, type StageSpec, type StageWeights } from "../shared/model/stage-memory.ts";
@@ -16,6 +17,12 @@ export interface MemoryPlanOptions {
   readonly mlpParts?: number;
   /** Caps vocabulary rows per head stage (tests force a vocabulary split). */
   readonly headRows?: number;
+  /** Every part of a cut layer holds the layer's attention and all run at once on its input (manifest `cut: "parallel"`). */
+  readonly parallelParts?: boolean;
+  /** A layer that is cut gets at least this many parts (more, smaller parts: more isolates, less time per hop). */
+  readonly minMlpParts?: number;
+  /** At least this many head shards (they run in parallel: smaller shards, a shorter slowest one). */
+  readonly headShards?: number;
 }
 
 export function planByMemory(c: ModelConfig, w: StageWeights, o: MemoryPlanOptions): PlannedStage[] {
@@ -72,22 +79,25 @@ function cutLayer(c: ModelConfig, w: StageWeights, est: Estimator, o: MemoryPlan
     from: l,
     to: l + 1,
     mlp: { from, to: Math.min(size, to) },
-    attention: from === 0,
+    attention: o.parallelParts === true || from === 0,
+    ...(o.parallelParts ? { cut: "parallel" as const } : {}),
   });
   const max = o.maxStageBytes;
-  const stages: PlannedStage[] = [];
-  if (o.mlpParts !== undefined) {
-    if (!Number.isInteger(o.mlpParts) || o.mlpParts < 1 || o.mlpParts > units) throw new Error(`--mlp-parts must be 1…${units} (${unit}-row units of ${size}), got ${o.mlpParts}`);
+  /** `n` parts of near-equal units, each checked against the budget. */
+  const equal = (n: number, flag: string): PlannedStage[] => {
+    if (!Number.isInteger(n) || n < 1 || n > units) throw new Error(`${flag} must be 1…${units} (${unit}-row units of ${size}), got ${n}`);
+    const stages: PlannedStage[] = [];
     let at = 0;
-    for (let p = 0; p < o.mlpParts; p++) {
-      const take = Math.floor(units / o.mlpParts) + (p < units % o.mlpParts ? 1 : 0);
+    for (let p = 0; p < n; p++) {
+      const take = Math.floor(units / n) + (p < units % n ? 1 : 0);
       const s = part(at * unit, (at += take) * unit);
       const e = est(s);
       if (max !== null && e.residentBytes > max) throw new Error(`${describePart(s)} needs ${terms(e)}, over --max-stage-mb ${mb(max)}`);
       stages.push({ ...s, bytes: e.residentBytes });
     }
     return stages;
-  }
+  };
+  if (o.mlpParts !== undefined) return equal(o.mlpParts, "--mlp-parts");
   if (max === null) throw new Error("cutLayer needs a budget");
   const greedy = (limit: number) => greedyParts(units, unit, (from, to) => est(part(from, to)).residentBytes, limit);
   const fewest = greedy(max);
@@ -99,6 +109,7 @@ function cutLayer(c: ModelConfig, w: StageWeights, est: Estimator, o: MemoryPlan
         `${describePart(smallest)} alone still needs ${terms(est(smallest))}`,
     );
   }
+  if (o.minMlpParts !== undefined && o.minMlpParts > fewest.length) return equal(o.minMlpParts, "--min-mlp-parts");
   // As many parts as the greedy cut needs, balanced: the smallest limit that still cuts into that many.
   let lo = 0;
   let hi = max;
@@ -150,7 +161,8 @@ function planHead(c: ModelConfig, est: Estimator, o: MemoryPlanOptions): Planned
     most = lo;
   }
   most = Math.min(most, o.headRows ?? vocab);
-  const rows = Math.ceil(vocab / Math.ceil(vocab / most));
+  if (o.headShards !== undefined && !(Number.isInteger(o.headShards) && o.headShards >= 1 && o.headShards <= vocab)) throw new Error(`--head-shards must be 1…${vocab}, got ${o.headShards}`);
+  const rows = Math.ceil(vocab / Math.max(Math.ceil(vocab / most), o.headShards ?? 1));
   const stages: PlannedStage[] = [];
   for (let from = 0; from < vocab; from += rows) stages.push(planned(head(from, Math.min(vocab, from + rows)), est));
   return stages;

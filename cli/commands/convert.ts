@@ -18,6 +18,9 @@ export function registerConvert(program: Command): void {
     .option("--stage-adapter-mb <n>", "LoRA factors a vision/decoder stage keeps, its ADAPTER_CACHE_MB (with --max-stage-mb; 0: none)", String(D.adapterBytes / 1e6))
     .option("--max-shard-mb <n>", "split layers into stages whose weight file stays under N MB (10^6 bytes)")
     .addOption(new Option("--mlp-parts <n>", "tests: cut every decoder layer's MLP into N parts").hideHelp())
+    .option("--parallel-parts", "with --max-stage-mb: every MLP part of a cut layer also holds its attention, so the layer is one hop, not two")
+    .option("--min-mlp-parts <n>", "with --max-stage-mb: cut a layer that does not fit into at least N parts (smaller, faster hops)")
+    .option("--head-shards <n>", "with --max-stage-mb: at least N head shards (they run in parallel)")
     .option("--block-size <n>", "int8/int4 quantisation block along the input dimension", "32")
     .option("--accuracy-level <n>", "MatMulNBits accuracy_level (0 = float32 compute, 4 = int8 compute)", "0")
     .option("--id <id>", "model id recorded in the manifest (default: the output folder's name)")
@@ -42,6 +45,9 @@ export function registerConvert(program: Command): void {
         maxStageMb,
         stageBudget,
         mlpParts: o.mlpParts === undefined ? undefined : positive(o.mlpParts, "--mlp-parts"),
+        parallelParts: o.parallelParts !== undefined,
+        minMlpParts: o.minMlpParts === undefined ? undefined : positive(o.minMlpParts, "--min-mlp-parts"),
+        headShards: o.headShards === undefined ? undefined : positive(o.headShards, "--head-shards"),
         blockSize,
         accuracyLevel: Number(o.accuracyLevel),
         id: o.id,

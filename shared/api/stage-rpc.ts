@@ -71,11 +71,18 @@ export interface RowsRequest {
   readonly count: number;
   /** The LoRA adapter's name (absent or null: the base model). */
   readonly adapter?: string | null;
+  /**
+   * A part of a parallel cut other than the first: answer the MLP part's sum only (`hidden` empty). Every part
+   * computes the same attention output bit for bit, so the coordinator takes it from the first part alone and
+   * the prefill's rows [count, H] come back once, not once per part.
+   */
+  readonly partialOnly?: boolean;
 }
 
 /**
  * A decoder stage's answer for one session's rows: the rows after its layers (for a part of a cut layer: the
- * attention block's output for the first part, else its input) and the part's MLP sum (null for whole layers),
+ * attention block's output for the first part and every part of a parallel cut, else its input; empty when the
+ * request was `partialOnly`) and the part's MLP sum (null for whole layers),
  * and the session's cache length after the call; or a refusal when the stage does not hold the cache the rows
  * continue (`missing`: no cache for that session; `behind`: shorter than `position`).
  */

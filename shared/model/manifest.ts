@@ -75,6 +75,12 @@ const Stage = z.object({
   mlp: z.object({ from: count, to: int }).optional(),
   /** Decoder parts: false for an MLP-only part; absent = true. */
   attention: z.boolean().optional(),
+  /**
+   * Decoder parts: how the parts of the cut layer run. Absent or "sequential": the first part holds the attention
+   * and the others take its output (two hops). "parallel": every part holds the attention (replicated weights, a
+   * KV cache each) and all take the layer's input at once (one hop); set on every part of the layer.
+   */
+  cut: z.enum(["sequential", "parallel"]).optional(),
   estimate: Estimate.optional(),
 });
 
@@ -149,6 +155,7 @@ export function parseManifest(json: unknown): Manifest {
     for (const f of [s.graph, s.weights]) if (f !== undefined && !m.files[f]) throw new ModelFormatError(`manifest.json: stage ${s.name} names ${f}, which is not in files`);
     if (s.from >= s.to) throw new ModelFormatError(`manifest.json: stage ${s.name} has an empty range [${s.from}, ${s.to})`);
     if ((s.mlp !== undefined || s.attention !== undefined) && s.kind !== "decoder") throw new ModelFormatError(`manifest.json: stage ${s.name}: only decoder stages have mlp or attention`);
+    if (s.cut !== undefined && !isMlpPart(s)) throw new ModelFormatError(`manifest.json: stage ${s.name}: only the MLP parts of a cut decoder layer have a cut`);
     const e = s.estimate;
     if (e && e.residentBytes !== e.weightBytes + e.cacheBytes + e.scratchBytes + e.codeBytes + (e.adapterBytes ?? 0)) {
       throw new ModelFormatError(`manifest.json: stage ${s.name}: estimate.residentBytes is not the sum of its terms`);
@@ -175,7 +182,8 @@ function checkCoverage(stages: readonly ManifestStage[], kind: ManifestStage["ki
 
 /**
  * Decoder stages tile the layers in order; a layer cut into MLP parts has consecutive one-layer stages whose MLP
- * rows tile [0, intermediate) in order, the first computing the attention, bounds on quantisation blocks.
+ * rows tile [0, intermediate) in order, bounds on quantisation blocks; the first part computes the attention, and
+ * so does every other one when the layer's cut is "parallel" (all its parts say so), none of them otherwise.
  */
 function checkDecoderCoverage(m: z.infer<typeof ManifestSchema>): void {
   const size = m.config.text.intermediate;
@@ -183,17 +191,21 @@ function checkDecoderCoverage(m: z.infer<typeof ManifestSchema>): void {
   const bad = (s: ManifestStage, why: string) => new ModelFormatError(`manifest.json: decoder stage ${s.name} ${why}`);
   let at = 0; // next layer
   let row = size; // next MLP row of the layer being cut (size: none open)
+  let cut: ManifestStage["cut"] = undefined; // the open layer's cut, as its first part names it
   for (const s of m.stages.filter((x) => x.kind === "decoder")) {
     const part = isMlpPart(s);
     const r = s.mlp ?? { from: 0, to: size };
     if (row < size) {
       if (!part || s.from !== at - 1) throw new ModelFormatError(`manifest.json: decoder layer ${at - 1}'s MLP parts cover rows [0, ${row}), expected [0, ${size})`);
       if (r.from !== row) throw bad(s, `starts at MLP row ${r.from}, expected ${row}`);
-      if (s.attention !== false) throw bad(s, `computes attention, but only the first part of layer ${s.from} may`);
+      if (s.cut !== cut) throw bad(s, `has cut ${s.cut ?? "(none)"}, but layer ${s.from}'s first part has ${cut ?? "(none)"}`);
+      if (cut === "parallel" && s.attention === false) throw bad(s, `is a parallel part of layer ${s.from} and must compute its attention`);
+      if (cut !== "parallel" && s.attention !== false) throw bad(s, `computes attention, but only the first part of layer ${s.from} may (its cut is sequential)`);
     } else {
       if (s.from !== at) throw bad(s, `starts at ${s.from}, expected ${at}`);
       if (part && r.from !== 0) throw bad(s, `is the first part of layer ${s.from} but starts at MLP row ${r.from}`);
       if (part && s.attention === false) throw bad(s, `is the first part of layer ${s.from} and must compute its attention`);
+      cut = s.cut;
     }
     if (part) {
       if (s.to !== s.from + 1) throw bad(s, `is an MLP part over layers [${s.from}, ${s.to}); a part covers one layer`);
@@ -211,6 +223,11 @@ function checkDecoderCoverage(m: z.infer<typeof ManifestSchema>): void {
 /** A decoder stage that is one part of a layer cut by its MLP (no graph; only the kernel engine runs it). */
 export function isMlpPart(s: Pick<ManifestStage, "kind" | "mlp" | "attention">): boolean {
   return s.kind === "decoder" && (s.mlp !== undefined || s.attention === false);
+}
+
+/** Whether `s` is a part of a decoder layer cut into parallel parts (each holding the attention: one hop). */
+export function isParallelPart(s: Pick<ManifestStage, "kind" | "mlp" | "attention" | "cut">): boolean {
+  return isMlpPart(s) && s.cut === "parallel";
 }
 
 /** The stage's graph file; throws ModelFormatError for a stage without one (an MLP part). */

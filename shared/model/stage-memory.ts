@@ -19,7 +19,8 @@
  *   the factors held only while each adapter's factors for the stage fit it.
  *
  * A decoder stage is whole layers [from, to) or one part of one layer: `mlp` = the intermediate rows [from, to) it
- * computes (gate/up rows, down columns), `attention` false for a part without the attention block.
+ * computes (gate/up rows, down columns), `attention` false for a part without the attention block. A part of a
+ * parallel cut holds the attention like the first part of a sequential one: its weights, KV cache and scratch.
  */
 import type { ModelConfig } from "./config.ts";
 import { bitsOf, isQuantized, type WeightDtype } from "./weights.ts";
@@ -54,6 +55,8 @@ export interface StageSpec {
   readonly mlp?: { readonly from: number; readonly to: number };
   /** Decoder parts only: false for an MLP-only part; absent = true. */
   readonly attention?: boolean;
+  /** Decoder parts only: "parallel" when every part of the layer holds the attention (the estimate reads `attention`). */
+  readonly cut?: "sequential" | "parallel";
 }
 
 export interface StageEstimate {

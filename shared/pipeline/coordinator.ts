@@ -5,7 +5,8 @@
  *
  *   prompt ids ──embed──▶ head shards holding them   (rows cached here, a few hundred at most)
  *   rows [L, H] ──prefill──▶ decoder stages in layer order; the parts of a cut layer: the attention part first,
- *                 the other parts in parallel on its output, their sums combined in part order (combineParts)
+ *                 the other parts in parallel on its output, their sums combined in part order (combineParts);
+ *                 a parallel cut's parts (each holding the attention) all at once on the layer's input, one hop
  *   last row ──logits──▶ every head shard in parallel → logits f32[vocab], assembled in vocabulary order
  *
  * Exactness: every stage runs the same kernel code on the same rows as a whole-model engine (the prefill's GEMMs,
@@ -17,6 +18,8 @@
  * draws could differ in the last bits; 4 bytes per vocabulary row per token (1 MB for 257,216 rows, spread over
  * the shards) is well inside RPC's 32 MiB. A layer cut into MLP parts sums the parts in a fixed order, so its
  * results are deterministic, though not bitwise those of the uncut layer (one dot product over I becomes parts).
+ * A parallel cut gives bitwise the sequential cut's numbers: each part runs the attention block's code on the
+ * layer's input, so its h' is the attention part's, and its MLP slice of h' is the sequential part's.
  *
  * LoRA adapters: the adapter's name goes with every prefill and step call (and with the vision calls of an adapter
  * that changes the vision tower or projector); each stage applies its own layers' factors (convert-adapter cut
@@ -40,7 +43,7 @@ import { decoderGroups, type LayerGroup } from "./groups.ts";
 import { PipelineSequence, PipelineState } from "./sequence.ts";
 import { callRows, DEFAULT_CALL_CPU_MS, SpreadPrefiller } from "./spread.ts";
 import { spreadVision } from "./spread-vision.ts";
-import { CacheLost, CallCounter, StageClient, type CallPolicy } from "./stage-client.ts";
+import { CacheLost, CallCounter, settled, StageClient, type CallPolicy } from "./stage-client.ts";
 
 /** Options of a pipeline engine. */
 export interface PipelineOptions extends CallPolicy {
@@ -191,14 +194,20 @@ export class PipelineEngine implements PaliGemmaEngine {
 
   /** Rows f32[count, H] at cache position `position` through every decoder stage, in layer order. */
   private async through(seq: PipelineSequence, rows: Float32Array, count: number, position: number, kind: "prefill" | "step"): Promise<Float32Array> {
-    const ask = async (s: StageClient, x: Float32Array): Promise<RowsReply & { ok: true }> => {
-      const req: RowsRequest = { session: seq.key, position, rows: x, count, ...(seq.adapter ? { adapter: seq.adapter } : {}) };
+    const ask = async (s: StageClient, x: Float32Array, partialOnly = false): Promise<RowsReply & { ok: true }> => {
+      const req: RowsRequest = { session: seq.key, position, rows: x, count, ...(seq.adapter ? { adapter: seq.adapter } : {}), ...(partialOnly ? { partialOnly } : {}) };
       const reply = kind === "prefill" ? await s.call("prefill", req) : (await s.call("step", [req]))[0];
       if (!reply.ok) throw new CacheLost(s.stage.name);
       return reply;
     };
     let x = rows;
     for (const g of this.groups) {
+      if (g.parallel) {
+        // One hop: every part attends to x (the same h' bit for bit; the first part's comes back) and runs its slice.
+        const parts = await settled([g.first, ...g.rest].map((s, i) => ask(s, x, i > 0)));
+        x = combineParts(parts[0].hidden, parts.map((r) => r.partial!), g.postFfNorm, this.config.text.rmsNormEps);
+        continue;
+      }
       const a = await ask(g.first, x);
       if (a.partial === null) {
         x = a.hidden;
@@ -283,7 +292,7 @@ export class PipelineEngine implements PaliGemmaEngine {
 
   /** Frees a sequence's caches in every attention stage; failures are logged (the stage restarted anyway). */
   private dropEverywhere(key: string): void {
-    for (const s of this.groups.map((g) => g.first).filter((s) => s.stage.attention !== false)) {
+    for (const s of this.groups.flatMap((g) => [g.first, ...g.rest]).filter((s) => s.stage.attention !== false)) {
       s.call("drop", [key]).catch((err) => console.warn(`dropping ${key} in ${s.stage.name}:`, err));
     }
   }

@@ -198,7 +198,7 @@ export class KernelStage implements StageRpc {
         const out = model.stepRows(run.map((r) => r.seq), run.map((r) => r.row), lora);
         this.stepStats.passes++;
         this.stepStats.rows += run.length;
-        run.forEach((r, j) => (replies[r.i] = { ok: true, hidden: out[j].hidden, partial: out[j].partial, length: r.temp ? pass.find((p) => p.i === r.i)!.req.position + 1 : r.seq.length }));
+        run.forEach((r, j) => (replies[r.i] = { ok: true, hidden: shipped(reqs[r.i], out[j].hidden), partial: out[j].partial, length: r.temp ? reqs[r.i].position + 1 : r.seq.length }));
       } finally {
         for (const r of run) if (r.temp) r.seq.clear();
       }
@@ -214,13 +214,9 @@ export class KernelStage implements StageRpc {
     }
   }
 
-  async embed(ids: readonly number[]): Promise<Float32Array> {
-    return this.head.embed(await this.kernel(["head"]), ids);
-  }
+  async embed(ids: readonly number[]): Promise<Float32Array> { return this.head.embed(await this.kernel(["head"]), ids); }
 
-  async logits(req: LogitsRequest): Promise<Float32Array> {
-    return this.head.logits(await this.kernel(["head"]), req);
-  }
+  async logits(req: LogitsRequest): Promise<Float32Array> { return this.head.logits(await this.kernel(["head"]), req); }
 
   async vision(input: Float32Array, adapter: string | null = null): Promise<Float32Array> {
     const model = await this.kernel(["vision"]);
@@ -292,9 +288,12 @@ export class KernelStage implements StageRpc {
     const s = seq ?? model.newSequence();
     try {
       const out = model.stageRows(s, req.rows, req.count, undefined, lora);
-      return { ok: true, hidden: out.hidden, partial: out.partial, length: seq ? s.length : req.position + req.count };
+      return { ok: true, hidden: shipped(req, out.hidden), partial: out.partial, length: seq ? s.length : req.position + req.count };
     } finally {
       if (!seq) s.clear();
     }
   }
 }
+
+/** The rows a reply carries: none for a `partialOnly` request (a parallel part after the first). */
+const shipped = (req: RowsRequest, hidden: Float32Array): Float32Array => (req.partialOnly ? new Float32Array(0) : hidden);

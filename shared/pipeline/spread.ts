@@ -8,7 +8,9 @@
  *   prefillAttend(block, layer, all keys/values), in parallel     ─▶ the next layer's keys, or the block's rows
  *
  * The other MLP parts of a cut layer are stateless: their blocks go through `prefill` on their replicas in
- * parallel and the sums are combined row by row as the unsplit path does. Every replica holding a block ends
+ * parallel and the sums are combined row by row as the unsplit path does. The parts of a parallel cut each hold
+ * the attention: every part runs the protocol above over its own replicas, all parts in the same hops, and the
+ * first part's rows and every part's sum are combined the same way. Every replica holding a block ends
  * with the whole cache; the first one (the stage the decode steps go to) keeps it, the others drop it.
  *
  * Chunked prefill is the same protocol with r = 1: one call computes one layer for one block, so the rows per
@@ -19,7 +21,7 @@ import type { SpreadBlockRequest, SpreadReply } from "../api/spread-rpc.ts";
 import { combineParts } from "../engine/parts.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { LayerGroup } from "./groups.ts";
-import { CacheLost, type StageClient } from "./stage-client.ts";
+import { CacheLost, settled, type StageClient } from "./stage-client.ts";
 
 /**
  * Default CPU budget of one stage call in the prefill, ms: a third of Workers' default 30 s CPU limit per
@@ -82,6 +84,12 @@ export class SpreadPrefiller {
     const run = `${key}:${++this.runs}`;
     let x = rows;
     for (const g of this.groups) {
+      if (g.parallel) {
+        // Every part is an attention stage of the layer: each spreads over its own replicas, all parts at once.
+        const parts = await settled([g.first, ...g.rest].map((s) => this.attention(this.replicasOf(s), key, run, x, count, position, maxRows)));
+        x = combineParts(parts[0].hidden, parts.map((r) => r.partial!), g.postFfNorm, this.config.text.rmsNormEps);
+        continue;
+      }
       const reps = this.replicasOf(g.first);
       const a = g.first.stage.attention !== false ? await this.attention(reps, key, run, x, count, position, maxRows) : await this.stateless(reps, key, x, count, position, maxRows);
       if (a.partial === null) {
@@ -91,7 +99,7 @@ export class SpreadPrefiller {
       const rest = await Promise.all(g.rest.map((s) => this.stateless(this.replicasOf(s), key, a.hidden, count, position, maxRows)));
       x = combineParts(a.hidden, [a.partial, ...rest.map((r) => r.partial!)], g.postFfNorm, this.config.text.rmsNormEps);
     }
-    const others = this.groups.flatMap((g) => (g.first.stage.attention !== false ? this.replicasOf(g.first).slice(1) : []));
+    const others = this.groups.flatMap((g) => [g.first, ...g.rest].flatMap((s) => (s.stage.attention !== false ? this.replicasOf(s).slice(1) : [])));
     await Promise.all(others.map((s) => s.call("drop", [key]).catch((err) => console.warn(`dropping ${key} in a replica of ${s.stage.name}:`, err))));
     return x;
   }

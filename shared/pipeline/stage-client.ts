@@ -72,3 +72,14 @@ export class StageClient {
     throw new ServiceError("unavailable", `stage ${this.stage.name} of the model is unreachable; retry later`, this.policy.retryAfterS ?? 5);
   }
 }
+
+/**
+ * Every one of `calls` settled, then their values in order, or the first failure in call order: the parts of a
+ * parallel cut are asked together, and a replay (after a lost cache) must not start while one is in flight.
+ */
+export async function settled<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const done = await Promise.allSettled(calls);
+  const failed = done.filter((d): d is PromiseRejectedResult => d.status === "rejected").map((d) => d.reason as unknown);
+  if (failed.length) throw failed[0];
+  return done.map((d) => (d as PromiseFulfilledResult<T>).value);
+}

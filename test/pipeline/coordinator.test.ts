@@ -2,7 +2,8 @@
  * The coordinator over in-process stages equals the unsplit engine: every golden converted with one decoder
  * layer per stage and the head in 3 vocabulary shards gives bit for bit the logits of the same checkpoint
  * converted whole, hence the same greedy ids and logprobs and the same seeded samples (temperature, top-k,
- * top-p, top logprobs).
+ * top-p, top logprobs). Every golden cut into 3 parallel MLP parts per layer (each part holding the attention, one
+ * hop per layer) gives bit for bit the logits and tokens of the same sequential cut.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convert } from "../../converter/convert.ts";
 import { initKernelForNode } from "../../shared/kernel/node.ts";
 import { stagesOf } from "../../shared/model/manifest.ts";
+import { decoderGroups } from "../../shared/pipeline/groups.ts";
 import { vocabMask } from "../../shared/model/vocab.ts";
 import type { GenerateOptions } from "../../shared/generation/generate.ts";
 import { GOLDEN_CASES, loadGolden, SHAPES_MODEL } from "../helpers/golden.ts";
@@ -60,6 +62,40 @@ describe.each(GOLDEN_CASES)("pipeline of %s (int8, one layer per stage, 3 head s
         expect((await run(p.engine, soft, g.inputIds, o)).tokens, `${JSON.stringify(sampling)} seed ${seed}`).toEqual((await run(whole, soft, g.inputIds, o)).tokens);
       }
     }
+  }, 120_000);
+});
+
+describe.each(GOLDEN_CASES)("pipeline of %s with every layer cut into parallel parts (int8, 3 parts each holding the attention)", (name) => {
+  it("one hop per layer; logits bit for bit those of the sequential cut, the same greedy and seeded tokens", async () => {
+    const g = loadGolden(name);
+    const cut = { dtype: "int8", mlpParts: 3, headRowsPerStage: 800 } as const;
+    const seq = await pipelineOf(g.dir, join(work, `${name}-seq3`), cut);
+    const par = await pipelineOf(g.dir, join(work, `${name}-par3`), { ...cut, parallelParts: true });
+    const layers = par.manifest.config.text.layers;
+    const parts = stagesOf(par.manifest, "decoder");
+    expect(parts.length).toBe(3 * layers);
+    expect(parts.every((s) => s.cut === "parallel" && s.attention === true)).toBe(true);
+    expect(decoderGroups(parts).map((x) => [x.parallel, x.rest.length])).toEqual(Array.from({ length: layers }, () => [true, 2]));
+
+    const soft = await (await wholeAt(join(work, `${name}-seq3`))).encodeImage(g.pixelValues);
+    const a = await seq.engine.prefill(soft, g.inputIds, { allLogits: true });
+    const b = await par.engine.prefill(soft, g.inputIds, { allLogits: true });
+    expect(firstDiff(b.logits, a.logits), "prefill logits (every row)").toBe(-1);
+    const sa = await seq.engine.step(a.state, g.greedyIds[0]);
+    const sb = await par.engine.step(b.state, g.greedyIds[0]);
+    expect(firstDiff(sb.logits, sa.logits), "step logits").toBe(-1);
+    a.state.release?.();
+    b.state.release?.();
+
+    const base: GenerateOptions = { sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 7, maxTokens: g.greedyIds.length, eos: [], mask: vocabMask(par.manifest), tokenizer: null, topLogprobs: 3 };
+    const greedySeq = await run(seq.engine, soft, g.inputIds, base);
+    const steps0 = par.engine.calls.byMethod.step ?? 0;
+    const greedyPar = await run(par.engine, soft, g.inputIds, base);
+    expect(greedyPar.tokens).toEqual(greedySeq.tokens); // ids, logprobs and top logprobs, exactly
+    if (name === "paligemma-shapes") expect(greedyPar.ids).toEqual(g.greedyIds); // as the sequential cut keeps it
+    expect((par.engine.calls.byMethod.step ?? 0) - steps0).toBe((greedyPar.ids.length - 1) * 3 * layers); // every part, every token
+    const o = { ...base, sampling: { temperature: 0.8, topK: 5, topP: 0.9 }, seed: 42, maxTokens: 8 };
+    expect((await run(par.engine, soft, g.inputIds, o)).tokens).toEqual((await run(seq.engine, soft, g.inputIds, o)).tokens);
   }, 120_000);
 });
 
