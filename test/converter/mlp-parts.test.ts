@@ -205,4 +205,24 @@ describe("manifest validation of MLP parts", () => {
     m.stages[0].mlp = { from: 0, to: 8 };
     expect(() => parseManifest(m)).toThrow("manifest.json: stage vision-0: only decoder stages have mlp or attention");
   });
+  it("a parallel cut: every part says so and holds the attention; a part that does not, or a cut outside parts, is refused", () => {
+    const parallel = (): Json => {
+      const m = load();
+      for (const s of dec(m)) Object.assign(s, { attention: true, cut: "parallel" });
+      return m;
+    };
+    expect(() => parseManifest(parallel())).not.toThrow();
+    let m = parallel();
+    delete dec(m)[1].cut;
+    expect(() => parseManifest(m)).toThrow("manifest.json: decoder stage decoder-l0.1 has cut (none), but layer 0's first part has parallel");
+    m = parallel();
+    dec(m)[2].attention = false;
+    expect(() => parseManifest(m)).toThrow("manifest.json: decoder stage decoder-l0.2 is a parallel part of layer 0 and must compute its attention");
+    m = parallel();
+    dec(m)[0].cut = "sequential";
+    expect(() => parseManifest(m)).toThrow("manifest.json: decoder stage decoder-l0.1 has cut parallel, but layer 0's first part has sequential");
+    m = load();
+    m.stages[0].cut = "parallel";
+    expect(() => parseManifest(m)).toThrow("manifest.json: stage vision-0: only the MLP parts of a cut decoder layer have a cut");
+  });
 });

@@ -3,7 +3,9 @@
  * middle of a generation (weights and caches gone) is reloaded and its cache rebuilt by replay, and the tokens
  * are exactly those of an undisturbed run; a stage that stays unreachable is a 503 with retry-after and the
  * engine works again once it is back; a layer cut into MLP parts (run in parallel, summed in part order) keeps
- * the greedy answer; and the calls per token are those of the documented budget (shared/pipeline/budget.ts).
+ * the greedy answer; and the calls per token are those of the documented budget (shared/pipeline/budget.ts). A
+ * layer cut into parallel parts (each holding the attention and a cache): any part restarted mid-stream is replayed,
+ * the tokens unchanged; every part is stepped each token, prefilled once and dropped once, as the budget counts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -121,5 +123,35 @@ describe("a layer cut into MLP parts", () => {
     expect((await run(split.engine, soft, g.inputIds, greedy)).ids).toEqual(g.greedyIds);
     // Deterministic: the same run twice gives the same logprobs.
     expect((await run(split.engine, soft, g.inputIds, greedy)).tokens).toEqual((await run(split.engine, soft, g.inputIds, greedy)).tokens);
+  });
+});
+
+describe("a layer cut into parallel parts (each holding the attention)", () => {
+  it("a part restarted mid-stream is replayed with the others; calls per token follow the budget; drops reach every part", async () => {
+    const par = await pipelineOf(SHAPES_MODEL, join(work, "parallel"), { dtype: "int8", mlpParts: 3, parallelParts: true, headRowsPerStage: 800 });
+    const decoder = stagesOf(par.manifest, "decoder").length;
+    const head = stagesOf(par.manifest, "head").length;
+    expect(decoder).toBe(3 * par.manifest.config.text.layers);
+    const reference = await run(par.engine, soft, g.inputIds, opts);
+    for (const victim of ["decoder-l0.1", "decoder-l1.2", "decoder-l1.0"]) {
+      const before = par.engine.replays;
+      const got = await run(par.engine, soft, g.inputIds, opts, (t) => t.index === 4 && par.stages.get(victim)!.restart());
+      expect(got.tokens, victim).toEqual(reference.tokens);
+      expect(par.engine.replays, victim).toBe(before + 1);
+    }
+    // The budget: every part is an attention stage (a prefill, a step per token, a drop each).
+    const budget = callBudget(par.manifest);
+    expect(budget.perToken).toBe(decoder + head + 1);
+    const c = par.engine.calls;
+    const [t0, e0, d0] = [c.total, c.byMethod.embed ?? 0, c.byMethod.drop ?? 0];
+    const greedy = { ...opts, sampling: { temperature: 0, topK: 0, topP: 1 }, maxTokens: 10 };
+    await par.engine.check();
+    const r = await run(par.engine, soft, g.inputIds, greedy);
+    const embeds = (c.byMethod.embed ?? 0) - e0;
+    expect(c.total - t0).toBe(decoder + head + (decoder + head) + (r.ids.length - 1) * (decoder + head) + embeds + decoder);
+    expect((c.byMethod.drop ?? 0) - d0).toBe(decoder);
+    expect(c.total - t0).toBeLessThanOrEqual(budget.forTokens(r.ids.length));
+    for (const s of stagesOf(par.manifest, "decoder")) expect((await par.stages.get(s.name)!.inner.describe()).sessions, s.name).toBe(0);
+    expect(r.ids).toEqual(g.greedyIds.slice(0, 10)); // the golden's answer, as the sequential cut keeps it
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Sequence-parallel and chunked prefill over in-process stages (shared/pipeline/spread.ts): every fp32 golden,
- * its decoder as one stage of all layers and cut into an attention part and an MLP part per layer, prefilled
+ * its decoder as one stage of all layers, cut into an attention part and an MLP part per layer, and cut into two
+ * parallel parts per layer (each holding the attention, each spreading its own blocks over its replicas), prefilled
  * over r = 2 and 3 replicas of every decoder stage and in blocks of a few rows on one replica. The cache the
  * decode steps use (the first replica's) is within 1e-5 of the single-isolate prefill's, the prefill logits too,
  * the greedy ids are the golden's, the other replicas dropped the session, and every replica computed blocks.
@@ -49,6 +50,7 @@ describe("blocks of a chunk", () => {
 const PLANS: [string, ConvertOptions][] = [
   ["all layers in one stage", { dtype: "fp32" }],
   ["each layer an attention part and an MLP part", { dtype: "fp32", mlpParts: 2 }],
+  ["each layer in 2 parallel parts, each holding the attention", { dtype: "fp32", mlpParts: 2, parallelParts: true }],
 ];
 
 describe.each(GOLDEN_CASES)("spread prefill of %s (fp32)", (name) => {
@@ -57,7 +59,7 @@ describe.each(GOLDEN_CASES)("spread prefill of %s (fp32)", (name) => {
     const wholeDir = join(work, `${name}-whole`);
     await convert(g.dir, wholeDir, { dtype: "fp32" });
     const whole = await wholeAt(wholeDir);
-    const dir = join(work, `${name}-${opts.mlpParts ?? 0}`);
+    const dir = join(work, `${name}-${opts.mlpParts ?? 0}${opts.parallelParts ? "p" : ""}`);
     await convert(g.dir, dir, opts);
     const soft = await whole.encodeImage(g.pixelValues);
     const ref = await whole.prefill(soft, g.inputIds);

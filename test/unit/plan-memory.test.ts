@@ -131,3 +131,46 @@ describe("planByMemory, PaliGemma 3B at --max-stage-mb 100", () => {
     );
   });
 });
+
+describe("planByMemory with parallel parts, PaliGemma 3B at --max-stage-mb 100", () => {
+  const opts = (o: object) => planByMemory(PG1_3B, { dtype: "int4", blockSize: 32 }, { maxStageBytes: MAX, budget: DEFAULT_STAGE_BUDGET, ...o });
+  const w = { dtype: "int4", blockSize: 32 } as const;
+
+  it("every part holds the attention and says so; each estimate counts its replicated attention weights and KV cache", () => {
+    const stages = opts({ parallelParts: true });
+    expectFits("int4", stages);
+    const dec = stages.filter((s) => s.kind === "decoder");
+    expect(dec.length).toBe(2 * t.layers); // 82.1 MB each: still the fewest, 2
+    expect(dec.every((s) => s.attention === true && s.cut === "parallel")).toBe(true);
+    const [p0, p1] = dec;
+    const mlpOnly = estimateStage(PG1_3B, w, { ...p1, attention: false }, DEFAULT_STAGE_BUDGET); // the same rows without attention
+    const withAttention = estimateStage(PG1_3B, w, p1, DEFAULT_STAGE_BUDGET);
+    expect(withAttention.cacheBytes).toBe(DEFAULT_STAGE_BUDGET.sessions * DEFAULT_STAGE_BUDGET.context * t.kvHeads * t.headDim * 4 * 2);
+    expect(mlpOnly.cacheBytes).toBe(0);
+    expect(withAttention.weightBytes - mlpOnly.weightBytes).toBeGreaterThan(5e6); // q, k, v, o at int4 and the norms
+    expect(p0.bytes).toBe(p1.bytes);
+    expect(p0.mlp).toEqual({ from: 0, to: t.intermediate / 2 });
+  });
+
+  it("--min-mlp-parts: at least that many parts, rows tiled in order; --head-shards: at least that many head shards", () => {
+    const stages = opts({ parallelParts: true, minMlpParts: 6, headShards: 10 });
+    expectFits("int4", stages);
+    const dec = stages.filter((s) => s.kind === "decoder");
+    expect(dec.length).toBe(6 * t.layers);
+    for (let l = 0; l < t.layers; l++) {
+      const mine = dec.filter((s) => s.from === l);
+      expect(mine.map((s) => s.mlp!.from)).toEqual([0, ...mine.slice(0, -1).map((s) => s.mlp!.to)]);
+      expect(mine.at(-1)!.mlp!.to).toBe(t.intermediate);
+    }
+    const head = stages.filter((s) => s.kind === "head");
+    expect(head.length).toBe(10);
+    expect(head.map((s) => s.from)).toEqual([0, ...head.slice(0, -1).map((s) => s.to)]);
+    expect(head.at(-1)!.to).toBe(t.vocab);
+    // Fewer than the budget needs changes nothing; more parts than units, or a part over the budget, is refused.
+    expect(opts({ parallelParts: true, minMlpParts: 1 })).toEqual(opts({ parallelParts: true }));
+    expect(() => opts({ minMlpParts: 1000 })).toThrow("--min-mlp-parts must be 1…512 (32-row units of 16384), got 1000");
+    expect(() => opts({ headShards: 0 })).toThrow("--head-shards must be 1…257216, got 0");
+    // The sequential cut is unchanged by default.
+    expect(plan("int4").filter((s) => s.kind === "decoder").every((s) => s.cut === undefined)).toBe(true);
+  });
+});
