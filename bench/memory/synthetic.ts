@@ -137,7 +137,7 @@ export async function writeSyntheticModel(dir: string, c: ModelConfig, w: StageW
       tensors[weights] = [];
       files[weights] = { bytes: s.bytes, sha256: "0".repeat(64) };
     }
-    manifestStages.push({ name: s.name, kind: s.kind, from: s.from, to: s.to, ...(graph ? { graph } : {}), weights, ...(s.mlp ? { mlp: s.mlp } : {}), ...(s.attention === false ? { attention: false } : {}), ...(s.estimate ? { estimate: s.estimate } : {}) });
+    manifestStages.push({ name: s.name, kind: s.kind, from: s.from, to: s.to, ...(graph ? { graph } : {}), weights, ...(s.mlp ? { mlp: s.mlp } : {}), ...(s.attention === false ? { attention: false } : {}), ...(s.cut ? { cut: s.cut } : {}), ...(s.estimate ? { estimate: s.estimate } : {}) });
   }
   const manifest = {
     format: MANIFEST_FORMAT,

@@ -5,16 +5,19 @@
  *
  *   one token of B sessions (each stage steps the B rows in one call, as `step(batch)` does; its measured time
  *   t_s(B)): L(B) = Σ over the decoder's hops [h + t_first(B) + (h + max over the other parts t(B), for a cut
- *   layer)] + h + max over head shards t(B) + c (the coordinator: assembling the logits, sampling);
+ *   layer)] + h + max over head shards t(B) + c (the coordinator: assembling the logits, sampling); a layer cut
+ *   into parallel parts (each holding the attention) is one hop: h + max over all its parts t(B);
  *   tokens/s per session = 1000 / L(B); aggregate = B · 1000 / L(B).
  *
  *   time to first token, idle pipeline: Σ vision stages (h + t) + h (the prompt's embeddings) + Σ decoder hops
- *   (h + prefill first + (h + max prefill of the other parts)) + h + head(1) + c; with B prompts arriving
+ *   (h + prefill first + (h + max prefill of the other parts); a parallel cut h + max prefill over its parts)
+ *   + h + head(1) + c; with B prompts arriving
  *   together the prefills queue at the slowest stage: TTFT(B) = TTFT(1) + (B − 1) · max stage prefill.
  *
  *   with r replicas of every decoder stage (sequence-parallel prefill, shared/pipeline/spread.ts): a stage of k
  *   attention layers takes k + 1 hops (its first layer's keys, then one attend per layer, every replica's call in
- *   the same hop) and 1/r of its prefill compute; an MLP part one hop and 1/r of its compute. The keys and values
+ *   the same hop) and 1/r of its prefill compute; an MLP part one hop and 1/r of its compute; a parallel cut's
+ *   parts (one attention layer each) 2 hops together and the largest part's 1/r. The keys and values
  *   exchanged (≈ 0.55 MB per layer for 270 rows; 2.4 MB per vision layer) are taken as carried within the hop.
  *   Vision stages are spread the same way over r replicas (shared/pipeline/spread-vision.ts): a stage of k
  *   layers k + 1 hops and 1/r of its compute. A replica's share is measured where the bench timed it (spreadMs:
@@ -41,8 +44,11 @@ export interface StageCost {
 /** The stages as the coordinator calls them. */
 export interface PipelineCosts {
   readonly vision: readonly StageCost[];
-  /** Decoder hops in order: a stage of whole layers, or a cut layer's attention part and its other parts. */
-  readonly decoder: readonly { readonly first: StageCost; readonly rest: readonly StageCost[] }[];
+  /**
+   * Decoder hops in order: a stage of whole layers, or a cut layer's attention part and its other parts (after
+   * it; with `parallel`, every part holds the attention and all run in the same hop).
+   */
+  readonly decoder: readonly { readonly first: StageCost; readonly rest: readonly StageCost[]; readonly parallel?: boolean }[];
   readonly head: readonly StageCost[];
   /** The coordinator's own time per token (logits assembly, sampling), ms. */
   readonly coordinatorMs: number;
@@ -69,6 +75,10 @@ function at(s: StageCost, b: number): number {
 export function tokenHops(p: PipelineCosts): StageCost[][] {
   const hops: StageCost[][] = [];
   for (const g of p.decoder) {
+    if (g.parallel) {
+      hops.push([g.first, ...g.rest]); // every part holds the attention: all in one hop
+      continue;
+    }
     hops.push([g.first]);
     if (g.rest.length) hops.push([...g.rest]);
   }
@@ -100,6 +110,10 @@ export function firstTokenBudget(p: PipelineCosts, hop: number, r = 1): FirstTok
   for (const g of p.decoder) {
     const k = g.first.attentionLayers ?? 1;
     hops += r > 1 && k > 0 ? k + 1 : 1;
+    if (g.parallel) {
+      prefill += Math.max(...[g.first, ...g.rest].map(share));
+      continue;
+    }
     prefill += share(g.first);
     if (g.rest.length) {
       hops += 1;

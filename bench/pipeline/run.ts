@@ -10,23 +10,26 @@
  * round trip over a service binding, one row out and back) is measured in workerd, the coordinator's sampling
  * over 257,216 logits in this process; bench/pipeline/model.ts turns that into tokens/s and time to first token
  * at hops of 1.5, 3 and 10 ms (and the measured one).
+ *
+ * Then the parallel-parts plan (every part of a cut layer holds the attention: one hop per layer): the part and
+ * head-shard counts with the best modelled per-session latency at 3 ms hops (from the stages above, scaled by
+ * weight bytes; bench/pipeline/plans.ts) are chosen, its largest parallel part and head shard are timed the same
+ * way, and that plan is modelled from them (its vision stages are the sequential plan's).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { planByMemory } from "../../converter/plan-memory.ts";
 import type { StageTimingReply, StageTimingRequest } from "../../kernels/bench-worker/stage-timing.ts";
 import { createRng } from "../../shared/generation/rng.ts";
 import { sample } from "../../shared/generation/sampler.ts";
-import { decoderGroups } from "../../shared/pipeline/groups.ts";
-import { DEFAULT_STAGE_BUDGET, estimateStage } from "../../shared/model/stage-memory.ts";
-import type { ManifestStage } from "../../shared/model/manifest.ts";
+import { DEFAULT_STAGE_BUDGET } from "../../shared/model/stage-memory.ts";
 import { fileServer, inFreshWorker, post } from "../memory/run.ts";
 import { writeSyntheticModel } from "../memory/synthetic.ts";
 import { benchShape } from "../shapes.ts";
 import { simulatedPoint } from "./simulate.ts";
-import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenHops, type FirstTokenBudget, type PipelineCosts, type PipelinePoint, type StageCost } from "./model.ts";
+import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenHops, type FirstTokenBudget, type PipelineCosts, type PipelinePoint } from "./model.ts";
+import { callsOf, costsOf, namedPlan, parallelCandidates, timedRoles, type NamedStage, type Role, type TimedStage } from "./plans.ts";
 
 export const PIPELINE_HOPS = [1.5, 3, 10] as const;
 export const PIPELINE_SESSIONS = [1, 4, 16] as const;
@@ -46,9 +49,17 @@ export interface PipelineBenchOptions {
 /** One plan's measurements and modelled points. */
 export interface PipelinePlanReport {
   readonly dtype: "int4" | "int8";
+  /** "sequential" (today's cut: attention part, then the others) or "parallel" (every part holds the attention). */
+  readonly plan: "sequential" | "parallel";
   readonly stages: number;
+  /** Parts per cut decoder layer (1: whole layers) and head shards. */
+  readonly parts_per_layer: number;
+  readonly head_shards: number;
   readonly hops_per_token: number;
-  readonly timed: readonly (StageTimingReply & { name: string; weightBytes: number })[];
+  /** Stage calls per token and for a 512-token answer (shared/pipeline/budget.ts; the decoder allows 50,000). */
+  readonly calls_per_token: number;
+  readonly calls_512_tokens: number;
+  readonly timed: readonly TimedStage[];
   readonly coordinator_ms: number;
   /** Per hop, session count and replica count: time to first token, and tokens/s simulated (simulate.ts). */
   readonly points: readonly PipelinePoint[];
@@ -91,55 +102,61 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<PipelineRe
     const plans: PipelinePlanReport[] = [];
     for (const dtype of o.dtypes) {
       const weights = { dtype, blockSize: 32 } as const;
-      const budget = { ...DEFAULT_STAGE_BUDGET, maxStageBytes: 100e6 };
-      const planned = planByMemory(config, weights, { maxStageBytes: budget.maxStageBytes, budget: DEFAULT_STAGE_BUDGET });
-      const counters = { vision: 0, decoder: 0, head: 0 };
-      const parts = new Map<number, number>();
-      const stages = planned.map((s) => {
-        const part = s.mlp !== undefined || s.attention === false;
-        const p = parts.get(s.from) ?? 0;
-        if (part) parts.set(s.from, p + 1);
-        const name = part ? `decoder-l${s.from}.${p}` : `${s.kind}-${counters[s.kind]++}`;
-        return { ...s, name, estimate: estimateStage(config, weights, s, DEFAULT_STAGE_BUDGET) };
-      });
-      const role = (s: (typeof stages)[number]) => (s.kind === "decoder" ? (s.attention === false ? "mlp" : "attention") : s.kind);
-      const reps = new Map<string, (typeof stages)[number]>();
-      for (const s of stages) if (!reps.has(role(s)) || reps.get(role(s))!.estimate.weightBytes < s.estimate.weightBytes) reps.set(role(s), s);
-      o.log(`pipeline: ${dtype}: ${stages.length} stages at 100 MB; timing ${[...reps.values()].map((s) => s.name).join(", ")}`);
-      const dir = join(work, dtype);
-      await writeSyntheticModel(dir, config, weights, stages, budget, new Set([...reps.values()].map((s) => s.name)), o.log);
-      const timed = new Map<string, StageTimingReply & { name: string; weightBytes: number }>();
-      for (const [r, s] of reps) {
-        const req: StageTimingRequest = { modelUrl: `${base}/${dtype}/`, stage: s.name, rows: o.rows, batches, reps: o.reps, spread: PIPELINE_REPLICAS.filter((r) => r > 1) };
-        const t = (await inFreshWorker((url) => post<StageTimingReply>(new URL("/stage-timing", url), req))).result;
-        o.log(`  ${s.name}: load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms, one replica's share ${Object.entries(t.spreadMs ?? {}).map(([r, ms]) => `r = ${r}: ${ms.toFixed(1)}`).join(", ")} ms`);
-        timed.set(r, { ...t, name: s.name, weightBytes: s.estimate.weightBytes });
-      }
-      const cost = (s: (typeof stages)[number]): StageCost => {
-        const t = timed.get(role(s))!;
-        const k = s.estimate.weightBytes / t.weightBytes;
-        const stepMs = Object.fromEntries(Object.entries(t.stepMs).map(([b, ms]) => [b, ms * k]));
-        const spreadMs = Object.fromEntries(Object.entries(t.spreadMs ?? {}).map(([r, ms]) => [r, ms * k]));
-        return { name: s.name, kind: s.kind, prefillMs: t.prefillMs * k, stepMs, spreadMs, attentionLayers: s.kind === "head" || s.attention === false ? 0 : s.to - s.from, ...(t.stepBatch ? { maxBatch: t.stepBatch } : {}) };
+      /** Times the stages of `stages` standing for `roles` (each in a fresh workerd), in a model written under `dir`. */
+      const timeRoles = async (label: string, stages: NamedStage[], roles?: readonly Role[]): Promise<Map<Role, TimedStage>> => {
+        const reps = timedRoles(stages, roles);
+        o.log(`pipeline: ${dtype} ${label}: ${stages.length} stages at 100 MB; timing ${[...reps.values()].map((s) => s.name).join(", ")}`);
+        const dir = join(work, `${dtype}-${label}`);
+        await writeSyntheticModel(dir, config, weights, stages, { ...DEFAULT_STAGE_BUDGET, maxStageBytes: 100e6 }, new Set([...reps.values()].map((s) => s.name)), o.log);
+        const timed = new Map<Role, TimedStage>();
+        for (const [r, s] of reps) {
+          const req: StageTimingRequest = { modelUrl: `${base}/${dtype}-${label}/`, stage: s.name, rows: o.rows, batches, reps: o.reps, spread: PIPELINE_REPLICAS.filter((r) => r > 1) };
+          const t = (await inFreshWorker((url) => post<StageTimingReply>(new URL("/stage-timing", url), req))).result;
+          o.log(`  ${s.name} (${r}): load ${Math.round(t.loadMs)} ms, prefill ${t.prefillMs.toFixed(1)} ms, steps ${batches.map((b) => `${b}: ${t.stepMs[b]?.toFixed(2) ?? "-"}`).join(", ")} ms, one replica's share ${Object.entries(t.spreadMs ?? {}).map(([r, ms]) => `r = ${r}: ${ms.toFixed(1)}`).join(", ")} ms`);
+          timed.set(r, { ...t, name: s.name, weightBytes: s.estimate.weightBytes });
+        }
+        rmSync(dir, { recursive: true, force: true });
+        return timed;
       };
-      const byName = new Map(stages.map((s) => [s.name, s]));
-      const asManifest = stages.map((s) => ({ ...s, weights: `${s.name}.bin` }) as unknown as ManifestStage);
-      const costs: PipelineCosts = {
-        vision: stages.filter((s) => s.kind === "vision").map(cost),
-        decoder: decoderGroups(asManifest.filter((s) => s.kind === "decoder")).map((g) => ({ first: cost(byName.get(g.first.name)!), rest: g.rest.map((r) => cost(byName.get(r.name)!)) })),
-        head: stages.filter((s) => s.kind === "head").map(cost),
-        coordinatorMs: coord,
-      };
-      const hops = [hopLocal, ...PIPELINE_HOPS];
-      const points = hops.flatMap((h) => batches.flatMap((n) => PIPELINE_REPLICAS.map((r) => simulatedPoint(costs, h, n, r))));
-      const lockstep = hops.flatMap((h) => batches.map((n) => pipelinePoint(costs, h, n)));
-      const budgets = PIPELINE_HOPS.flatMap((h) => PIPELINE_REPLICAS.map((r) => ({ hop_ms: h, replicas: r, ...firstTokenBudget(costs, h, r), ttft_s: Math.round(firstTokenMs(costs, h, r)) / 1000 })));
-      plans.push({ dtype, stages: stages.length, hops_per_token: tokenHops(costs).length, timed: [...timed.values()], coordinator_ms: coord, points, lockstep, budgets });
-      rmSync(dir, { recursive: true, force: true });
+      const sequential = namedPlan(config, weights);
+      const timedSeq = await timeRoles("sequential", sequential);
+      plans.push(planReport(dtype, "sequential", sequential, costsOf(sequential, timedSeq, coord), [...timedSeq.values()], coord, hopLocal, batches));
+
+      const { all, chosen } = parallelCandidates(config, weights, timedSeq, coord, 3);
+      for (const c of all) o.log(`  parallel candidate: ${c.parts} parts, ${c.headShards} head shards: ${c.stages.length} stages, ${(1000 / c.tokenMs).toFixed(2)} tokens/s modelled at 3 ms (scaled), ${c.calls.perToken} calls per token, ${c.calls.forAnswer} for 512 tokens`);
+      o.log(`  chosen: ${chosen.parts} parts per layer, ${chosen.headShards} head shards`);
+      const timedPar = await timeRoles("parallel", [...chosen.stages], ["parallel", "head"]);
+      const merged = new Map<Role, TimedStage>([["vision", timedSeq.get("vision")!], ...timedPar]);
+      plans.push(planReport(dtype, "parallel", [...chosen.stages], costsOf(chosen.stages, merged, coord), [...timedPar.values()], coord, hopLocal, batches));
     }
     return { hop_ms_measured_local: hopLocal, plans };
   } finally {
     files.close();
     if (!o.workDir) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** A plan's report: its modelled points at every hop, session count and replica count, and its first-token budgets. */
+function planReport(dtype: "int4" | "int8", plan: PipelinePlanReport["plan"], stages: readonly NamedStage[], costs: PipelineCosts, timed: readonly TimedStage[], coord: number, hopLocal: number, batches: readonly number[]): PipelinePlanReport {
+  const hops = [hopLocal, ...PIPELINE_HOPS];
+  const points = hops.flatMap((h) => batches.flatMap((n) => PIPELINE_REPLICAS.map((r) => simulatedPoint(costs, h, n, r))));
+  const lockstep = hops.flatMap((h) => batches.map((n) => pipelinePoint(costs, h, n)));
+  const budgets = PIPELINE_HOPS.flatMap((h) => PIPELINE_REPLICAS.map((r) => ({ hop_ms: h, replicas: r, ...firstTokenBudget(costs, h, r), ttft_s: Math.round(firstTokenMs(costs, h, r)) / 1000 })));
+  const calls = callsOf(stages);
+  const parts = Math.max(1, stages.filter((s) => s.kind === "decoder" && s.mlp !== undefined && s.from === 0).length);
+  return {
+    dtype,
+    plan,
+    stages: stages.length,
+    parts_per_layer: parts,
+    head_shards: stages.filter((s) => s.kind === "head").length,
+    hops_per_token: tokenHops(costs).length,
+    calls_per_token: calls.perToken,
+    calls_512_tokens: calls.forAnswer,
+    timed,
+    coordinator_ms: coord,
+    points,
+    lockstep,
+    budgets,
+  };
 }

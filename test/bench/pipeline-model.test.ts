@@ -51,13 +51,27 @@ describe("the pipeline bench's model", () => {
     expect(firstTokenBudget(timed, 3, 1).vision_ms).toBe(90);
   });
 
+  it("a layer cut into parallel parts is one hop: the slowest of its parts, for the steps and the prefill", () => {
+    // The same two layers, each in two parallel parts (both holding the attention: 2.5 and 2 ms per step).
+    const par: PipelineCosts = { ...costs, decoder: [0, 1].map((l) => ({ first: stage(`decoder-l${l}.0`, "decoder", 25, 2.5, 9), rest: [stage(`decoder-l${l}.1`, "decoder", 24, 2, 10)], parallel: true })) };
+    // 2 × (h + max(2.5, 2)) + h + 3 + 1 at h = 3 → 2 × 5.5 + 7 = 18 ms (the sequential cut: 25)
+    expect(tokenLatencyMs(par, 3, 1)).toBe(18);
+    // 16 sessions: 2 × (3 + 10) + 3 + 7 + 1 = 37 ms
+    expect(tokenLatencyMs(par, 3, 16)).toBe(37);
+    // TTFT: (3 + 50) + (3 + 40) + 3 + 2 × (3 + 25) + 3 + 3 + 1 = 162 ms; 6 hops (the sequential cut: 8)
+    expect(firstTokenBudget(par, 3, 1)).toEqual({ vision_ms: 90, prefill_ms: 50, head_ms: 4, hops: 6, hops_ms: 18 });
+    expect(firstTokenMs(par, 3)).toBe(162);
+    // r = 2: each part is one attention layer, 2 hops per cut layer; the larger part's half: 12.5 ms
+    expect(firstTokenBudget(par, 3, 2)).toEqual({ vision_ms: 45, prefill_ms: 25, head_ms: 4, hops: 10, hops_ms: 30 });
+  });
+
   it("a missing batch size is an error, not a guess", () => {
     expect(() => pipelinePoint(costs, 3, 8)).toThrow("has no measured step for 8 sessions");
   });
 
   it("the JSON last line: the injected hops only, exactly the contract's fields", () => {
     const points = [1, 1.5, 3, 10].map((h) => pipelinePoint(costs, h, 1));
-    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", stages: 46, hops_per_token: 5, timed: [], coordinator_ms: 1, points, lockstep: points, budgets: [] }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
+    const json = pipelineJson({ hop_ms_measured_local: 1, plans: [{ dtype: "int4", plan: "sequential", stages: 46, parts_per_layer: 2, head_shards: 5, hops_per_token: 5, calls_per_token: 42, calls_512_tokens: 21_600, timed: [], coordinator_ms: 1, points, lockstep: points, budgets: [] }] }) as { pipeline: Record<string, unknown>[]; hop_ms_measured_local: number };
     expect(Object.keys(json)).toEqual(["pipeline", "hop_ms_measured_local"]);
     expect(json.pipeline.map((p) => p.hop_ms)).toEqual([1.5, 3, 10]);
     expect(Object.keys(json.pipeline[0])).toEqual(["dtype", "stages", "hop_ms", "sessions", "replicas", "tokens_per_s_per_session", "aggregate_tokens_per_s", "ttft_s"]);
