@@ -1,6 +1,7 @@
 /** The pipeline bench's table and its JSON contract (bench/pipeline/run.ts). */
 import type { PipelineReport } from "./run.ts";
 import { PIPELINE_HOPS } from "./run.ts";
+import { DECODER_SUBREQUESTS } from "../../shared/pipeline/budget.ts";
 
 /**
  * The contract: `{"pipeline": [{"dtype", "stages", "hop_ms", "sessions", "replicas", "tokens_per_s_per_session",
@@ -24,7 +25,7 @@ export function formatPipelineReport(r: PipelineReport): string {
   ];
   for (const p of r.plans) {
     const cut = p.plan === "parallel" ? `each cut layer in ${p.parts_per_layer} parallel parts holding its attention` : `each cut layer in ${p.parts_per_layer} sequential parts`;
-    lines.push(`${p.dtype}, ${p.plan} plan (${cut}, ${p.head_shards} head shards): ${p.stages} stages, ${p.hops_per_token} sequential hops per token, ${p.calls_per_token} stage calls per token (${p.calls_512_tokens} for 512 tokens), coordinator ${p.coordinator_ms} ms per token`, "");
+    lines.push(`${p.dtype}, ${p.plan} plan (${cut}, ${p.head_shards} head shards): ${p.stages} stages, ${p.hops_per_token} sequential hops per token, ${p.calls_per_token} stage calls per token (${p.calls_512_tokens} for 512 tokens${p.calls_512_tokens > DECODER_SUBREQUESTS ? `, over the decoder's ${DECODER_SUBREQUESTS} subrequests` : ""}), coordinator ${p.coordinator_ms} ms per token`, "");
     lines.push("| timed stage | weights MB | load ms | prefill ms | one replica's share at r = 2 / 4 / 8, ms | step ms (1 / 4 / 16 sessions) |", "|---|---:|---:|---:|---|---|");
     for (const t of p.timed) lines.push(`| ${t.name} | ${(t.weightBytes / 1e6).toFixed(1)} | ${Math.round(t.loadMs)} | ${t.prefillMs.toFixed(1)} | ${[2, 4, 8].map((r) => t.spreadMs?.[r]?.toFixed(1) ?? "–").join(" / ")} | ${[1, 4, 16].map((b) => t.stepMs[b]?.toFixed(2) ?? "–").join(" / ")} |`);
     lines.push("", "| hop ms | sessions | tokens/s per session | aggregate tokens/s | aggregate in lockstep | time to first token s |", "|---:|---:|---:|---:|---:|---:|");
