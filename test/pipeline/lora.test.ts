@@ -6,7 +6,8 @@
  * within 1e-4 × max(1, max|logit|), the same greedy ids; against the single-isolate adapter path: the same
  * greedy answers of eval prompts. Base and adapter sequences interleave on one pipeline; a restarted stage
  * rebuilds an adapter's sequence by replay with its adapter; generations with two adapters and the base at once,
- * under a stage adapter budget that holds one adapter, each give what they give alone.
+ * under a stage adapter budget that holds one adapter, each give what they give alone. A parallel cut (each part
+ * holding the attention and its factors) gives the sequential cut's logits exactly.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -171,4 +172,18 @@ it("an unknown adapter is a 404 naming it, before any stage call", async () => {
   await expect(layers.engine.prefill({ data: new Float32Array(36 * 192), tokens: 36, dim: 192 }, g.inputIds, { adapter: "nope" })).rejects.toMatchObject({ status: 404, param: "adapter", message: expect.stringMatching(/adapter "nope" is not converted for model paligemma-shapes \(it has paligemma-shapes:shapes-lora-a\)/) });
   await expect(layers.engine.encodeImage(g.pixelValues, { adapter: "nope" })).rejects.toMatchObject({ status: 404 });
   expect(layers.engine.calls.total).toBe(before);
+});
+
+it("a parallel cut (every part holding the attention and its factors) gives the sequential cut's numbers exactly", async () => {
+  const dir = join(models.work, "parallel");
+  await convert(SHAPES_MODEL, dir, { dtype: "fp32", id: "paligemma-shapes", mlpParts: 2, parallelParts: true });
+  await convertAdapter(GOLDEN_LORA, join(dir, "adapters", A));
+  const par = await pipelineAt(dir);
+  const [got, want] = [await golden(par.engine, A), await golden(parts.engine, A)];
+  expect(maxAbsDiff(got.logits, want.logits).max).toBe(0);
+  got.steps.forEach((l, i) => expect(maxAbsDiff(l, want.steps[i]).max, `step ${i}`).toBe(0));
+  expect(got.ids).toEqual(want.ids);
+  // Each part holds the attention's factors whole (4 layers × 4 projections' A and B more than the sequential cut).
+  const held = async (p: TestPipeline) => (await Promise.all([...p.stages.values()].map((s) => s.inner.describe()))).reduce((n, i) => n + (i.adapters.find((x) => x.name === A)?.bytes ?? 0), 0);
+  expect(await held(par)).toBeGreaterThan(await held(parts));
 });
