@@ -143,6 +143,15 @@ describe("--max-stage-mb on the shapes model", () => {
     const dec = m.stages.filter((s) => s.kind === "decoder");
     expect(dec.length).toBe(2 * m.config.text.layers);
     for (const s of m.stages) expect(s.estimate!.residentBytes, s.name).toBeLessThanOrEqual(mb * 1e6);
+    // --parallel-parts --min-mlp-parts 3 --head-shards 4: three parts per layer, each with the attention.
+    const par = join(work, "cli-parallel");
+    await promisify(execFile)("npx", ["tsx", join(REPO, "cli/main.ts"), "convert", SHAPES_MODEL, par, "--dtype", "int8", "--max-stage-mb", String(mb), ...flags, "--parallel-parts", "--min-mlp-parts", "3", "--head-shards", "4"], { cwd: REPO });
+    const p = parseManifest(JSON.parse(readFileSync(join(par, "manifest.json"), "utf8")));
+    const parts = p.stages.filter((s) => s.kind === "decoder");
+    expect(parts.length).toBe(3 * p.config.text.layers);
+    expect(parts.every((s) => s.cut === "parallel" && s.attention === true && s.estimate!.cacheBytes > 0)).toBe(true);
+    expect(p.stages.filter((s) => s.kind === "head").length).toBe(Math.max(4, m.stages.filter((s) => s.kind === "head").length));
+    for (const s of p.stages) expect(s.estimate!.residentBytes, s.name).toBeLessThanOrEqual(mb * 1e6);
   });
 
   it("--stage-adapter-mb adds the adapter cache to every vision and decoder estimate and is recorded", async () => {
