@@ -3,7 +3,8 @@
  * give these exact numbers, and the last line carries exactly the issue's fields.
  */
 import { describe, expect, it } from "vitest";
-import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenLatencyMs, type PipelineCosts, type StageCost } from "../../bench/pipeline/model.ts";
+import { firstTokenBudget, firstTokenMs, pipelinePoint, tokenHops, tokenLatencyMs, type PipelineCosts, type StageCost } from "../../bench/pipeline/model.ts";
+import { simulateSessions } from "../../bench/pipeline/simulate.ts";
 import { pipelineJson } from "../../bench/pipeline/report.ts";
 
 const stage = (name: string, kind: StageCost["kind"], prefillMs: number, one: number, sixteen: number): StageCost => ({ name, kind, prefillMs, stepMs: { 1: one, 4: one * 2, 16: sixteen } });
@@ -63,6 +64,9 @@ describe("the pipeline bench's model", () => {
     expect(firstTokenMs(par, 3)).toBe(162);
     // r = 2: each part is one attention layer, 2 hops per cut layer; the larger part's half: 12.5 ms
     expect(firstTokenBudget(par, 3, 2)).toEqual({ vision_ms: 45, prefill_ms: 25, head_ms: 4, hops: 10, hops_ms: 30 });
+    // The simulation walks the same hops: both parts of a layer in one, so one session decodes at 1000 / 18.
+    expect(tokenHops(par).map((h) => h.length)).toEqual([2, 2, 2]);
+    expect(simulateSessions(par, 3, 1).tokens_per_s_per_session).toBe(Math.round(100_000 / 18) / 100);
   });
 
   it("a missing batch size is an error, not a guess", () => {
