@@ -150,6 +150,10 @@ describe("planByMemory with parallel parts, PaliGemma 3B at --max-stage-mb 100",
     expect(withAttention.weightBytes - mlpOnly.weightBytes).toBeGreaterThan(5e6); // q, k, v, o at int4 and the norms
     expect(p0.bytes).toBe(p1.bytes);
     expect(p0.mlp).toEqual({ from: 0, to: t.intermediate / 2 });
+    // int8: the replicated attention does not leave room for halves (sequential: 2 parts), so 3 parts.
+    const int8 = planByMemory(PG1_3B, { dtype: "int8", blockSize: 32 }, { maxStageBytes: MAX, budget: DEFAULT_STAGE_BUDGET, parallelParts: true });
+    expectFits("int8", int8);
+    expect(int8.filter((s) => s.kind === "decoder").length).toBe(3 * t.layers);
   });
 
   it("--min-mlp-parts: at least that many parts, rows tiled in order; --head-shards: at least that many head shards", () => {
