@@ -18,7 +18,7 @@ export interface GemmShape {
 }
 
 /** The product variants timed: label (a bench dtype) → what runs. */
-export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-a8-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
 export type GemmVariant = (typeof GEMM_VARIANTS)[number];
 
 /** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
@@ -84,7 +84,7 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
       const w = alloc(bytes);
       fillRandom(kernel, w, bytes, 7);
       const kind = bits === 8 ? 1 : 2;
-      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
+      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : variant === "int4-a8-kernel" ? ex.gemmQ4A8 : ex.gemmQ;
       return () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
     });
     for (const call of calls) {
