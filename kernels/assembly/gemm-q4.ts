@@ -42,6 +42,16 @@ const FT = memory.data(MR * NR * 4, 16);
   return acc;
 }
 
+// 1.5 · 2²³: a float |x| < 2²² plus this rounds x to an integer (to nearest, ties to even: f32x4.nearest's
+// rounding) in the low mantissa bits, so that bits(x + MAGIC) − bits(MAGIC) is that integer as i32.
+const MAGIC: f32 = 12582912;
+
+/** nearest(x) as i32 lanes for |x| < 2²² (two plain-SIMD instructions; trunc_sat is about eight in V8). */
+// @ts-ignore: decorator
+@inline function roundToInt(x: v128): v128 {
+  return i32x4.sub(f32x4.add(x, f32x4.splat(MAGIC)), i32x4.splat(0x4b400000));
+}
+
 /**
  * The accumulator's start for one row and chunk, −8 · Σ qA (the zero point), as {@link dot4} adds to it: the
  * relaxed build's two int16 lanes of a column, −8 · (Σ of the pairs it sums) each (|·| ≤ 8 · 16 · 127 = 16256,
@@ -78,10 +88,15 @@ export function packQuantA4(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32
       const k0 = h * CHUNK;
       const k1 = min(k, k0 + CHUNK);
       const k4 = k0 + (max(0, k1 - k0) & ~3);
-      let mx = f32x4.splat(0);
-      for (let kk = k0; kk < k4; kk += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(row + (<usize>kk << 2))));
-      let amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-      for (let kk = k4; kk < k1; kk++) amax = max(amax, abs(load<f32>(row + (<usize>kk << 2))));
+      // |x| as bits: non-negative floats order as their bit patterns do, so an integer max finds the largest
+      // (one instruction; f32x4.max is several, for NaN semantics)
+      let mx = i32x4.splat(0);
+      for (let kk = k0; kk < k4; kk += 4) mx = i32x4.max_s(mx, v128.and(v128.load(row + (<usize>kk << 2)), i32x4.splat(0x7fffffff)));
+      mx = i32x4.max_s(mx, v128.shuffle<u32>(mx, mx, 2, 3, 0, 1));
+      mx = i32x4.max_s(mx, v128.shuffle<u32>(mx, mx, 1, 0, 3, 2));
+      let bits = i32x4.extract_lane(mx, 0);
+      for (let kk = k4; kk < k1; kk++) bits = max(bits, load<i32>(row + (<usize>kk << 2)) & 0x7fffffff);
+      const amax = reinterpret<f32>(bits);
       const inv: f32 = amax > 0 ? LEVELS / amax : 0;
       const vi = f32x4.splat(inv);
       let pairs = i16x8.splat(0); // Σ of the byte pairs (4t, 4t + 1) in even lanes, (4t + 2, 4t + 3) in odd ones
@@ -89,10 +104,10 @@ export function packQuantA4(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32
       let kk = k0;
       for (; kk + 16 <= k1; kk += 16) {
         const p = row + (<usize>kk << 2);
-        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), vi)));
-        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), vi)));
-        const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), vi)));
-        const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), vi)));
+        const q0 = roundToInt(f32x4.mul(v128.load(p), vi));
+        const q1 = roundToInt(f32x4.mul(v128.load(p, 16), vi));
+        const q2 = roundToInt(f32x4.mul(v128.load(p, 32), vi));
+        const q3 = roundToInt(f32x4.mul(v128.load(p, 48), vi));
         const q = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
         pairs = i16x8.add(pairs, i16x8.extadd_pairwise_i8x16_s(q));
         const o = out + <usize>(kk >> 2) * (MR * 4);

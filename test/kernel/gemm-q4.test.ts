@@ -129,6 +129,20 @@ for (const flavor of ["simd", "relaxed"] as const) {
       expect(Array.from(heap.f32(c, m * 8))).toEqual(Array.from(want));
     });
 
+    it("halves round to even, as f32x4.nearest (rows whose scale is 1: max|A| = 127)", () => {
+      const [n, k, bs, m] = [8, 64, 32, 2];
+      const { code, scale, matrix } = weights(n, k, bs, 11);
+      const halves = [127, 2.5, -3.5, 0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 64.5, -63.5, 3.25, -7.75, 0, 99.5, -100.5];
+      const a = Float32Array.from({ length: m * k }, (_, i) => halves[(i * 7) % halves.length] * (i % 3 === 0 ? -1 : 1));
+      a[0] = a[32] = a[64] = a[96] = 127; // every chunk's max
+      const c = heap.alloc(4 * m * n);
+      const scratch = gemmScratch(m, k, bs);
+      kernel.exports.gemmQ4A8(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, 0, m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
+      expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(reference(a, k, m, k, code, scale, n, bs)));
+      // and the reference does round half to even: a tie-away rounding would differ
+      expect([nearest(2.5), nearest(-3.5), nearest(0.5), nearest(-0.5), nearest(126.5)]).toEqual([2, -4, 0, -0, 126]);
+    });
+
     it("a zero row gives bias only (scale 0, no division by zero)", () => {
       const [n, k, bs, m] = [8, 64, 32, 2];
       const { matrix } = weights(n, k, bs, 7);
