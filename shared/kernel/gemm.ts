@@ -35,7 +35,7 @@ export function gemmScratch(m: number, k: number, blockSize: number): { work: nu
   const blocks = Math.ceil(k / bs);
   const kp = blocks * bs;
   const m6 = Math.ceil(m / 6) * 6;
-  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks, m6 * kp + (m6 * kp) / 4), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
+  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks, m6 * kp + (3 * m6 * kp) / 8), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
 }
 
 /** True when `compute` sends this slice to the integer GEMM. */

@@ -1,10 +1,11 @@
 /**
- * The int4 × int8 GEMM (kernels/assembly/gemm-q4.ts, gemmQ4A8): C = A · Wᵀ for MatMulNBits int4 W with A
+ * The int4 × int8 GEMM (kernels/assembly/gemm-q4.ts: gemmQ4A8 in the form wideDot picks for this CPU, and
+ * gemmQ4A8Pairs, always int16 pairs): C = A · Wᵀ for MatMulNBits int4 W with A
  * quantised per row and chunk of 32 k to ±127 at run time, against a scalar reference that does the same
  * quantisation, the same exact integer sums (codes 0..15 with zero point 8) and the same float32 scale
  * arithmetic in the same order (Math.fround at every step). Stated bounds:
- *   - flags 0 (plain) and 1 (+ C): every output bit-identical to the reference, in both builds (so the builds
- *     agree bit for bit);
+ *   - flags 0 (plain) and 1 (+ C): every output bit-identical to the reference, in both builds and forms (so
+ *     they all agree bit for bit);
  *   - flags 2 (gelu_tanh, the kernel's approximation): |C − gelu(reference)| ≤ 1e-5 · (1 + |reference|);
  *   - against the float64 product of A (unquantised) and the dequantised W: NMSE < 1e-8 · (16383 / 127)²,
  *     the bound gemm-q.test.ts states for its levels.
@@ -54,11 +55,12 @@ function reference(a: Float32Array, lda: number, m: number, k: number, codes: (j
   return out;
 }
 
-for (const flavor of ["simd", "relaxed"] as const) {
-  describe(`gemmQ4A8 (${flavor} build)`, async () => {
+for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["relaxed", "gemmQ4A8Pairs"]] as const) {
+  describe(`${fn} (${flavor} build)`, async () => {
     const kernel = (await kernelOf(flavor))!;
     it("the build runs on this engine", () => expect(kernel?.flavor).toBe(flavor));
     const heap = kernel.heap;
+    const gemm = kernel.exports[fn];
 
     /** int4 W stored for the kernel, its code / scale readers and its dense dequantised form. */
     const weights = (n: number, k: number, bs: number, seed: number) => {
@@ -93,7 +95,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
           const { code, scale, dense, matrix } = weights(n, k, bs, 3);
           const c = put(kernel, c0);
           const scratch = gemmScratch(m, k, bs);
-          kernel.exports.gemmQ4A8(c, ldc, put(kernel, a), lda, matrix.codes, matrix.scales, Q4, bs, put(kernel, bias), m, n, k, flags, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
+          gemm(c, ldc, put(kernel, a), lda, matrix.codes, matrix.scales, Q4, bs, put(kernel, bias), m, n, k, flags, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
           const got = heap.f32(c, m * ldc).slice();
           const acc = reference(a, lda, m, k, code, scale, n, bs);
           const got2: number[] = [];
@@ -124,9 +126,15 @@ for (const flavor of ["simd", "relaxed"] as const) {
       const a = uniform(m * 128, 44);
       const c = heap.alloc(4 * m * 8);
       const scratch = gemmScratch(m, 128, bs);
-      kernel.exports.gemmQ4A8(c, 8, put(kernel, a), 128, s.w, s.scales, s.kind, s.blockSize, 0, m, s.n, s.k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), s.kRow);
+      gemm(c, 8, put(kernel, a), 128, s.w, s.scales, s.kind, s.blockSize, 0, m, s.n, s.k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), s.kRow);
       const want = reference(a, 128, m, 128, (j, t) => code(8 + j, 64 + t), (j, b) => scale(8 + j, 1 + b), 8, bs);
       expect(Array.from(heap.f32(c, m * 8))).toEqual(Array.from(want));
+    });
+
+    it("wideDot: 0 in the plain build; the relaxed build's probe gives 0 or 1, the same on every call", () => {
+      const probe = [kernel.exports.wideDot(), kernel.exports.wideDot()].map(Number);
+      if (flavor === "simd") expect(probe).toEqual([0, 0]);
+      else expect([[0, 0], [1, 1]]).toContainEqual(probe);
     });
 
     it("halves round to even, as f32x4.nearest (rows whose scale is 1: max|A| = 127)", () => {
@@ -137,7 +145,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
       a[0] = a[32] = a[64] = a[96] = 127; // every chunk's max
       const c = heap.alloc(4 * m * n);
       const scratch = gemmScratch(m, k, bs);
-      kernel.exports.gemmQ4A8(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, 0, m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
+      gemm(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, 0, m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
       expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(reference(a, k, m, k, code, scale, n, bs)));
       // and the reference does round half to even: a tie-away rounding would differ
       expect([nearest(2.5), nearest(-3.5), nearest(0.5), nearest(-0.5), nearest(126.5)]).toEqual([2, -4, 0, -0, 126]);
@@ -151,7 +159,7 @@ for (const flavor of ["simd", "relaxed"] as const) {
       const bias = uniform(8, 6);
       const c = heap.alloc(4 * m * n);
       const scratch = gemmScratch(m, k, bs);
-      kernel.exports.gemmQ4A8(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, put(kernel, bias), m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
+      gemm(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, put(kernel, bias), m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
       expect(Array.from(heap.f32(c, n))).toEqual(Array.from(bias));
     });
   });
