@@ -170,6 +170,11 @@ export function gemmQ4A8(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scale
   else gemmQ4Pairs(c, ldc, a, lda, w, scales, bs, bias, m, n, k, flags, work, panel, kRow);
 }
 
+/** gemmQ4A8 always in the wide form (the same results; for tests and the benchmark on CPUs that pick pairs). */
+export function gemmQ4A8Wide(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scales: usize, kind: i32, bs: i32, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize, panel: usize, kRow: i32): void {
+  gemmQ4Wide(c, ldc, a, lda, w, scales, bs, bias, m, n, k, flags, work, panel, kRow);
+}
+
 /** gemmQ4A8 always in the pairs form (the same results; for tests and the benchmark on CPUs that pick wide). */
 export function gemmQ4A8Pairs(c: usize, ldc: i32, a: usize, lda: i32, w: usize, scales: usize, kind: i32, bs: i32, bias: usize, m: i32, n: i32, k: i32, flags: i32, work: usize, panel: usize, kRow: i32): void {
   gemmQ4Pairs(c, ldc, a, lda, w, scales, bs, bias, m, n, k, flags, work, panel, kRow);

@@ -11,7 +11,7 @@ export { gemm, packB } from "./gemm";
 export { gemmW } from "./gemm-w";
 export { gemmQ } from "./gemm-q";
 export { gemmQ7 } from "./gemm-q7";
-export { gemmQ4A8, gemmQ4A8Pairs, wideDot } from "./gemm-q4";
+export { gemmQ4A8, gemmQ4A8Pairs, gemmQ4A8Wide, wideDot } from "./gemm-q4";
 export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */

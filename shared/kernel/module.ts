@@ -51,6 +51,7 @@ export interface KernelExports {
   gemmW(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ7(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ4A8Pairs(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
+  gemmQ4A8Wide(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   wideDot(): number;
   gemmQ4A8(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;

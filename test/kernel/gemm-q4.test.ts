@@ -1,6 +1,6 @@
 /**
  * The int4 × int8 GEMM (kernels/assembly/gemm-q4.ts: gemmQ4A8 in the form wideDot picks for this CPU, and
- * gemmQ4A8Pairs, always int16 pairs): C = A · Wᵀ for MatMulNBits int4 W with A
+ * each form forced, gemmQ4A8Pairs and gemmQ4A8Wide): C = A · Wᵀ for MatMulNBits int4 W with A
  * quantised per row and chunk of 32 k to ±127 at run time, against a scalar reference that does the same
  * quantisation, the same exact integer sums (codes 0..15 with zero point 8) and the same float32 scale
  * arithmetic in the same order (Math.fround at every step). Stated bounds:
@@ -55,7 +55,7 @@ function reference(a: Float32Array, lda: number, m: number, k: number, codes: (j
   return out;
 }
 
-for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["relaxed", "gemmQ4A8Pairs"]] as const) {
+for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["relaxed", "gemmQ4A8Pairs"], ["relaxed", "gemmQ4A8Wide"]] as const) {
   describe(`${fn} (${flavor} build)`, async () => {
     const kernel = (await kernelOf(flavor))!;
     it("the build runs on this engine", () => expect(kernel?.flavor).toBe(flavor));
