@@ -2,9 +2,9 @@
  * The prefill's and the vision tower's matrix products against stored weights, C[m, n] = A[m, k] · Wᵀ, in one
  * of these ways for int8/int4 weights:
  *   "int8"  — int4 weights: kernels/assembly/gemm-q4.ts, A quantised per row and 32 k to int8 (±127 levels),
- *             the codes 0..15 as the 7-bit operand of relaxed SIMD's int16 pair dot products (exact on every
+ *             the codes 0..15 as the 7-bit operand of relaxed SIMD's 8-bit dot products (exact on every
  *             engine; the plain build computes the same integers), the zero point folded in as an integer;
- *             ≈ 2.1–2.3× the float32 GEMM's GOP/s (the default); int8 weights: as "int16";
+ *             2.2–3.0× the float32 GEMM's GOP/s in workerd (the default); int8 weights: as "int16";
  *   "int16" — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
  *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
  *             scales applied in float32 (what int8 weights run by default); both products over a

@@ -2,7 +2,7 @@
  * The integer GEMMs (shared/kernel/gemm.ts "int16", and "int8", the default) against the float32 GEMM over
  * the same stored weights ("float", MatMulNBits accuracy_level 0 semantics), all in the kernel module, on every
  * golden at int8 and int4: soft tokens, full-prompt logits and greedy decoding. Measured (docs/kernels.md): the
- * integer GEMM moves the soft tokens by at most 9.1e-4 and the logits by at most 1.7e-3, against 0.12–2.2
+ * "int16" GEMM moves the soft tokens by at most 9.1e-4 and the logits by at most 1.7e-3, against 0.12–2.2
  * that the weight quantisation itself costs against transformers' logits; bounds here about 2× that (2e-3,
  * 5e-3), and the greedy ids must be the float GEMM's. The 7-bit variant ("int7", relaxed 8-bit dot products)
  * moves them by up to 0.19 and 0.48 (bounds 0.3, 0.75) and flips paligemma1-tiny's int8 greedy ids: too coarse
