@@ -1,6 +1,6 @@
 /** Small file helpers for the CLI: raw little-endian float32 files and id lists. */
 import { readFileSync, writeFileSync } from "node:fs";
-import type { GemmCompute } from "../shared/kernel/gemm.ts";
+import { GEMM_COMPUTES, type GemmCompute } from "../shared/kernel/gemm.ts";
 
 export function readF32(path: string): Float32Array {
   const b = readFileSync(path);
@@ -24,8 +24,8 @@ export function parseIds(list: string): number[] {
 /** An engine choice (`--decode`, `--vision`): "ort" or "kernel". */
 /** Validates `--gemm`: how the kernel's prefill and vision GEMMs meet int8/int4 weights (shared/kernel/gemm.ts). */
 export function gemmOption(value: string): GemmCompute {
-  if (value !== "int16" && value !== "int7" && value !== "float") throw new Error(`--gemm must be int16, int7 or float, got ${value}`);
-  return value;
+  if (!(GEMM_COMPUTES as readonly string[]).includes(value)) throw new Error(`--gemm must be ${GEMM_COMPUTES.slice(0, -1).join(", ")} or ${GEMM_COMPUTES.at(-1)}, got ${value}`);
+  return value as GemmCompute;
 }
 
 export function engineOption(flag: string, value: string): "ort" | "kernel" {

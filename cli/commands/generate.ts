@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadModel } from "../node-runtime.ts";
+import { DEFAULT_GEMM } from "../../shared/kernel/gemm.ts";
 import { engineOption, gemmOption, parseIds } from "../io.ts";
 import { adapterFrom, loadTokenizer, phaseEngine, pixelsFrom } from "../model-io.ts";
 import { withAdapter } from "../../shared/engine/adapted.ts";
@@ -43,7 +44,7 @@ export function registerGenerate(program: Command): void {
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
     .option("--vision <engine>", "who encodes the image: ort or kernel (default: ort, kernel with --adapter)")
     .option("--prefill <engine>", "who runs the prefill: ort or kernel (default: ort, kernel with --adapter)")
-    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int16 (integer, default), int7 (8-bit dots, coarser) or float (dequantised)", "int16")
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int8 (int8 activations for int4 weights, int16 for int8 ones; default), int16 (integer), int7 (8-bit dots, coarser) or float (dequantised)", DEFAULT_GEMM)
     .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");

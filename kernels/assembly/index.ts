@@ -11,6 +11,7 @@ export { gemm, packB } from "./gemm";
 export { gemmW } from "./gemm-w";
 export { gemmQ } from "./gemm-q";
 export { gemmQ7 } from "./gemm-q7";
+export { gemmQ4A8, gemmQ4A8Pairs, gemmQ4A8Wide, wideDot } from "./gemm-q4";
 export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */
@@ -28,15 +29,21 @@ const PROBE = memory.data<i8>([-128, 127, -1, 2, -77, 5, 100, -6, 9, -10, 11, -1
 
 /**
  * 1 when this engine computes the relaxed 8-bit dot product as the kernels need it (first operand signed,
- * second 7-bit, four products per lane accumulated): V8's early, flag-gated relaxed SIMD (Node 20) differs.
+ * second 7-bit, four products per lane accumulated, and the int16 pair sums of gemm-q4.ts): V8's early,
+ * flag-gated relaxed SIMD (Node 20) differs.
  * Always 1 for the plain build.
  */
 export function selfTest(): i32 {
   if (!ASC_FEATURE_RELAXED_SIMD) return 1;
   const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(PROBE), v128.load(PROBE, 16), i32x4.splat(1000));
+  const p = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(PROBE), v128.load(PROBE, 16)); // a[2j]·b[2j] + a[2j+1]·b[2j+1]
   // Lane sums of a[i]·b[i] over i = 4j … 4j+3, plus 1000.
   return i32(i32x4.extract_lane(r, 0) == 1000 + 0 + 16129 - 1 + 128)
     & i32(i32x4.extract_lane(r, 1) == 1000 - 9779 + 15 + 9000 - 24)
     & i32(i32x4.extract_lane(r, 2) == 1000 + 45 - 60 + 77 - 96)
-    & i32(i32x4.extract_lane(r, 3) == 1000 + 1560 - 140 + 165 - 192);
+    & i32(i32x4.extract_lane(r, 3) == 1000 + 1560 - 140 + 165 - 192)
+    & i32(i16x8.extract_lane_s(p, 0) == 16129)
+    & i32(i16x8.extract_lane_s(p, 1) == -1 + 128)
+    & i32(i16x8.extract_lane_s(p, 2) == -9779 + 15)
+    & i32(i16x8.extract_lane_s(p, 3) == 9000 - 24);
 }

@@ -1,7 +1,10 @@
 /**
  * GOP/s of the kernel's GEMMs on given layer shapes, in one instance and one run: the float32 GEMM (gemm.ts over
- * B packed at load, what fp32 models run), the integer GEMM (gemm-q.ts) over int8 and int4 MatMulNBits blocks,
- * the same with 7-bit activations and 8-bit dot products (gemm-q7.ts, "-i7"), and the float GEMM over int8 blocks
+ * B packed at load, what fp32 models run), the integer GEMMs the models run by default (gemm-q.ts with int16
+ * activations over int8 MatMulNBits blocks, "int8"; gemm-q4.ts with int8 activations over int4 ones, "int4",
+ * in the form wideDot picks, and "int4-pairs" in its int16-pairs form),
+ * gemm-q.ts over int4 blocks too ("int4-i16", the int4 default before gemm-q4.ts),
+ * gemm-q7.ts's 7-bit activations and 8-bit dot products ("-i7"), and the float GEMM over int8 blocks
  * dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
  * the speed does not depend on them. Runs in Node and inside workerd (kernels/bench-worker/), so it imports
  * nothing from Node.
@@ -18,7 +21,7 @@ export interface GemmShape {
 }
 
 /** The product variants timed: label (a bench dtype) → what runs. */
-export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-pairs-kernel", "int4-i16-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
 export type GemmVariant = (typeof GEMM_VARIANTS)[number];
 
 /** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
@@ -84,7 +87,7 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
       const w = alloc(bytes);
       fillRandom(kernel, w, bytes, 7);
       const kind = bits === 8 ? 1 : 2;
-      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : ex.gemmQ;
+      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : variant === "int4-kernel" ? ex.gemmQ4A8 : variant === "int4-pairs-kernel" ? ex.gemmQ4A8Pairs : ex.gemmQ;
       return () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
     });
     for (const call of calls) {

@@ -1,10 +1,14 @@
 /**
  * The prefill's and the vision tower's matrix products against stored weights, C[m, n] = A[m, k] · Wᵀ, in one
- * of two ways for int8/int4 weights:
+ * of these ways for int8/int4 weights:
+ *   "int8"  — int4 weights: kernels/assembly/gemm-q4.ts, A quantised per row and 32 k to int8 (±127 levels),
+ *             the codes 0..15 as the 7-bit operand of relaxed SIMD's 8-bit dot products (exact on every
+ *             engine; the plain build computes the same integers), the zero point folded in as an integer;
+ *             2.2–3.0× the float32 GEMM's GOP/s in workerd (the default); int8 weights: as "int16";
  *   "int16" — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
  *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
- *             scales applied in float32 (the default: faster, error measured in docs/kernels.md); a product
- *             over a block-aligned slice of k rounds exactly as the whole one (MLP blocks, cut layers);
+ *             scales applied in float32 (what int8 weights run by default); both products over a
+ *             block-aligned slice of k round exactly as the whole one (MLP blocks, cut layers);
  *   "int7"  — kernels/assembly/gemm-q7.ts: the same with A at ±63 levels per block and relaxed SIMD's 8-bit dot
  *             products (the plain build computes the same integers with int16 dot products);
  *   "float" — kernels/assembly/gemm-w.ts: each panel dequantised to float32 (MatMulNBits accuracy_level 0).
@@ -14,18 +18,24 @@ import { GEMM_KIND, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 
 /** How prefill and vision GEMMs meet int8/int4 weights (see the module comment). */
-export type GemmCompute = "int16" | "int7" | "float";
+export type GemmCompute = "int8" | "int16" | "int7" | "float";
 
-/** What models use unless told otherwise (docs/kernels.md has the measurements behind the choice). */
-export const DEFAULT_GEMM: GemmCompute = "int16";
+/** Every {@link GemmCompute}, for option parsers. */
+export const GEMM_COMPUTES: readonly GemmCompute[] = ["int8", "int16", "int7", "float"];
 
-/** Scratch bytes one product needs: A repacked (`work`) and one weight panel (`panel`), for either compute. */
+/**
+ * What models use unless told otherwise (docs/kernels.md has the measurements behind the choice): int4
+ * weights meet int8 activations (gemm-q4.ts), int8 weights int16 ones (gemm-q.ts).
+ */
+export const DEFAULT_GEMM: GemmCompute = "int8";
+
+/** Scratch bytes one product needs: A repacked (`work`) and one weight panel (`panel`), for any compute. */
 export function gemmScratch(m: number, k: number, blockSize: number): { work: number; panel: number } {
   const bs = Math.max(1, blockSize);
   const blocks = Math.ceil(k / bs);
   const kp = blocks * bs;
   const m6 = Math.ceil(m / 6) * 6;
-  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
+  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks, m6 * kp + (3 * m6 * kp) / 8), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
 }
 
 /** True when `compute` sends this slice to the integer GEMM. */
@@ -42,6 +52,6 @@ export const MAX_INT_BLOCK = 512;
  */
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
   const ex = kernel.exports;
-  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : ex.gemmQ;
+  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : compute === "int8" && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : ex.gemmQ;
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
 }

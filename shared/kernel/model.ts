@@ -35,8 +35,9 @@ export interface KernelModelOptions {
    */
   readonly compute?: QuantCompute;
   /**
-   * Quantised weights in prefill and vision GEMMs (gemm.ts): "int16" (default) integer dot products on rows
-   * quantised per block to int16 at run time, "int7" to 7 bits with 8-bit dot products; "float" panels
+   * Quantised weights in prefill and vision GEMMs (gemm.ts): "int8" (default) int4 weights against rows
+   * quantised per 32 k to int8 at run time (int8 weights as "int16"), "int16" integer dot products on rows
+   * quantised per block to int16, "int7" to 7 bits with 8-bit dot products; "float" panels
    * dequantised to float32 (accuracy_level 0). fp32 weights always run the float32 GEMM.
    */
   readonly gemm?: GemmCompute;

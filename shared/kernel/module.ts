@@ -50,6 +50,10 @@ export interface KernelExports {
   gemm(c: number, ldc: number, a: number, lda: number, bp: number, bias: number, m: number, n: number, k: number, flags: number, work: number): void;
   gemmW(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ7(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
+  gemmQ4A8Pairs(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
+  gemmQ4A8Wide(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
+  wideDot(): number;
+  gemmQ4A8(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   layerNorm(out: number, x: number, w: number, b: number, rows: number, n: number, eps: number): void;
   softmaxRows(x: number, ld: number, rows: number, n: number, scale: number): void;
