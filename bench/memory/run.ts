@@ -135,16 +135,8 @@ function freePort(): Promise<number> {
  * (the worker started and answering, no model) and its peak after, and the JS heap after.
  */
 export async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<{ result: T; rssBefore: number; peakRss: number; jsHeap: number }> {
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
-  process.env.WRANGLER_SEND_METRICS ??= "false";
-  const { unstable_startWorker } = await import("wrangler");
-  const inspectorPort = await freePort();
-  const worker = await unstable_startWorker({
-    config: CONFIG,
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: { port: inspectorPort }, logLevel: "error", watch: false, persist: false } as never,
-  });
+  const { worker, inspectorPort } = await startFresh();
   try {
-    await worker.ready;
     const url = await worker.url;
     await (await fetch(new URL("/ping", url))).json(); // the kernel module instantiated
     const pid = workerProcess();
@@ -154,6 +146,33 @@ export async function inFreshWorker<T>(work: (url: URL) => Promise<T>): Promise<
     return { result, rssBefore, peakRss: statusKb(pid, "VmHWM"), jsHeap };
   } finally {
     await worker.dispose();
+  }
+}
+
+/** Seconds a fresh worker may take to be ready before its start is given up and tried again. */
+const READY_S = 90;
+
+/**
+ * A started worker. The inspector's port is picked free, then bound by workerd a moment later; when something
+ * took it in between, workerd dies on "Address already in use" and `ready` never settles, so a start that is not
+ * ready in {@link READY_S} (or whose start failed) is disposed of and tried again with a new port, up to 3 times.
+ */
+async function startFresh() {
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+  process.env.WRANGLER_SEND_METRICS ??= "false";
+  const { unstable_startWorker } = await import("wrangler");
+  for (let attempt = 1; ; attempt++) {
+    const inspectorPort = await freePort();
+    const worker = await unstable_startWorker({
+      config: CONFIG,
+      dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: { port: inspectorPort }, logLevel: "error", watch: false, persist: false } as never,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), READY_S * 1000)));
+    const ready = await Promise.race([worker.ready.then(() => "ready" as const, () => "failed" as const), late]).finally(() => clearTimeout(timer));
+    if (ready === "ready") return { worker, inspectorPort };
+    await worker.dispose().catch(() => undefined);
+    if (attempt === 3) throw new Error(`a fresh worker was not ready in ${READY_S} s, 3 times`);
   }
 }
 
