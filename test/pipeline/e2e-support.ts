@@ -50,3 +50,14 @@ export async function expectUnsplitStream(url: string): Promise<void> {
   const worst = Math.max(...tokens.map((t, i) => Math.abs(t.logprob - ref.tokens[i].logprob)));
   expect(worst).toBeLessThanOrEqual(1e-5);
 }
+
+/** Each case's image and prompt through the native API (greedy, 24 new tokens, not streamed) gives its reference answer, text and ids. */
+export async function expectEvalAnswers(url: string, cases: readonly EvalCase[]): Promise<void> {
+  const mismatches: string[] = [];
+  for (const c of cases) {
+    const { image_id } = (await (await fetch(`${url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(c.image) })).json()) as { image_id: string };
+    const body = (await (await postJson(url, "/v1/generate", { image_id, prompt: c.prefix, max_tokens: 24, stream: false })).json()) as { text?: string; ids?: number[] };
+    if (body.text !== c.answer || JSON.stringify(body.ids) !== JSON.stringify(c.answer_ids)) mismatches.push(`${c.image} "${c.prefix}": got ${JSON.stringify(body.text ?? body)}`);
+  }
+  expect(mismatches).toEqual([]);
+}

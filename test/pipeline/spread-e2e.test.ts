@@ -13,8 +13,7 @@ import { writeReplicaConfigs } from "../../scripts/replica-configs.ts";
 import { writePipelineConfigs } from "../../scripts/stage-configs.ts";
 import { SHAPES_MODEL } from "../helpers/golden.ts";
 import { startDevServer, type DevServer } from "../serving/support/dev-server.ts";
-import { evalImage } from "../serving/support/harness.ts";
-import { CASES, expectUnsplitStream, postJson } from "./e2e-support.ts";
+import { CASES, expectEvalAnswers, expectUnsplitStream, postJson } from "./e2e-support.ts";
 
 const work = mkdtempSync(join(tmpdir(), "pg-spread-e2e-"));
 const ID = "shapes-spread";
@@ -47,12 +46,6 @@ describe("a pipeline with 2 replicas of every vision and decoder stage", () => {
   }, 300_000);
 
   it("ten eval prompts give the reference answers (greedy, 24 new tokens)", async () => {
-    const mismatches: string[] = [];
-    for (const c of CASES.slice(0, 10)) {
-      const { image_id } = await (await fetch(`${server.url}/v1/images`, { method: "POST", headers: { "content-type": "image/png" }, body: evalImage(c.image) })).json<any>();
-      const body = await (await postJson(server.url, "/v1/generate", { image_id, prompt: c.prefix, max_tokens: 24, stream: false })).json<any>();
-      if (body.text !== c.answer || JSON.stringify(body.ids) !== JSON.stringify(c.answer_ids)) mismatches.push(`${c.image} "${c.prefix}": got ${JSON.stringify(body.text ?? body)}`);
-    }
-    expect(mismatches).toEqual([]);
+    await expectEvalAnswers(server.url, CASES.slice(0, 10));
   }, 300_000);
 });
