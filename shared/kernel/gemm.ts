@@ -57,7 +57,7 @@ export const MAX_INT_BLOCK = 512;
  */
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
   const ex = kernel.exports;
-  const a8 = compute === "int8" || compute === "int8-a8";
+  const a8 = (compute === "int8" || compute === "int8-a8") && s.blockSize % 32 === 0; // int8 activations: chunks of 32
   const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : a8 && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : a8 && s.kind === GEMM_KIND.q8 && (compute === "int8-a8" || ex.wideDot()) ? ex.gemmQ8A8 : ex.gemmQ;
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
 }

@@ -14,7 +14,7 @@
  * form is checked in workerd (test/kernel/gemm-q8-workerd.test.ts).
  */
 import { describe, expect, it } from "vitest";
-import { sliceOf, toKernelCodes, type KernelMatrix } from "../../shared/kernel/matrix.ts";
+import { sliceOf, toKernelCodes } from "../../shared/kernel/matrix.ts";
 import { gemmScratch } from "../../shared/kernel/gemm.ts";
 import { codeAt, kernelOf, nmse, put, randomNBits, uniform } from "./helpers.ts";
 import { gemmQ8Reference } from "./gemm-q8-reference.ts";
@@ -43,11 +43,11 @@ for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["rel
       toKernelCodes(8, stored);
       const w = heap.alloc(stored.length);
       heap.u8(w, stored.length).set(stored);
-      const matrix: KernelMatrix = { kind: "q8", n, k, blockSize: bs, codes: w, scales: put(kernel, scales) };
+      const matrix = { kind: "q8" as const, n, k, blockSize: bs, codes: w, scales: put(kernel, scales) };
       return { code, scale, dense, matrix };
     };
 
-    const call = (m: number, k: number, bs: number, c: number, ldc: number, a: number, lda: number, mat: KernelMatrix, bias: number, flags: number, kRow = k) => {
+    const call = (m: number, k: number, bs: number, c: number, ldc: number, a: number, lda: number, mat: { n: number; codes: number; scales: number }, bias: number, flags: number, kRow = k) => {
       const scratch = gemmScratch(m, k, bs);
       gemm(c, ldc, a, lda, mat.codes, mat.scales, Q8, bs, bias, m, mat.n, k, flags, heap.alloc(scratch.work), heap.alloc(scratch.panel), kRow);
     };
