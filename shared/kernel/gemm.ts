@@ -4,11 +4,10 @@
  *   "int8"  — int4 weights: kernels/assembly/gemm-q4.ts, A quantised per row and 32 k to int8 (±127 levels),
  *             the codes 0..15 as the 7-bit operand of relaxed SIMD's 8-bit dot products (exact on every
  *             engine; the plain build computes the same integers), the zero point folded in as an integer;
- *             2.2–3.0× the float32 GEMM's GOP/s in workerd (the default); int8 weights: kernels/assembly/
- *             gemm-q8.ts with the same activations where the engine's 8-bit dot product is wide (wideDot:
- *             AVX-VNNI, Arm), the codes + 128 as the unsigned operand (whole, where fullDot finds vpdpbusd, else
- *             split into 7 + 1 bits), elsewhere as "int16";
- *   "int8-a8" — "int8", with int8 weights on gemm-q8.ts on every engine (for tests and measurements);
+ *             2.2–3.0× the float32 GEMM's GOP/s in workerd (the default); int8 weights: as "int16";
+ *   "int8-a8" — "int8", and int8 weights × the same int8 activations too (kernels/assembly/gemm-q8.ts: the
+ *             codes + 128 as the unsigned operand, whole where fullDot finds vpdpbusd, else split into 7 + 1
+ *             bits; exact everywhere); not the default: it flips paligemma1-tiny int8's greedy ids;
  *   "int16" — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
  *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
  *             scales applied in float32 (what int8 weights run by default); both products over a
@@ -29,8 +28,7 @@ export const GEMM_COMPUTES: readonly GemmCompute[] = ["int8", "int8-a8", "int16"
 
 /**
  * What models use unless told otherwise (docs/kernels.md has the measurements behind the choice): int4
- * weights meet int8 activations (gemm-q4.ts), int8 weights too where the 8-bit dot product is wide (gemm-q8.ts),
- * else int16 ones (gemm-q.ts).
+ * weights meet int8 activations (gemm-q4.ts), int8 weights int16 ones (gemm-q.ts).
  */
 export const DEFAULT_GEMM: GemmCompute = "int8";
 
@@ -58,6 +56,6 @@ export const MAX_INT_BLOCK = 512;
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
   const ex = kernel.exports;
   const a8 = (compute === "int8" || compute === "int8-a8") && s.blockSize % 32 === 0; // int8 activations: chunks of 32
-  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : a8 && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : a8 && s.kind === GEMM_KIND.q8 && (compute === "int8-a8" || ex.wideDot()) ? ex.gemmQ8A8 : ex.gemmQ;
+  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : a8 && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : a8 && compute === "int8-a8" && s.kind === GEMM_KIND.q8 ? ex.gemmQ8A8 : ex.gemmQ;
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
 }
