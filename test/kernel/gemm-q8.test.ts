@@ -10,12 +10,14 @@
  *     the bound gemm-q4.test.ts states for its levels.
  * Over 6-row tiles and a padded last one, partial 8-column panels, blocks of 16 (rejected: chunks are 32) /
  * 32 / 64 / 128, k tails, bias, slices of W, the extreme codes (−128, 127) against ±127 activations and a
- * zero row. Node's V8 has no AVX-VNNI: there fullDot is false and both exports run the split form; the full
- * form is checked in workerd (test/kernel/gemm-q8-workerd.test.ts).
+ * zero row; and shared/kernel/gemm.ts's routing: "int8-a8" sends int8 weights here, "int8" to gemm-q.ts, and
+ * blocks of 16 go to gemm-q.ts under both (bit for bit its output). Node's V8 has no AVX-VNNI: there fullDot
+ * is false and both exports run the split form; the full form is checked against the split one, bit for bit,
+ * in workerd by the benchmark (kernels/bench-worker/gemm-bench.ts throws where they differ).
  */
 import { describe, expect, it } from "vitest";
 import { sliceOf, toKernelCodes } from "../../shared/kernel/matrix.ts";
-import { gemmScratch } from "../../shared/kernel/gemm.ts";
+import { gemmScratch, gemmSlice, type GemmCompute } from "../../shared/kernel/gemm.ts";
 import { codeAt, kernelOf, nmse, put, randomNBits, uniform } from "./helpers.ts";
 import { gemmQ8Reference } from "./gemm-q8-reference.ts";
 
@@ -121,6 +123,30 @@ for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["rel
       if (flavor === "simd") expect(full).toEqual([0, 0]);
       else expect([[0, 0], [1, 1]]).toContainEqual(full);
       if (full[0] === 1) expect(Number(kernel.exports.wideDot())).toBe(1);
+    });
+
+    it("gemmSlice: int8 weights here under int8-a8 only; blocks of 16 (not whole chunks) to gemm-q.ts, int4 too", () => {
+      const [m, n, k] = [9, 12, 96];
+      /** C for one W (kind, blocks of bs) and A, through gemmSlice(compute), or gemm-q.ts, or this export. */
+      const product = (via: GemmCompute | "gemmQ" | "here", bs: number, kind: "q8" | "q4") => {
+        const { codes, scales } = randomNBits(n, k, kind === "q8" ? 8 : 4, bs, 5);
+        if (kind === "q8") toKernelCodes(8, codes);
+        const w = heap.alloc(codes.length);
+        heap.u8(w, codes.length).set(codes);
+        const s = sliceOf({ kind, n, k, blockSize: bs, codes: w, scales: put(kernel, scales) }, 0, n, 0, k);
+        const a = put(kernel, uniform(m * k, 6));
+        const c = heap.alloc(4 * m * n);
+        const scratch = gemmScratch(m, k, bs);
+        const [wk, pn] = [heap.alloc(scratch.work), heap.alloc(scratch.panel)];
+        if (via === "gemmQ" || via === "here") (via === "here" ? gemm : kernel.exports.gemmQ)(c, n, a, k, s.w, s.scales, s.kind, bs, 0, m, n, k, 0, wk, pn, k);
+        else gemmSlice(kernel, via, c, n, a, k, s, 0, m, 0, wk, pn);
+        return Array.from(heap.f32(c, m * n));
+      };
+      expect(product("int8-a8", 32, "q8")).toEqual(product("here", 32, "q8"));
+      expect(product("here", 32, "q8")).not.toEqual(product("gemmQ", 32, "q8")); // int8 against int16 activations
+      expect(product("int8", 32, "q8")).toEqual(product("gemmQ", 32, "q8"));
+      expect(product("int8-a8", 16, "q8")).toEqual(product("gemmQ", 16, "q8"));
+      expect(product("int8", 16, "q4")).toEqual(product("gemmQ", 16, "q4"));
     });
 
     it("a zero row gives bias only (scale 0, no division by zero)", () => {
