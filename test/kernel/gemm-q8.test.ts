@@ -13,7 +13,8 @@
  * zero row; and shared/kernel/gemm.ts's routing: "int8-a8" sends int8 weights here, "int8" to gemm-q.ts, and
  * blocks of 16 go to gemm-q.ts under both (bit for bit its output). Node's V8 has no AVX-VNNI: there fullDot
  * is false and both exports run the split form; the full form is checked against the split one, bit for bit,
- * in workerd by the benchmark (kernels/bench-worker/gemm-bench.ts throws where they differ).
+ * in workerd (test/kernel/workerd.test.ts, through kernels/bench-worker/gemm-bench.ts, which throws where they
+ * differ).
  */
 import { describe, expect, it } from "vitest";
 import { sliceOf, toKernelCodes } from "../../shared/kernel/matrix.ts";
