@@ -8,7 +8,7 @@
  *   - flags 2 (gelu_tanh, the kernel's approximation): |C − gelu(reference)| ≤ 1e-5 · (1 + |reference|);
  *   - against the float64 product of A (unquantised) and the dequantised W: NMSE < 1e-8 · (16383 / 127)²,
  *     the bound gemm-q4.test.ts states for its levels.
- * Over 6-row tiles and a padded last one, partial 8-column panels, blocks of 16 (rejected: chunks are 32) /
+ * Over 6-row tiles and a padded last one, partial 8-column panels, blocks of 16 (gemmSlice: to gemm-q.ts) /
  * 32 / 64 / 128, k tails, bias, slices of W, the extreme codes (−128, 127) against ±127 activations and a
  * zero row; and shared/kernel/gemm.ts's routing: "int8-a8" sends int8 weights here, "int8" to gemm-q.ts, and
  * blocks of 16 go to gemm-q.ts under both (bit for bit its output). Node's V8 has no AVX-VNNI: there fullDot
