@@ -30,19 +30,19 @@ export function layerProducts(c: ModelConfig, rows: number): LayerProduct[] {
   ];
 }
 
-const COLUMNS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-pairs-kernel", "int4-i16-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
+const COLUMNS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-pairs-kernel", "int4-i16-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel", "int8-a8-kernel", "int8-split-kernel"] as const;
 /** The columns after fp32 that get a ratio column and a goal line (index into COLUMNS, label). */
-const RATIOS = [[1, "int8"], [2, "int4"], [3, "int4-pairs"], [4, "int4-i16"], [5, "int8-i7"]] as const;
+const RATIOS = [[1, "int8"], [8, "int8-a8"], [9, "int8-split"], [2, "int4"], [3, "int4-pairs"], [4, "int4-i16"], [5, "int8-i7"]] as const;
 
 /** The GEMM table (one line per runtime × product, plus the layer-weighted totals) and the #16 goal line. */
 export function formatGemmRows(rows: readonly KernelRow[], products: readonly LayerProduct[]): string {
   const gemm = rows.filter((r) => r.stage === "gemm");
   if (gemm.length === 0) return "";
   const lines = [
-    "kernel GEMMs alone: GOP/s = 2·m·n·k / median time; int8 / int4 = the models' default integer GEMM (int8 weights × int16 activations, gemm-q.ts; int4 weights × int8 activations and relaxed 8-bit dot products, gemm-q4.ts, in the form wideDot picks), int4-pairs = the same in its int16-pairs form (pmaddubsw + paddw), int4-i16 = int4 weights × int16 activations (gemm-q.ts, the int4 default before), -i7 = 7-bit activations and relaxed 8-bit dot products, int8-float = int8 weights dequantised to float32 per panel",
+    "kernel GEMMs alone: GOP/s = 2·m·n·k / median time; int8 / int4 = the models' default integer GEMM (int8 weights × int16 activations, gemm-q.ts; int4 weights × int8 activations and relaxed 8-bit dot products, gemm-q4.ts, in the form wideDot picks), int8-a8 = int8 weights × int8 activations (gemm-q8.ts in the form fullDot picks, the int8-a8 option), int8-split = the same in its 7 + 1-bit split form, int4-pairs = the same in its int16-pairs form (pmaddubsw + paddw), int4-i16 = int4 weights × int16 activations (gemm-q.ts, the int4 default before), -i7 = 7-bit activations and relaxed 8-bit dot products, int8-float = int8 weights dequantised to float32 per panel",
     "",
-    "| runtime | product | m × n × k | fp32 GOP/s | int8 GOP/s | int4 GOP/s | int4-pairs GOP/s | int4-i16 GOP/s | int8-i7 GOP/s | int4-i7 GOP/s | int8-float GOP/s | int8 ÷ fp32 | int4 ÷ fp32 | int4-pairs ÷ fp32 | int4-i16 ÷ fp32 | int8-i7 ÷ fp32 |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| runtime | product | m × n × k | fp32 GOP/s | int8 GOP/s | int4 GOP/s | int4-pairs GOP/s | int4-i16 GOP/s | int8-i7 GOP/s | int4-i7 GOP/s | int8-float GOP/s | int8-a8 GOP/s | int8-split GOP/s | int8 ÷ fp32 | int8-a8 ÷ fp32 | int8-split ÷ fp32 | int4 ÷ fp32 | int4-pairs ÷ fp32 | int4-i16 ÷ fp32 | int8-i7 ÷ fp32 |",
+    "|---|---|---|" + "---:|".repeat(COLUMNS.length + RATIOS.length),
   ];
   const goals: string[] = [];
   for (const runtime of [...new Set(gemm.map((r) => r.runtime))]) {

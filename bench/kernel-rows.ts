@@ -13,7 +13,7 @@
  * For prefill_layer, vision_layer and gemm rows (GEMMs, {@link LAYER_VARIANTS}): "int8-kernel" / "int4-kernel"
  * run the models' default integer GEMM (int8 weights × int16 activations, gemm-q.ts; int4 weights × int8
  * activations, gemm-q4.ts), "int4-i16-kernel" int4 weights × int16 activations (gemm-q.ts, the int4 default
- * before), "int8-float-kernel" the float GEMM over dequantised int8 panels (↔ node-native "int8").
+ * before), "int8-a8-kernel" int8 weights × int8 activations (gemm-q8.ts), "int8-float-kernel" the float GEMM over dequantised int8 panels (↔ node-native "int8").
  * stage "decode_layer": ms of one decoder layer for one token over a `pastTokens` cache; "prefill_layer": ms of
  * one decoder layer over `prefillRows` prompt rows from an empty cache (the real Prefill code); "head": ms of the
  * whole head, extrapolated from one `headRows` slice (× vocab / headRows) as the onnxruntime rows are.
@@ -182,7 +182,8 @@ export interface LayerVariant {
 
 /**
  * fp32 weights (float32 GEMM), int8 and int4 through the integer GEMM (the models' default, "int8"), int4 through
- * gemm-q.ts's int16 activations (the int4 default before gemm-q4.ts), and int8 through
+ * gemm-q.ts's int16 activations (the int4 default before gemm-q4.ts), int8 × int8 activations (gemm-q8.ts, the
+ * "int8-a8" option), and int8 through
  * the float GEMM over dequantised panels (the `gemm: "float"` option, the path before the integer GEMM).
  */
 export const LAYER_VARIANTS: readonly LayerVariant[] = [
@@ -190,6 +191,7 @@ export const LAYER_VARIANTS: readonly LayerVariant[] = [
   { label: "int8-kernel", dtype: "int8", gemm: "int8" },
   { label: "int4-kernel", dtype: "int4", gemm: "int8" },
   { label: "int4-i16-kernel", dtype: "int4", gemm: "int16" },
+  { label: "int8-a8-kernel", dtype: "int8", gemm: "int8-a8" },
   { label: "int8-float-kernel", dtype: "int8", gemm: "float" },
 ];
 

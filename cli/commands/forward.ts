@@ -16,7 +16,7 @@ export function registerForward(program: Command): void {
     .option("--image-features-out <file>", "output: float32[N, H] image features, transformers' convention (÷ sqrt(H))")
     .option("--vision <engine>", "who encodes the image: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
     .option("--prefill <engine>", "who runs the prefill (here: the whole forward pass): ort or kernel (default: ort, kernel with --adapter)")
-    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int8 (int8 activations for int4 weights, int16 for int8 ones; default), int16 (integer), int7 (8-bit dots, coarser) or float (dequantised)", DEFAULT_GEMM)
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int8 (int8 activations for int4 weights, int16 for int8 ones; default), int8-a8 (int8 activations for both), int16 (integer), int7 (8-bit dots, coarser) or float (dequantised)", DEFAULT_GEMM)
     .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
     .action(async (modelDir: string, o: { inputIds: string; pixelValues?: string; image?: string; logitsOut: string; imageFeaturesOut?: string; vision?: string; prefill?: string; gemm: string; adapter?: string }) => {
       const prefill = engineOption("--prefill", phaseEngine(o.prefill, o.adapter));

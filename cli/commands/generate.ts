@@ -44,7 +44,7 @@ export function registerGenerate(program: Command): void {
     .option("--decode <engine>", "who runs the decode steps: ort (onnxruntime-web) or kernel (the WASM SIMD kernel) (default: ort, kernel with --adapter)")
     .option("--vision <engine>", "who encodes the image: ort or kernel (default: ort, kernel with --adapter)")
     .option("--prefill <engine>", "who runs the prefill: ort or kernel (default: ort, kernel with --adapter)")
-    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int8 (int8 activations for int4 weights, int16 for int8 ones; default), int16 (integer), int7 (8-bit dots, coarser) or float (dequantised)", DEFAULT_GEMM)
+    .option("--gemm <mode>", "kernel prefill/vision GEMMs over int8/int4 weights: int8 (int8 activations for int4 weights, int16 for int8 ones; default), int8-a8 (int8 activations for both), int16 (integer), int7 (8-bit dots, coarser) or float (dequantised)", DEFAULT_GEMM)
     .option("--adapter <dir>", "a LoRA adapter converted for this model (<model_dir>/adapters/<name>), applied unmerged in the kernel")
     .action(async (modelDir: string, o: Opts) => {
       if (!!o.inputIds === !!o.prompt) throw new Error("give exactly one of --input-ids and --prompt");

@@ -12,6 +12,7 @@ export { gemmW } from "./gemm-w";
 export { gemmQ } from "./gemm-q";
 export { gemmQ7 } from "./gemm-q7";
 export { gemmQ4A8, gemmQ4A8Pairs, gemmQ4A8Wide, wideDot } from "./gemm-q4";
+export { fullDot, gemmQ8A8, gemmQ8A8Split } from "./gemm-q8";
 export { attnSoftmaxRows, layerNorm, softmaxRows } from "./encoder";
 
 /** First byte the host may use (everything below is the module's static data and stack). */

@@ -2,7 +2,9 @@
  * GOP/s of the kernel's GEMMs on given layer shapes, in one instance and one run: the float32 GEMM (gemm.ts over
  * B packed at load, what fp32 models run), the integer GEMMs the models run by default (gemm-q.ts with int16
  * activations over int8 MatMulNBits blocks, "int8"; gemm-q4.ts with int8 activations over int4 ones, "int4",
- * in the form wideDot picks, and "int4-pairs" in its int16-pairs form),
+ * in the form wideDot picks, and "int4-pairs" in its int16-pairs form), gemm-q8.ts's int8 weights × int8
+ * activations ("int8-a8", the "int8-a8" option: in the form fullDot picks; "int8-split" its 7 + 1-bit split
+ * form forced, the same integers: checked here, the run throws where the two differ),
  * gemm-q.ts over int4 blocks too ("int4-i16", the int4 default before gemm-q4.ts),
  * gemm-q7.ts's 7-bit activations and 8-bit dot products ("-i7"), and the float GEMM over int8 blocks
  * dequantised per panel (gemm-w.ts, the "float" option). Synthetic values:
@@ -21,7 +23,7 @@ export interface GemmShape {
 }
 
 /** The product variants timed: label (a bench dtype) → what runs. */
-export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-pairs-kernel", "int4-i16-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel"] as const;
+export const GEMM_VARIANTS = ["fp32-kernel", "int8-kernel", "int4-kernel", "int4-pairs-kernel", "int4-i16-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-float-kernel", "int8-a8-kernel", "int8-split-kernel"] as const;
 export type GemmVariant = (typeof GEMM_VARIANTS)[number];
 
 /** One timed product: median ms of one call and 2·m·n·k / time in 10⁹ operations per second. */
@@ -87,13 +89,15 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
       const w = alloc(bytes);
       fillRandom(kernel, w, bytes, 7);
       const kind = bits === 8 ? 1 : 2;
-      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : variant === "int4-kernel" ? ex.gemmQ4A8 : variant === "int4-pairs-kernel" ? ex.gemmQ4A8Pairs : ex.gemmQ;
+      const run = variant === "int8-float-kernel" ? ex.gemmW : variant.includes("-i7") ? ex.gemmQ7 : variant === "int4-kernel" ? ex.gemmQ4A8 : variant === "int4-pairs-kernel" ? ex.gemmQ4A8Pairs : variant === "int8-split-kernel" ? ex.gemmQ8A8Split : variant === "int8-a8-kernel" ? ex.gemmQ8A8 : ex.gemmQ;
       return () => run(c, n, a, k, w, scales, kind, blockSize, 0, m, n, k, 0, work, panel, k);
     });
-    for (const call of calls) {
+    const outputs = calls.map((call) => {
       call();
       call();
-    }
+      return new Uint32Array(heap.memory.buffer, c, m * n).slice();
+    });
+    sameOutput(variants, outputs, "int8-a8-kernel", "int8-split-kernel");
     const times: number[][] = variants.map(() => []);
     for (let r = 0; r < rounds; r++) {
       calls.forEach((call, v) => {
@@ -116,4 +120,16 @@ export function gemmBench(kernel: Kernel, shapes: readonly GemmShape[], variants
     for (const at of held) heap.release(at);
   }
   return rows;
+}
+
+/**
+ * Throws unless variants `x` and `y` (where both are timed) wrote bit-identical products: gemm-q8.ts's full
+ * form is exact only where fullDot's probe is right about the engine, and its split form is exact everywhere.
+ */
+function sameOutput(variants: readonly GemmVariant[], outputs: readonly Uint32Array[], x: GemmVariant, y: GemmVariant): void {
+  const i = variants.indexOf(x);
+  const j = variants.indexOf(y);
+  if (i < 0 || j < 0) return;
+  const at = outputs[i].findIndex((v, t) => v !== outputs[j][t]);
+  if (at >= 0) throw new Error(`${x} and ${y} differ at output ${at}`);
 }

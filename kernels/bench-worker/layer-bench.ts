@@ -68,6 +68,8 @@ export interface KernelBenchResult {
   readonly codeBytes: number;
   /** The GEMM rows, when the request asked for `gemmShapes`. */
   readonly gemm?: readonly GemmBenchRow[];
+  /** The kernel's fullDot() (gemm-q8.ts's full form runs: its 8-bit dot product is vpdpbusd), with `gemm`. */
+  readonly fullDot?: boolean;
 }
 
 /** xorshift32 fill of a byte range: fast deterministic "random" codes. */
@@ -122,7 +124,8 @@ export async function runKernelBench(km: KernelModule, req: KernelBenchRequest, 
   // The weights of every timed stage (the decode layer, the head slice and the vision layer are separate matrices).
   const weightBytes = stages.reduce((a, s) => a + s.weightBytes, 0);
   const gemm = req.gemmShapes ? gemmBench(kernel, req.gemmShapes, req.gemmVariants ?? GEMM_VARIANTS, req.blockSize, req.rounds, req.roundMs, now) : undefined;
-  return { flavor: kernel.flavor, stages, memoryBytes: kernel.heap.stats().memoryBytes, weightBytes, codeBytes: km.codeBytes, gemm };
+  const fullDot = gemm ? kernel.exports.fullDot() === 1 : undefined;
+  return { flavor: kernel.flavor, stages, memoryBytes: kernel.heap.stats().memoryBytes, weightBytes, codeBytes: km.codeBytes, gemm, fullDot };
 }
 
 /** One decoder layer for one token over the cache, and one head slice (the real Forward code). */

@@ -5,6 +5,9 @@
  *             the codes 0..15 as the 7-bit operand of relaxed SIMD's 8-bit dot products (exact on every
  *             engine; the plain build computes the same integers), the zero point folded in as an integer;
  *             2.2–3.0× the float32 GEMM's GOP/s in workerd (the default); int8 weights: as "int16";
+ *   "int8-a8" — "int8", and int8 weights × the same int8 activations too (kernels/assembly/gemm-q8.ts: the
+ *             codes + 128 as the unsigned operand, whole where fullDot finds vpdpbusd, else split into 7 + 1
+ *             bits; exact everywhere); not the default: it flips paligemma1-tiny int8's greedy ids;
  *   "int16" — kernels/assembly/gemm-q.ts: A quantised at run time per row and weight block to int16 (±16383
  *             levels), the codes widened to int16 per 8-row panel, exact int32 dot products per block, both
  *             scales applied in float32 (what int8 weights run by default); both products over a
@@ -18,10 +21,10 @@ import { GEMM_KIND, type MatrixSlice } from "./matrix.ts";
 import type { Kernel } from "./module.ts";
 
 /** How prefill and vision GEMMs meet int8/int4 weights (see the module comment). */
-export type GemmCompute = "int8" | "int16" | "int7" | "float";
+export type GemmCompute = "int8" | "int8-a8" | "int16" | "int7" | "float";
 
 /** Every {@link GemmCompute}, for option parsers. */
-export const GEMM_COMPUTES: readonly GemmCompute[] = ["int8", "int16", "int7", "float"];
+export const GEMM_COMPUTES: readonly GemmCompute[] = ["int8", "int8-a8", "int16", "int7", "float"];
 
 /**
  * What models use unless told otherwise (docs/kernels.md has the measurements behind the choice): int4
@@ -35,7 +38,7 @@ export function gemmScratch(m: number, k: number, blockSize: number): { work: nu
   const blocks = Math.ceil(k / bs);
   const kp = blocks * bs;
   const m6 = Math.ceil(m / 6) * 6;
-  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks, m6 * kp + (3 * m6 * kp) / 8), panel: Math.max(32 * k, 16 * kp + 64 * blocks) };
+  return { work: Math.max(4 * m * k, 2 * m6 * kp + 4 * m6 * blocks, m6 * kp + (3 * m6 * kp) / 8), panel: Math.max(32 * k, 16 * kp + 64 * blocks, 17 * kp) };
 }
 
 /** True when `compute` sends this slice to the integer GEMM. */
@@ -52,6 +55,7 @@ export const MAX_INT_BLOCK = 512;
  */
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
   const ex = kernel.exports;
-  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : compute === "int8" && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : ex.gemmQ;
+  const a8 = (compute === "int8" || compute === "int8-a8") && s.blockSize % 32 === 0; // int8 activations: chunks of 32
+  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : a8 && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : a8 && compute === "int8-a8" && s.kind === GEMM_KIND.q8 ? ex.gemmQ8A8 : ex.gemmQ;
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
 }

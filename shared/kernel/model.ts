@@ -36,7 +36,8 @@ export interface KernelModelOptions {
   readonly compute?: QuantCompute;
   /**
    * Quantised weights in prefill and vision GEMMs (gemm.ts): "int8" (default) int4 weights against rows
-   * quantised per 32 k to int8 at run time (int8 weights as "int16"), "int16" integer dot products on rows
+   * quantised per 32 k to int8 at run time (int8 weights as "int16"), "int8-a8" int8 weights too (gemm-q8.ts;
+   * flips one golden's greedy ids, so not the default), "int16" integer dot products on rows
    * quantised per block to int16, "int7" to 7 bits with 8-bit dot products; "float" panels
    * dequantised to float32 (accuracy_level 0). fp32 weights always run the float32 GEMM.
    */

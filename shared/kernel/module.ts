@@ -53,6 +53,9 @@ export interface KernelExports {
   gemmQ4A8Pairs(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ4A8Wide(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   wideDot(): number;
+  fullDot(): number;
+  gemmQ8A8(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
+  gemmQ8A8Split(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ4A8(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   gemmQ(c: number, ldc: number, a: number, lda: number, w: number, scales: number, kind: number, bs: number, bias: number, m: number, n: number, k: number, flags: number, work: number, panel: number, kRow: number): void;
   layerNorm(out: number, x: number, w: number, b: number, rows: number, n: number, eps: number): void;

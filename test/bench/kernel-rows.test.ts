@@ -16,8 +16,8 @@ it("kernelRows: decode and head rows per dtype, vision, prefill and GEMM rows pe
   expect(keys).toEqual(
     ["int4-acc4-kernel", "int4-kernel", "int8-acc4-kernel", "int8-kernel", "fp32-kernel"]
       .flatMap((d) => [`${d}/decode_layer`, `${d}/head`])
-      .concat(["fp32-kernel", "int8-kernel", "int4-kernel", "int4-i16-kernel", "int8-float-kernel"].flatMap((d) => [`${d}/vision_layer`, `${d}/prefill_layer`, `${d}/gemm`, `${d}/gemm`]))
-      .concat(["int4-pairs-kernel", "int8-i7-kernel", "int4-i7-kernel"].flatMap((d) => [`${d}/gemm`, `${d}/gemm`]))
+      .concat(["fp32-kernel", "int8-kernel", "int4-kernel", "int4-i16-kernel", "int8-a8-kernel", "int8-float-kernel"].flatMap((d) => [`${d}/vision_layer`, `${d}/prefill_layer`, `${d}/gemm`, `${d}/gemm`]))
+      .concat(["int4-pairs-kernel", "int8-i7-kernel", "int4-i7-kernel", "int8-split-kernel"].flatMap((d) => [`${d}/gemm`, `${d}/gemm`]))
       .sort(),
   );
   for (const r of rows) {

@@ -88,7 +88,7 @@ describe("paligemma2-tiny through the CLI", () => {
     });
     await expect(cli("convert", g.dir, join(work, "bad"), "--dtype", "int3")).rejects.toMatchObject({ stderr: expect.stringMatching(/--dtype must be one of/) });
     await expect(cli("forward", model, "--input-ids", "1,2", "--prefill", "gpu")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--prefill/) });
-    await expect(cli("forward", model, "--input-ids", "1,2", "--logits-out", join(work, "never.f32"), "--gemm", "int9")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--gemm must be int8, int16, int7 or float/) });
+    await expect(cli("forward", model, "--input-ids", "1,2", "--logits-out", join(work, "never.f32"), "--gemm", "int9")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--gemm must be int8, int8-a8, int16, int7 or float/) });
   });
 
   it("forward --gemm float|int16 on an int8 conversion: the integer GEMM within 5e-3 of the float one (gemm-parity.test.ts)", async () => {

@@ -11,7 +11,10 @@
  * measured 0.040 / 0.039 / 0.069 on the soft tokens and 0.155 / 0.106 / 0.172 on the logits (paligemma1-tiny,
  * paligemma2-tiny, paligemma-shapes), the size of decode's own int8-activation error (test/kernel/parity.test.ts:
  * ≤ 0.17 for int4), against 1.9–2.2 that int4 weights cost against transformers; bounds 0.1 and 0.3, and
- * the greedy ids must be the float GEMM's.
+ * the greedy ids must be the float GEMM's. "int8-a8" runs int8 weights through gemm-q8.ts with the same int8
+ * activations (and int4 ones as "int8", asserted bit for bit): measured 0.052 / 0.040 / 0.061 on the soft tokens
+ * and 0.128 / 0.099 / 0.220 on the logits, within "int8"'s bounds, but paligemma1-tiny's greedy ids flip at
+ * the 10th token (to int7's): asserted as measured, and why int8 weights keep int16 activations by default.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,7 +27,10 @@ import type { GemmCompute } from "../../shared/kernel/gemm.ts";
 import { argmax, GOLDEN_CASES, loadGolden, maxAbsDiff, type GoldenCase } from "../helpers/golden.ts";
 
 const KERNEL = { vision: "kernel", prefill: "kernel", decode: "kernel" } as const;
-const BOUND = { int16: { vision: 2e-3, logits: 5e-3 }, int7: { vision: 0.3, logits: 0.75 }, int8: { vision: 0.1, logits: 0.3 } } as const;
+const BOUND = { int16: { vision: 2e-3, logits: 5e-3 }, int7: { vision: 0.3, logits: 0.75 }, int8: { vision: 0.1, logits: 0.3 }, "int8-a8": { vision: 0.1, logits: 0.3 } } as const;
+// int8 weights × int8 activations on paligemma1-tiny: the float GEMM's ids up to the 10th, then what int7 gives
+// too (…, 192, 192, 371, 196 with the float GEMM): the measured reason "int8-a8" is not the default.
+const A8_FLIP = [68, 206, 207, 61, 295, 97, 338, 12, 192, 76, 29, 310];
 const work = mkdtempSync(join(tmpdir(), "pg-gemmq-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -48,18 +54,18 @@ describe("integer GEMM vs float32 GEMM on the goldens", () => {
         const g = loadGolden(name);
         const dir = join(work, `${name}-${dtype}`);
         await convert(g.dir, dir, { dtype });
-        const [f, q, q7, q8] = await Promise.all((["float", "int16", "int7", "int8"] as GemmCompute[]).map(async (gemm) => run(await loadModel(dir, KERNEL, { gemm }), name)));
-        if (dtype === "int8") {
-          // int8 weights: "int8" is "int16", to the bit.
-          expect(Array.from(q8.soft)).toEqual(Array.from(q.soft));
-          expect(Array.from(q8.logits)).toEqual(Array.from(q.logits));
-        }
-        for (const [gemm, r] of [["int16", q], ["int7", q7], ["int8", q8]] as const) {
+        const [f, q, q7, q8, a8] = await Promise.all((["float", "int16", "int7", "int8", "int8-a8"] as GemmCompute[]).map(async (gemm) => run(await loadModel(dir, KERNEL, { gemm }), name)));
+        // "int8" is "int16" for int8 weights, and "int8-a8" is "int8" for int4 ones, to the bit.
+        const [same, as] = dtype === "int8" ? [q8, q] : [a8, q8];
+        expect(Array.from(same.soft)).toEqual(Array.from(as.soft));
+        expect(Array.from(same.logits)).toEqual(Array.from(as.logits));
+        for (const [gemm, r] of [["int16", q], ["int7", q7], ["int8", q8], ["int8-a8", a8]] as const) {
           const vision = maxAbsDiff(r.soft, f.soft);
           const logits = maxAbsDiff(r.logits, f.logits);
           expect(vision.max, `${gemm}: soft tokens worst at ${vision.at}`).toBeLessThanOrEqual(BOUND[gemm].vision);
           expect(logits.max, `${gemm}: logits worst at row ${Math.floor(logits.at / g.vocab)}, id ${logits.at % g.vocab}`).toBeLessThanOrEqual(BOUND[gemm].logits);
-          if (gemm !== "int7") expect(r.ids, gemm).toEqual(f.ids);
+          if (gemm === "int8-a8" && name === "paligemma1-tiny" && dtype === "int8") expect(r.ids, gemm).toEqual(A8_FLIP);
+          else if (gemm !== "int7") expect(r.ids, gemm).toEqual(f.ids);
         }
       });
     }

@@ -169,4 +169,14 @@ describe("the kernel inside workerd", () => {
     expect(r.stages.map((s) => s.stage)).toEqual(["decode_layer", "head", "prefill_layer"]);
     for (const s of r.stages) expect(s.ms).toBeGreaterThan(0);
   });
+
+  it("gemm-q8.ts's full form (vpdpbusd over all 8 bits) gives its exact split form's products, bit for bit", async () => {
+    // gemmBench throws (an error reply) where the int8-a8 and int8-split outputs of a shape differ
+    const gemmShapes = [{ name: "a", m: 13, n: 21, k: 96 }, { name: "b", m: 270, n: 64, k: 2048 }, { name: "c", m: 7, n: 9, k: 4304 }];
+    const r = await post<KernelBenchResult>("/bench", { text: JSON.parse(readFileSync(new URL("../../model-shards/paligemma-shapes/manifest.json", import.meta.url), "utf8")).config.text, dtype: "int8", blockSize: 32, compute: "int8", pastTokens: 1, headRows: 8, stages: [], gemmShapes, gemmVariants: ["int8-a8-kernel", "int8-split-kernel"], roundMs: 1, rounds: 1 });
+    expect(r.gemm!.map((g) => `${g.name} ${g.variant}`)).toEqual(gemmShapes.flatMap((s) => [`${s.name} int8-a8-kernel`, `${s.name} int8-split-kernel`]));
+    // where the CPU has AVX-VNNI, V8 emits vpdpbusd and the full form is what ran (docs/kernels.md)
+    const vnni = existsSync("/proc/cpuinfo") && /\bavx_vnni\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+    if (vnni) expect(r.fullDot).toBe(true);
+  });
 });
