@@ -13,6 +13,7 @@
 // 8 columns from two vectors and 6 row pairs as splats: 12 dot products into 12 int32 accumulators.
 import { put } from "./gemm";
 import { W_Q8 } from "./gemm-w";
+import { transpose4 } from "./simd";
 
 const NR = 8; // columns per panel
 const MR = 6; // rows per tile
@@ -72,19 +73,6 @@ export function packQuantA(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32,
       }
     }
   }
-}
-
-/** Four columns' [pair 0..3] vectors (int16 pairs as i32 lanes) → pairs 0..3 of those columns, 32 bytes apart. */
-// @ts-ignore: decorator
-@inline function transpose4(dst: usize, v0: v128, v1: v128, v2: v128, v3: v128): void {
-  const a = v128.shuffle<u32>(v0, v1, 0, 4, 1, 5);
-  const b = v128.shuffle<u32>(v2, v3, 0, 4, 1, 5);
-  const c = v128.shuffle<u32>(v0, v1, 2, 6, 3, 7);
-  const d = v128.shuffle<u32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<u32>(a, b, 0, 1, 4, 5));
-  v128.store(dst + 32, v128.shuffle<u32>(a, b, 2, 3, 6, 7));
-  v128.store(dst + 64, v128.shuffle<u32>(c, d, 0, 1, 4, 5));
-  v128.store(dst + 96, v128.shuffle<u32>(c, d, 2, 3, 6, 7));
 }
 
 /** 16 codes of one column from kk0 of a block as signed int8 (int4: 8 bytes of nibbles, low nibble first, − 8). */

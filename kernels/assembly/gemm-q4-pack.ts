@@ -4,6 +4,7 @@
 //             zero), then per tile and chunk TERMS bytes: f32[6] scales sA = max|A| / 127, and the zero-point
 //             terms of storeZero as i32[6] int16 pairs and i32[6] totals: [⌈m / 6⌉][chunks][18] × 4 bytes;
 //   W panel   [kp / 4 quads][8 columns] × 4 codes 0..15, then the scales f32[chunks][8] (0 past the last column).
+import { transpose4 } from "./simd";
 
 export const NR = 8; // columns per panel
 export const MR = 6; // rows per tile
@@ -103,19 +104,6 @@ export function packQuantA4(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32
       storeZero(rsr + <usize>h * TERMS, se, so);
     }
   }
-}
-
-/** Four columns' 16 codes (4 quads as i32 lanes) → quads 0..3 of those columns, 32 bytes apart. */
-// @ts-ignore: decorator
-@inline function transpose4(dst: usize, v0: v128, v1: v128, v2: v128, v3: v128): void {
-  const a = v128.shuffle<u32>(v0, v1, 0, 4, 1, 5);
-  const b = v128.shuffle<u32>(v2, v3, 0, 4, 1, 5);
-  const c = v128.shuffle<u32>(v0, v1, 2, 6, 3, 7);
-  const d = v128.shuffle<u32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<u32>(a, b, 0, 1, 4, 5));
-  v128.store(dst + 32, v128.shuffle<u32>(a, b, 2, 3, 6, 7));
-  v128.store(dst + 64, v128.shuffle<u32>(c, d, 0, 1, 4, 5));
-  v128.store(dst + 96, v128.shuffle<u32>(c, d, 2, 3, 6, 7));
 }
 
 /** 16 int4 codes 0..15 as bytes (8 bytes of nibbles, low nibble first). */

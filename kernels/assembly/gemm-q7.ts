@@ -12,6 +12,7 @@
 // (64 · Σ codes), then f32[blocks][8] scales.
 import { put } from "./gemm";
 import { W_Q8 } from "./gemm-w";
+import { transpose4 } from "./simd";
 
 const NR = 8;
 const MR = 6;
@@ -77,19 +78,6 @@ export function packQuantA7(dst: usize, rs: usize, a: usize, ldaB: usize, m: i32
       }
     }
   }
-}
-
-/** Four columns' 16 codes (4 quads as i32 lanes) → quads 0..3 of those columns, 32 bytes apart. */
-// @ts-ignore: decorator
-@inline function transpose4(dst: usize, v0: v128, v1: v128, v2: v128, v3: v128): void {
-  const a = v128.shuffle<u32>(v0, v1, 0, 4, 1, 5);
-  const b = v128.shuffle<u32>(v2, v3, 0, 4, 1, 5);
-  const c = v128.shuffle<u32>(v0, v1, 2, 6, 3, 7);
-  const d = v128.shuffle<u32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<u32>(a, b, 0, 1, 4, 5));
-  v128.store(dst + 32, v128.shuffle<u32>(a, b, 2, 3, 6, 7));
-  v128.store(dst + 64, v128.shuffle<u32>(c, d, 0, 1, 4, 5));
-  v128.store(dst + 96, v128.shuffle<u32>(c, d, 2, 3, 6, 7));
 }
 
 /** 16 codes as signed bytes (int4: 8 bytes of nibbles, low nibble first, − 8). */

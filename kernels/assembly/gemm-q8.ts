@@ -14,6 +14,7 @@
 // g the same at panel + 8 · kp, the scales f32[chunks][8] at panel + 16 · kp: 17 · kp bytes.
 import { put } from "./gemm";
 import { CHUNK, MR, NR, packQuantA4, TERMS } from "./gemm-q4-pack";
+import { transpose4 } from "./simd";
 
 // The float accumulators of one 6 × 8 tile (the integer ones fill the registers).
 const FT = memory.data(MR * NR * 4, 16);
@@ -142,19 +143,6 @@ export function fullDot(): bool {
     const t = FT + (<usize>r << 5);
     put(c + <usize>r * ldc, v128.load(t), v128.load(t, 16), bias, flags, cols);
   }
-}
-
-/** Four columns' 16 codes (4 quads as i32 lanes) → quads 0..3 of those columns, 32 bytes apart. */
-// @ts-ignore: decorator
-@inline function transpose4(dst: usize, v0: v128, v1: v128, v2: v128, v3: v128): void {
-  const a = v128.shuffle<u32>(v0, v1, 0, 4, 1, 5);
-  const b = v128.shuffle<u32>(v2, v3, 0, 4, 1, 5);
-  const c = v128.shuffle<u32>(v0, v1, 2, 6, 3, 7);
-  const d = v128.shuffle<u32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<u32>(a, b, 0, 1, 4, 5));
-  v128.store(dst + 32, v128.shuffle<u32>(a, b, 2, 3, 6, 7));
-  v128.store(dst + 64, v128.shuffle<u32>(c, d, 0, 1, 4, 5));
-  v128.store(dst + 96, v128.shuffle<u32>(c, d, 2, 3, 6, 7));
 }
 
 /** The low 7 bits (split) or all 8 (full) of 16 codes + 128. */

@@ -28,3 +28,20 @@
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
 }
+
+/**
+ * Four vectors of four i32 lanes each (lane j of vector c: element j of column c) transposed into four vectors,
+ * element j of columns 0..3, stored 32 bytes apart at `dst` (the integer GEMMs' weight panels: 4-byte groups of
+ * codes or int16 pairs).
+ */
+// @ts-ignore: decorator
+@inline export function transpose4(dst: usize, v0: v128, v1: v128, v2: v128, v3: v128): void {
+  const a = v128.shuffle<u32>(v0, v1, 0, 4, 1, 5);
+  const b = v128.shuffle<u32>(v2, v3, 0, 4, 1, 5);
+  const c = v128.shuffle<u32>(v0, v1, 2, 6, 3, 7);
+  const d = v128.shuffle<u32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<u32>(a, b, 0, 1, 4, 5));
+  v128.store(dst + 32, v128.shuffle<u32>(a, b, 2, 3, 6, 7));
+  v128.store(dst + 64, v128.shuffle<u32>(c, d, 0, 1, 4, 5));
+  v128.store(dst + 96, v128.shuffle<u32>(c, d, 2, 3, 6, 7));
+}
