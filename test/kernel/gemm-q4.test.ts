@@ -15,45 +15,11 @@
 import { describe, expect, it } from "vitest";
 import { sliceOf, type KernelMatrix } from "../../shared/kernel/matrix.ts";
 import { gemmScratch } from "../../shared/kernel/gemm.ts";
-import { codeAt, kernelOf, nmse, put, randomNBits, uniform } from "./helpers.ts";
+import { codeAt, kernelOf, put, randomNBits, uniform } from "./helpers.ts";
+import { expectAgainstReference, gemmA8Reference, nearest } from "./gemm-a8-reference.ts";
 
 const Q4 = 2; // W_Q4 of kernels/assembly/gemm-w.ts
-const CHUNK = 32;
-const f = Math.fround;
-const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
-/** Round half to even (f32x4.nearest). */
-function nearest(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** The kernel's float32 accumulator (before bias and flags) of every C[i][j], computed the kernel's way. */
-function reference(a: Float32Array, lda: number, m: number, k: number, codes: (j: number, t: number) => number, scale: (j: number, b: number) => number, n: number, bs: number): Float32Array {
-  const kp = Math.ceil(k / bs) * bs;
-  const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const q = new Int32Array(kp);
-    const sA = new Float32Array(kp / CHUNK);
-    for (let h = 0; h < kp / CHUNK; h++) {
-      let amax = 0;
-      for (let t = h * CHUNK; t < Math.min(k, (h + 1) * CHUNK); t++) amax = Math.max(amax, Math.abs(a[i * lda + t]));
-      const inv = amax > 0 ? f(127 / amax) : 0;
-      sA[h] = f(amax / 127);
-      for (let t = h * CHUNK; t < Math.min(k, (h + 1) * CHUNK); t++) q[t] = nearest(f(a[i * lda + t] * inv));
-    }
-    for (let j = 0; j < n; j++) {
-      let acc = 0;
-      for (let h = 0; h < kp / CHUNK; h++) {
-        let dot = 0;
-        for (let t = h * CHUNK; t < (h + 1) * CHUNK; t++) dot += q[t] * (codes(j, t) - 8);
-        acc = f(acc + f(dot * f(scale(j, Math.floor((h * CHUNK) / bs)) * sA[h])));
-      }
-      out[i * n + j] = acc;
-    }
-  }
-  return out;
-}
 
 for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["relaxed", "gemmQ4A8Pairs"], ["relaxed", "gemmQ4A8Wide"]] as const) {
   describe(`${fn} (${flavor} build)`, async () => {
@@ -97,24 +63,8 @@ for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["rel
           const scratch = gemmScratch(m, k, bs);
           gemm(c, ldc, put(kernel, a), lda, matrix.codes, matrix.scales, Q4, bs, put(kernel, bias), m, n, k, flags, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
           const got = heap.f32(c, m * ldc).slice();
-          const acc = reference(a, lda, m, k, code, scale, n, bs);
-          const got2: number[] = [];
-          const exact: number[] = [];
-          for (let i = 0; i < m; i++) {
-            for (let j = 0; j < n; j++) {
-              const v = got[i * ldc + j];
-              const pre = f(acc[i * n + j] + bias[j]);
-              const want = flags === 1 ? f(pre + c0[i * ldc + j]) : flags === 2 ? gelu(pre) : pre;
-              if (flags === 2 ? !(Math.abs(v - want) <= 1e-5 * (1 + Math.abs(want))) : v !== want) expect.fail(`C[${i}][${j}] = ${v}, reference ${want}`);
-              let s = bias[j];
-              for (let t = 0; t < k; t++) s += a[i * lda + t] * dense[j * k + t];
-              got2.push(flags === 0 ? v : pre);
-              exact.push(s);
-            }
-            // Columns past n are never written.
-            expect(Array.from(got.subarray(i * ldc + n, (i + 1) * ldc))).toEqual(Array.from(c0.subarray(i * ldc + n, (i + 1) * ldc)));
-          }
-          expect(nmse(got2, exact).nmse).toBeLessThan(1e-8 * (16383 / 127) ** 2);
+          const acc = gemmA8Reference(a, lda, m, k, code, scale, n, bs, 8);
+          expectAgainstReference(got, acc, c0, bias, dense, a, lda, m, n, k, ldc, flags);
         });
       }
     }
@@ -127,7 +77,7 @@ for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["rel
       const c = heap.alloc(4 * m * 8);
       const scratch = gemmScratch(m, 128, bs);
       gemm(c, 8, put(kernel, a), 128, s.w, s.scales, s.kind, s.blockSize, 0, m, s.n, s.k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), s.kRow);
-      const want = reference(a, 128, m, 128, (j, t) => code(8 + j, 64 + t), (j, b) => scale(8 + j, 1 + b), 8, bs);
+      const want = gemmA8Reference(a, 128, m, 128, (j, t) => code(8 + j, 64 + t), (j, b) => scale(8 + j, 1 + b), 8, bs, 8);
       expect(Array.from(heap.f32(c, m * 8))).toEqual(Array.from(want));
     });
 
@@ -146,7 +96,7 @@ for (const [flavor, fn] of [["simd", "gemmQ4A8"], ["relaxed", "gemmQ4A8"], ["rel
       const c = heap.alloc(4 * m * n);
       const scratch = gemmScratch(m, k, bs);
       gemm(c, n, put(kernel, a), k, matrix.codes, matrix.scales, Q4, bs, 0, m, n, k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), k);
-      expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(reference(a, k, m, k, code, scale, n, bs)));
+      expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(gemmA8Reference(a, k, m, k, code, scale, n, bs, 8)));
       // and the reference does round half to even: a tie-away rounding would differ
       expect([nearest(2.5), nearest(-3.5), nearest(0.5), nearest(-0.5), nearest(126.5)]).toEqual([2, -4, 0, -0, 126]);
     });

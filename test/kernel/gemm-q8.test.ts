@@ -19,12 +19,10 @@
 import { describe, expect, it } from "vitest";
 import { sliceOf, toKernelCodes } from "../../shared/kernel/matrix.ts";
 import { gemmScratch, gemmSlice, type GemmCompute } from "../../shared/kernel/gemm.ts";
-import { codeAt, kernelOf, nmse, put, randomNBits, uniform } from "./helpers.ts";
-import { gemmQ8Reference } from "./gemm-q8-reference.ts";
+import { codeAt, kernelOf, put, randomNBits, uniform } from "./helpers.ts";
+import { expectAgainstReference, gemmA8Reference } from "./gemm-a8-reference.ts";
 
 const Q8 = 1; // W_Q8 of kernels/assembly/gemm-w.ts
-const f = Math.fround;
-const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
 for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["relaxed", "gemmQ8A8Split"]] as const) {
   describe(`${fn} (${flavor} build)`, async () => {
@@ -75,24 +73,8 @@ for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["rel
           const c = put(kernel, c0);
           call(m, k, bs, c, ldc, put(kernel, a), lda, matrix, put(kernel, bias), flags);
           const got = heap.f32(c, m * ldc).slice();
-          const acc = gemmQ8Reference(a, lda, m, k, code, scale, n, bs);
-          const got2: number[] = [];
-          const exact: number[] = [];
-          for (let i = 0; i < m; i++) {
-            for (let j = 0; j < n; j++) {
-              const v = got[i * ldc + j];
-              const pre = f(acc[i * n + j] + bias[j]);
-              const want = flags === 1 ? f(pre + c0[i * ldc + j]) : flags === 2 ? gelu(pre) : pre;
-              if (flags === 2 ? !(Math.abs(v - want) <= 1e-5 * (1 + Math.abs(want))) : v !== want) expect.fail(`C[${i}][${j}] = ${v}, reference ${want}`);
-              let s = bias[j];
-              for (let t = 0; t < k; t++) s += a[i * lda + t] * dense[j * k + t];
-              got2.push(flags === 0 ? v : pre);
-              exact.push(s);
-            }
-            // Columns past n are never written.
-            expect(Array.from(got.subarray(i * ldc + n, (i + 1) * ldc))).toEqual(Array.from(c0.subarray(i * ldc + n, (i + 1) * ldc)));
-          }
-          expect(nmse(got2, exact).nmse).toBeLessThan(1e-8 * (16383 / 127) ** 2);
+          const acc = gemmA8Reference(a, lda, m, k, code, scale, n, bs, 128);
+          expectAgainstReference(got, acc, c0, bias, dense, a, lda, m, n, k, ldc, flags);
         });
       }
     }
@@ -104,7 +86,7 @@ for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["rel
       const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 5 < 2 ? -1 : 1) * (i % 11 === 0 ? 0.5 : 1));
       const c = heap.alloc(4 * m * n);
       call(m, k, bs, c, n, put(kernel, a), k, matrix, 0, 0);
-      expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(gemmQ8Reference(a, k, m, k, code, scale, n, bs)));
+      expect(Array.from(heap.f32(c, m * n))).toEqual(Array.from(gemmA8Reference(a, k, m, k, code, scale, n, bs, 128)));
     });
 
     it("a slice of W (rows [8, 16), columns [64, 192) of [24, 256], blocks of 64) reads only that block", () => {
@@ -115,7 +97,7 @@ for (const [flavor, fn] of [["simd", "gemmQ8A8"], ["relaxed", "gemmQ8A8"], ["rel
       const c = heap.alloc(4 * m * 8);
       const scratch = gemmScratch(m, 128, bs);
       gemm(c, 8, put(kernel, a), 128, s.w, s.scales, s.kind, s.blockSize, 0, m, s.n, s.k, 0, heap.alloc(scratch.work), heap.alloc(scratch.panel), s.kRow);
-      const want = gemmQ8Reference(a, 128, m, 128, (j, t) => code(8 + j, 64 + t), (j, b) => scale(8 + j, 1 + b), 8, bs);
+      const want = gemmA8Reference(a, 128, m, 128, (j, t) => code(8 + j, 64 + t), (j, b) => scale(8 + j, 1 + b), 8, bs, 128);
       expect(Array.from(heap.f32(c, m * 8))).toEqual(Array.from(want));
     });
 
