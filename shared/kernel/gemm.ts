@@ -54,8 +54,17 @@ export const MAX_INT_BLOCK = 512;
  * panel at least {@link gemmScratch}(m, s.k, s.blockSize).
  */
 export function gemmSlice(kernel: Kernel, compute: GemmCompute, c: number, ldc: number, a: number, lda: number, s: MatrixSlice, bias: number, m: number, flags: number, work: number, panel: number): void {
-  const ex = kernel.exports;
-  const a8 = (compute === "int8" || compute === "int8-a8") && s.blockSize % 32 === 0; // int8 activations: chunks of 32
-  const run = !usesIntegerGemm(compute, s) ? ex.gemmW : compute === "int7" ? ex.gemmQ7 : a8 && s.kind === GEMM_KIND.q4 ? ex.gemmQ4A8 : a8 && compute === "int8-a8" && s.kind === GEMM_KIND.q8 ? ex.gemmQ8A8 : ex.gemmQ;
+  const run = kernel.exports[gemmKernel(compute, s)];
   run(c, ldc, a, lda, s.w, s.scales, s.kind, s.blockSize, bias, m, s.n, s.k, flags, work, panel, s.kRow);
+}
+
+/** The kernel export that multiplies by slice `s` under `compute` (see the module comment). */
+function gemmKernel(compute: GemmCompute, s: MatrixSlice): "gemmW" | "gemmQ7" | "gemmQ4A8" | "gemmQ8A8" | "gemmQ" {
+  if (!usesIntegerGemm(compute, s)) return "gemmW";
+  if (compute === "int7") return "gemmQ7";
+  // int8 activations are quantised in chunks of 32 k: other block sizes keep int16 ones.
+  const a8 = (compute === "int8" || compute === "int8-a8") && s.blockSize % 32 === 0;
+  if (a8 && s.kind === GEMM_KIND.q4) return "gemmQ4A8";
+  if (a8 && compute === "int8-a8" && s.kind === GEMM_KIND.q8) return "gemmQ8A8";
+  return "gemmQ";
 }

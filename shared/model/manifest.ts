@@ -225,11 +225,6 @@ export function isMlpPart(s: Pick<ManifestStage, "kind" | "mlp" | "attention">):
   return s.kind === "decoder" && (s.mlp !== undefined || s.attention === false);
 }
 
-/** Whether `s` is a part of a decoder layer cut into parallel parts (each holding the attention: one hop). */
-export function isParallelPart(s: Pick<ManifestStage, "kind" | "mlp" | "attention" | "cut">): boolean {
-  return isMlpPart(s) && s.cut === "parallel";
-}
-
 /** The stage's graph file; throws ModelFormatError for a stage without one (an MLP part). */
 export function graphOf(s: ManifestStage): string {
   if (s.graph === undefined) throw new ModelFormatError(`stage ${s.name} is an MLP part: it has no graph, only the kernel engine runs it`);

@@ -9,6 +9,7 @@ import type { LogitsRequest, RowsReply, RowsRequest, StageIdentity, StageInfo, S
 import type { SpreadAttendRequest, SpreadKeysRequest, SpreadReply, VisionAttendRequest, VisionKeysRequest, VisionReply } from "../api/spread-rpc.ts";
 import { KvSequence } from "../kernel/cache.ts";
 import type { KernelAdapter } from "../kernel/lora.ts";
+import { MAX_VECTORS } from "../kernel/linear-batch.ts";
 import { KernelModel, type KernelModelOptions, type WeightSource } from "../kernel/model.ts";
 import { AdapterRegistry, storeOver } from "../engine/adapters.ts";
 import { InputError } from "../errors.ts";
@@ -158,7 +159,7 @@ export class KernelStage implements StageRpc {
   /** Session rows a batched step takes at most (see {@link step}); null until the weights are loaded. */
   get stepBatchLimit(): number | null {
     const model = this.loadedModel;
-    return model && Math.max(1, this.opts.stepBatch ?? (model.batchedStepsShareWork ? 16 : 1));
+    return model && Math.max(1, this.opts.stepBatch ?? (model.batchedStepsShareWork ? MAX_VECTORS : 1));
   }
 
   /** One pass of the rows taken from the queue: one kernel pass per adapter among them. */
